@@ -1,0 +1,201 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Counts every bio at submission (block_bio_queue), in the context of the task
+ * that submitted it, keyed by process, whole disk, op, syscall and size bucket.
+ *
+ * block_bio_queue fires once per bio in submit_bio_noacct_nocheck(), in the
+ * submitter's context, before the bio is split or merged into a request, so a
+ * flush issued by fsync() carries the caller's PID (request-level hooks such
+ * as block_rq_issue often run from a kworker instead).
+ */
+#include "vmlinux_min.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_core_read.h>
+#include "bio_stats.h"
+#include "core_fixes.bpf.h"
+
+char LICENSE[] SEC("license") = "GPL";
+
+/* Task flags (include/linux/sched.h); unchanged since they were added. */
+#define PF_IO_WORKER 0x00000010 /* io_uring worker thread (5.12+) */
+#define PF_KTHREAD 0x00200000
+
+#define REQ_OP_MASK 0xff /* REQ_OP_BITS == 8 since Linux 4.10 */
+
+/* Sizes of the maps are set by the loader before load (config). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct bio_key);
+	__type(value, struct bio_value);
+} bio_counts SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 8192);
+	__type(key, struct process_key);
+	__type(value, struct process_info);
+} processes SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, DISKIDLE_DROP_REASONS);
+	__type(key, u32);
+	__type(value, u64);
+} drops SEC(".maps");
+
+static __always_inline void count_drop(u32 reason)
+{
+	u64 *n = bpf_map_lookup_elem(&drops, &reason);
+
+	if (n)
+		*n += 1; /* per-CPU slot: no atomic needed */
+}
+
+/* floor(log2(v)) for v > 0, branch-free shift cascade. */
+static __always_inline u32 floor_log2(u32 v)
+{
+	u32 r, shift;
+
+	r = (v > 0xFFFF) << 4;
+	v >>= r;
+	shift = (v > 0xFF) << 3;
+	v >>= shift;
+	r |= shift;
+	shift = (v > 0xF) << 2;
+	v >>= shift;
+	r |= shift;
+	shift = (v > 0x3) << 1;
+	v >>= shift;
+	r |= shift;
+	return r | (v >> 1);
+}
+
+/* 0 for an empty bio, else the smallest b with bytes <= 2^(b-1) (bio_stats.h). */
+static __always_inline u8 size_bucket(u32 bytes)
+{
+	if (bytes <= 1)
+		return bytes;
+	return floor_log2(bytes - 1) + 2;
+}
+
+static __always_inline u8 classify_op(u32 opf, u32 bytes)
+{
+	u32 op = opf & REQ_OP_MASK;
+	u32 preflush = 1U << bpf_core_enum_value(enum req_flag_bits, __REQ_PREFLUSH);
+
+	if (op == DISKIDLE_REQ_OP(REQ_OP_WRITE)) {
+		/* An empty write with PREFLUSH is how filesystems ask for a cache
+		 * flush (blkdev_issue_flush); REQ_OP_FLUSH only exists below bios. */
+		if (bytes == 0 && (opf & preflush))
+			return DISKIDLE_OP_FLUSH;
+		return DISKIDLE_OP_WRITE;
+	}
+	if (op == 0) /* REQ_OP_READ is 0 on every kernel */
+		return DISKIDLE_OP_READ;
+	if (op == DISKIDLE_REQ_OP(REQ_OP_FLUSH))
+		return DISKIDLE_OP_FLUSH;
+	if (op == DISKIDLE_REQ_OP(REQ_OP_DISCARD) ||
+	    op == DISKIDLE_REQ_OP(REQ_OP_SECURE_ERASE))
+		return DISKIDLE_OP_DISCARD;
+	if (op == DISKIDLE_REQ_OP(REQ_OP_WRITE_ZEROES))
+		return DISKIDLE_OP_WRITE_ZEROES;
+	return DISKIDLE_OP_OTHER;
+}
+
+static __always_inline s32 current_syscall(struct task_struct *task)
+{
+	struct pt_regs *regs;
+	u32 flags = task->flags;
+
+	if (flags & PF_IO_WORKER)
+		return DISKIDLE_SYSCALL_IO_WORKER;
+	if (flags & PF_KTHREAD)
+		return DISKIDLE_SYSCALL_KERNEL_THREAD;
+	/*
+	 * The user registers saved at kernel entry sit at the top of the task's
+	 * kernel stack; orig_ax (x86_64) / syscallno (arm64) is the number of the
+	 * syscall being served, or -1 when the task entered the kernel otherwise
+	 * (fault). bpf_task_pt_regs() needs Linux 5.15.
+	 */
+	regs = (struct pt_regs *)bpf_task_pt_regs(task);
+#if defined(__TARGET_ARCH_x86)
+	return (s32)regs->orig_ax;
+#else
+	return regs->syscallno;
+#endif
+}
+
+static __always_inline void remember_process(struct task_struct *leader,
+					     const struct process_key *pkey)
+{
+	struct process_info info;
+	long err;
+
+	if (bpf_map_lookup_elem(&processes, pkey))
+		return;
+	bpf_probe_read_kernel_str(info.comm, sizeof(info.comm), leader->comm);
+	err = bpf_map_update_elem(&processes, pkey, &info, BPF_NOEXIST);
+	if (err && err != -17 /* EEXIST: another CPU was first */)
+		count_drop(DISKIDLE_DROP_PROCESS_MAP_FULL);
+}
+
+static __always_inline int count_bio(u32 opf, u32 bytes, u32 major, u32 first_minor)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct task_struct *leader = task->group_leader;
+	struct bio_value *value, first = { .bios = 1, .bytes = bytes };
+	struct bio_key key = {};
+
+	key.start_boottime_ns = leader->start_boottime;
+	key.tgid = task->tgid;
+	key.dev = (major << 20) | first_minor;
+	key.syscall_nr = current_syscall(task);
+	key.op = classify_op(opf, bytes);
+	key.size_bucket = size_bucket(bytes);
+
+	value = bpf_map_lookup_elem(&bio_counts, &key);
+	if (value) { /* hot path: this CPU's slot, no atomics */
+		value->bios += 1;
+		value->bytes += bytes;
+		return 0;
+	}
+	if (bpf_map_update_elem(&bio_counts, &key, &first, BPF_NOEXIST)) {
+		/* Lost a race with another CPU inserting the key, or the map is full. */
+		value = bpf_map_lookup_elem(&bio_counts, &key);
+		if (!value) {
+			count_drop(DISKIDLE_DROP_BIO_MAP_FULL);
+			return 0;
+		}
+		value->bios += 1;
+		value->bytes += bytes;
+	}
+	struct process_key pkey = {
+		.start_boottime_ns = key.start_boottime_ns,
+		.tgid = key.tgid,
+	};
+	remember_process(leader, &pkey);
+	return 0;
+}
+
+/* BTF-typed tracepoint: direct, verifier-checked reads of the bio (5.5+). */
+SEC("tp_btf/block_bio_queue")
+int block_bio_queue_btf(u64 *ctx)
+{
+	struct bio *bio = (struct bio *)ctx[0];
+	struct gendisk *disk = bio->bi_bdev->bd_disk; /* bi_bdev: 5.12+ */
+
+	return count_bio(bio->bi_opf, bio->bi_iter.bi_size, disk->major, disk->first_minor);
+}
+
+/* Twin for kernels where tp_btf cannot attach: same logic, reads through
+ * bpf_probe_read_kernel. The single-argument prototype is 5.11+. */
+SEC("raw_tp/block_bio_queue")
+int block_bio_queue_raw(struct bpf_raw_tracepoint_args *ctx)
+{
+	struct bio *bio = (struct bio *)ctx->args[0];
+	struct gendisk *disk = BPF_CORE_READ(bio, bi_bdev, bd_disk);
+
+	return count_bio(BPF_CORE_READ(bio, bi_opf), BPF_CORE_READ(bio, bi_iter.bi_size),
+			 BPF_CORE_READ(disk, major), BPF_CORE_READ(disk, first_minor));
+}

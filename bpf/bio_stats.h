@@ -1,0 +1,70 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * The ABI between bio_stats.bpf.c and the exporter: map keys, values and the
+ * small enums stored in them. Plain __u32/__u64 types only; include
+ * <linux/types.h> first in user space.
+ */
+#ifndef DISKIDLE_BIO_STATS_H
+#define DISKIDLE_BIO_STATS_H
+
+/* Operation of a bio, decided in the kernel from bi_opf and the bio size. */
+enum diskidle_op {
+	DISKIDLE_OP_READ = 0,
+	DISKIDLE_OP_WRITE = 1,
+	DISKIDLE_OP_FLUSH = 2, /* REQ_OP_FLUSH, or a zero-length REQ_PREFLUSH write */
+	DISKIDLE_OP_DISCARD = 3, /* REQ_OP_DISCARD and REQ_OP_SECURE_ERASE */
+	DISKIDLE_OP_WRITE_ZEROES = 4,
+	DISKIDLE_OP_OTHER = 5, /* zone management, driver-private ops */
+	DISKIDLE_OP_COUNT = 6,
+};
+
+/*
+ * bio_key.syscall_nr holds the syscall number the submitting task is inside
+ * (from its saved user registers), or one of these when there is none.
+ * Real syscall numbers are >= 0; -1 is what the kernel stores when a user task
+ * entered the kernel for something other than a syscall (a page fault).
+ */
+#define DISKIDLE_SYSCALL_NONE (-1)
+#define DISKIDLE_SYSCALL_KERNEL_THREAD (-2)
+#define DISKIDLE_SYSCALL_IO_WORKER (-3)
+
+/* Size bucket: 0 for a zero-byte bio, otherwise 1 + ceil(log2(bytes)), so
+ * bucket b (b >= 1) holds sizes in (2^(b-2), 2^(b-1)]. bi_size is 32 bits. */
+#define DISKIDLE_SIZE_BUCKETS 34
+
+#define DISKIDLE_COMM_LEN 16
+
+struct bio_key {
+	__u64 start_boottime_ns; /* process start (group leader); tells PID reuse apart */
+	__u32 tgid;
+	__u32 dev; /* whole disk: major << 20 | first_minor (kernel dev_t encoding) */
+	__s32 syscall_nr;
+	__u8 op; /* enum diskidle_op */
+	__u8 size_bucket;
+	__u8 pad[2];
+};
+
+struct bio_value {
+	__u64 bios;
+	__u64 bytes;
+};
+
+/* Key of the process table: the same identity as in bio_key. */
+struct process_key {
+	__u64 start_boottime_ns;
+	__u32 tgid;
+	__u32 pad;
+};
+
+struct process_info {
+	char comm[DISKIDLE_COMM_LEN]; /* group leader's comm when first seen */
+};
+
+/* Indexes of the per-CPU drop counters. */
+enum diskidle_drop_reason {
+	DISKIDLE_DROP_BIO_MAP_FULL = 0, /* a bio not counted: bio_counts was full */
+	DISKIDLE_DROP_PROCESS_MAP_FULL = 1, /* a comm not recorded: processes was full */
+	DISKIDLE_DROP_REASONS = 2,
+};
+
+#endif /* DISKIDLE_BIO_STATS_H */

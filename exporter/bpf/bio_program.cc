@@ -1,0 +1,235 @@
+#include "bpf/bio_program.h"
+
+#include <bpf/bpf.h>
+#include <bpf/btf.h>
+#include <bpf/libbpf.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <set>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+#include "bio_stats.skel.h"
+#include "procfs/read_file.h"
+
+namespace diskidle {
+namespace {
+
+constexpr int kCapSysAdmin = 21;
+constexpr int kCapPerfmon = 38;  // Linux 5.8+
+constexpr int kCapBpf = 39;      // Linux 5.8+
+
+std::string ErrnoText(int err) { return strerror(err < 0 ? -err : err); }
+
+// libbpf logs are kept quiet: failures are reported once, as a status, by us.
+int QuietLibbpfPrint(enum libbpf_print_level level, const char* format, va_list args) {
+  if (level == LIBBPF_DEBUG || getenv("DISKIDLE_LIBBPF_DEBUG") == nullptr) return 0;
+  return vfprintf(stderr, format, args);
+}
+
+bool KernelBtfHas(const char* type_name) {
+  struct btf* vmlinux = btf__load_vmlinux_btf();
+  if (vmlinux == nullptr) return false;
+  bool found = btf__find_by_name_kind(vmlinux, type_name, BTF_KIND_TYPEDEF) >= 0;
+  btf__free(vmlinux);
+  return found;
+}
+
+// Per-CPU map values are laid out at 8-byte strides by the kernel.
+size_t PerCpuStride(size_t value_size) { return (value_size + 7) & ~size_t{7}; }
+
+}  // namespace
+
+absl::Status CheckBpfPrivileges() {
+  auto status = ReadFileToString("/proc/self/status");
+  if (!status.ok()) return status.status();
+  uint64_t effective = 0;
+  for (absl::string_view line : absl::StrSplit(*status, '\n')) {
+    if (absl::ConsumePrefix(&line, "CapEff:")) {
+      line = absl::StripAsciiWhitespace(line);
+      if (!absl::SimpleHexAtoi(line, &effective)) effective = 0;
+    }
+  }
+  auto has = [effective](int cap) { return (effective >> cap) & 1; };
+  if ((has(kCapBpf) && has(kCapPerfmon)) || has(kCapSysAdmin)) return absl::OkStatus();
+  return absl::PermissionDeniedError(
+      "missing privileges to load BPF programs: run as root, or grant CAP_BPF and CAP_PERFMON "
+      "(CAP_SYS_ADMIN on kernels before 5.8)");
+}
+
+void BioProgram::SkeletonDeleter::operator()(bio_stats* skel) const {
+  bio_stats__destroy(skel);  // detaches links, closes maps and programs
+}
+
+BioProgram::~BioProgram() = default;
+
+absl::StatusOr<std::unique_ptr<BioProgram>> BioProgram::Load(const BioCollectorConfig& config) {
+  libbpf_set_print(QuietLibbpfPrint);
+  if (absl::Status s = CheckBpfPrivileges(); !s.ok()) return s;
+  if (access("/sys/kernel/btf/vmlinux", R_OK) != 0) {
+    return absl::FailedPreconditionError(
+        "kernel BTF not found at /sys/kernel/btf/vmlinux: diskidle needs a kernel built with "
+        "CONFIG_DEBUG_INFO_BTF=y (Linux 5.15+)");
+  }
+
+  // tp_btf needs the tracepoint's BTF typedef; raw_tp only needs the tracepoint.
+  bool btf_tracepoint = KernelBtfHas("btf_trace_block_bio_queue");
+  std::vector<std::string> modes;
+  if (config.attach == "tp_btf" || (config.attach == "auto" && btf_tracepoint)) {
+    modes.push_back("tp_btf");
+  }
+  if (config.attach == "raw_tp" || config.attach == "auto") modes.push_back("raw_tp");
+  if (config.attach == "tp_btf" && !btf_tracepoint) {
+    return absl::NotFoundError(
+        "kernel has no BTF for tracepoint block:block_bio_queue: set "
+        "collectors.bio.attach to auto or raw_tp");
+  }
+
+  absl::Status last_error = absl::UnknownError("no attach mode tried");
+  for (const std::string& mode : modes) {
+    auto program = std::unique_ptr<BioProgram>(new BioProgram());
+    program->skel_.reset(bio_stats__open());
+    if (!program->skel_) {
+      return absl::InternalError(absl::StrCat("open BPF object: ", ErrnoText(errno)));
+    }
+    bio_stats* skel = program->skel_.get();
+    bpf_map__set_max_entries(skel->maps.bio_counts, config.bio_map_entries);
+    bpf_map__set_max_entries(skel->maps.processes, config.process_map_entries);
+    bool use_btf = mode == "tp_btf";
+    bpf_program__set_autoload(skel->progs.block_bio_queue_btf, use_btf);
+    bpf_program__set_autoload(skel->progs.block_bio_queue_raw, !use_btf);
+
+    if (int err = bio_stats__load(skel); err != 0) {
+      last_error = absl::FailedPreconditionError(absl::StrCat(
+          "load BPF program (", mode, "/block_bio_queue): ", ErrnoText(err),
+          " (needs Linux 5.15+ with BTF; set DISKIDLE_LIBBPF_DEBUG=1 for the verifier log)"));
+      continue;
+    }
+    if (int err = bio_stats__attach(skel); err != 0) {
+      if (err == -ENOENT || err == -EINVAL) {
+        last_error = absl::NotFoundError(absl::StrCat(
+            "attach ", mode, "/block_bio_queue: ", ErrnoText(err),
+            ": this kernel has no block:block_bio_queue tracepoint"));
+      } else {
+        last_error = absl::PermissionDeniedError(
+            absl::StrCat("attach ", mode, "/block_bio_queue: ", ErrnoText(err)));
+      }
+      continue;
+    }
+    program->attach_mode_ = mode;
+    program->num_cpus_ = libbpf_num_possible_cpus();
+    if (program->num_cpus_ <= 0) {
+      return absl::InternalError("cannot read the number of possible CPUs");
+    }
+    return program;
+  }
+  return last_error;
+}
+
+int BioProgram::program_fd() const {
+  return bpf_program__fd(attach_mode_ == "tp_btf" ? skel_->progs.block_bio_queue_btf
+                                                  : skel_->progs.block_bio_queue_raw);
+}
+
+std::string BioProgram::program_name() const {
+  return attach_mode_ == "tp_btf" ? "block_bio_queue_btf" : "block_bio_queue_raw";
+}
+
+absl::StatusOr<BioSnapshot> BioProgram::Snapshot() {
+  BioSnapshot snap;
+  bio_stats* skel = skel_.get();
+  snap.bio_map_capacity = bpf_map__max_entries(skel->maps.bio_counts);
+  snap.process_map_capacity = bpf_map__max_entries(skel->maps.processes);
+
+  // bio_counts: per-CPU values, summed here.
+  {
+    int fd = bpf_map__fd(skel->maps.bio_counts);
+    size_t stride = PerCpuStride(sizeof(bio_value));
+    std::vector<char> values(stride * num_cpus_);
+    bio_key key{}, next{};
+    const bio_key* prev = nullptr;
+    while (bpf_map_get_next_key(fd, prev, &next) == 0) {
+      key = next;
+      prev = &key;
+      if (bpf_map_lookup_elem(fd, &key, values.data()) != 0) continue;  // deleted meanwhile
+      BioCount count;
+      count.key = key;
+      for (int cpu = 0; cpu < num_cpus_; ++cpu) {
+        const auto* v = reinterpret_cast<const bio_value*>(values.data() + cpu * stride);
+        count.bios += v->bios;
+        count.bytes += v->bytes;
+      }
+      snap.counts.push_back(count);
+    }
+  }
+  // processes: comm of each (tgid, start time) when first seen.
+  {
+    int fd = bpf_map__fd(skel->maps.processes);
+    process_key key{}, next{};
+    const process_key* prev = nullptr;
+    process_info info{};
+    while (bpf_map_get_next_key(fd, prev, &next) == 0) {
+      key = next;
+      prev = &key;
+      if (bpf_map_lookup_elem(fd, &key, &info) != 0) continue;
+      snap.comms[{key.tgid, key.start_boottime_ns}] =
+          std::string(info.comm, strnlen(info.comm, sizeof(info.comm)));
+    }
+    snap.process_map_entries = static_cast<uint32_t>(snap.comms.size());
+  }
+  // drops: per-CPU counters.
+  {
+    int fd = bpf_map__fd(skel->maps.drops);
+    size_t stride = PerCpuStride(sizeof(uint64_t));
+    std::vector<char> values(stride * num_cpus_);
+    for (uint32_t reason = 0; reason < DISKIDLE_DROP_REASONS; ++reason) {
+      if (bpf_map_lookup_elem(fd, &reason, values.data()) != 0) {
+        return absl::InternalError(absl::StrCat("read BPF map drops: ", ErrnoText(errno)));
+      }
+      for (int cpu = 0; cpu < num_cpus_; ++cpu) {
+        snap.drops[reason] += *reinterpret_cast<const uint64_t*>(values.data() + cpu * stride);
+      }
+    }
+  }
+  // The kernel's own accounting of our program (kernel.bpf_stats_enabled=1).
+  bpf_prog_info info{};
+  uint32_t info_len = sizeof(info);
+  if (bpf_obj_get_info_by_fd(program_fd(), &info, &info_len) == 0) {
+    snap.program_name = program_name();
+    snap.program_run_time_ns = info.run_time_ns;
+    snap.program_run_count = info.run_cnt;
+  }
+  return snap;
+}
+
+absl::Status BioProgram::Forget(const std::vector<ProcessId>& processes) {
+  if (processes.empty()) return absl::OkStatus();
+  std::set<ProcessId> gone(processes.begin(), processes.end());
+  bio_stats* skel = skel_.get();
+
+  int counts_fd = bpf_map__fd(skel->maps.bio_counts);
+  std::vector<bio_key> doomed;
+  bio_key key{}, next{};
+  const bio_key* prev = nullptr;
+  while (bpf_map_get_next_key(counts_fd, prev, &next) == 0) {
+    key = next;
+    prev = &key;
+    if (gone.count({key.tgid, key.start_boottime_ns})) doomed.push_back(key);
+  }
+  for (const bio_key& k : doomed) bpf_map_delete_elem(counts_fd, &k);
+
+  int processes_fd = bpf_map__fd(skel->maps.processes);
+  for (const ProcessId& id : gone) {
+    process_key pkey{};
+    pkey.tgid = id.first;
+    pkey.start_boottime_ns = id.second;
+    bpf_map_delete_elem(processes_fd, &pkey);
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace diskidle

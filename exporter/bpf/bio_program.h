@@ -1,0 +1,48 @@
+// Loads bio_stats.bpf.c into the kernel, attaches it, and reads its maps.
+// Everything is detached and unloaded when the object is destroyed.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "bpf/bio_snapshot.h"
+#include "config/config.h"
+
+struct bio_stats;  // generated skeleton
+
+namespace diskidle {
+
+class BioProgram : public BioMaps {
+ public:
+  // Checks privileges and kernel support, loads and attaches. `config.attach`
+  // picks tp_btf, raw_tp, or auto (tp_btf, falling back to raw_tp).
+  static absl::StatusOr<std::unique_ptr<BioProgram>> Load(const BioCollectorConfig& config);
+  ~BioProgram() override;
+
+  BioProgram(const BioProgram&) = delete;
+  BioProgram& operator=(const BioProgram&) = delete;
+
+  absl::StatusOr<BioSnapshot> Snapshot() override;
+  absl::Status Forget(const std::vector<ProcessId>& processes) override;
+
+  // "tp_btf" or "raw_tp": what is attached.
+  const std::string& attach_mode() const { return attach_mode_; }
+  // Kernel id of the attached program (for bpf_prog_info run stats).
+  int program_fd() const;
+  std::string program_name() const;
+
+ private:
+  BioProgram() = default;
+  struct SkeletonDeleter {
+    void operator()(bio_stats* skel) const;
+  };
+  std::unique_ptr<bio_stats, SkeletonDeleter> skel_;
+  std::string attach_mode_;
+  int num_cpus_ = 0;
+};
+
+// One-line description of why this process cannot load BPF, or OK.
+absl::Status CheckBpfPrivileges();
+
+}  // namespace diskidle

@@ -1,0 +1,50 @@
+// A point-in-time copy of the BPF maps of bio_stats.bpf.c, summed over CPUs,
+// behind an interface so the collector can be tested without root.
+#pragma once
+
+#include <linux/types.h>
+
+#include <array>
+#include <cstdint>
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "bio_stats.h"
+
+namespace diskidle {
+
+struct BioCount {
+  bio_key key{};
+  uint64_t bios = 0;
+  uint64_t bytes = 0;
+};
+
+// (tgid, start_boottime_ns): one process, even across PID reuse.
+using ProcessId = std::pair<uint32_t, uint64_t>;
+
+struct BioSnapshot {
+  std::vector<BioCount> counts;
+  std::map<ProcessId, std::string> comms;  // from the kernel's process table
+  std::array<uint64_t, DISKIDLE_DROP_REASONS> drops{};
+  uint32_t bio_map_capacity = 0;
+  uint32_t process_map_capacity = 0;
+  uint32_t process_map_entries = 0;
+  // Kernel accounting of the attached program (0 unless kernel.bpf_stats_enabled=1).
+  std::string program_name;
+  uint64_t program_run_time_ns = 0;
+  uint64_t program_run_count = 0;
+};
+
+class BioMaps {
+ public:
+  virtual ~BioMaps() = default;
+  virtual absl::StatusOr<BioSnapshot> Snapshot() = 0;
+  // Removes the kernel entries of processes that are gone (their counts have
+  // been saved by the caller first).
+  virtual absl::Status Forget(const std::vector<ProcessId>& processes) = 0;
+};
+
+}  // namespace diskidle

@@ -1,0 +1,63 @@
+#include "collectors/collector_set.h"
+
+#include <chrono>
+
+#include "collectors/families.h"
+#include "util/log.h"
+#include "version.h"
+
+namespace diskidle {
+
+void CollectorSet::Add(std::shared_ptr<Collector> collector) {
+  std::lock_guard<std::mutex> lock(mu_);
+  collectors_.push_back(std::move(collector));
+}
+
+std::vector<prometheus::MetricFamily> CollectorSet::Collect() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<prometheus::MetricFamily> out;
+  auto success = MakeFamily("diskidle_scrape_collector_success",
+                            "Whether a collector succeeded (1) or failed (0) in this scrape.",
+                            prometheus::MetricType::Gauge);
+  auto duration = MakeFamily("diskidle_scrape_collector_duration_seconds",
+                             "How long a collector took in this scrape.",
+                             prometheus::MetricType::Gauge);
+  std::vector<std::pair<std::string, std::string>> status;
+  for (const auto& collector : collectors_) {
+    std::string name(collector->Name());
+    auto start = std::chrono::steady_clock::now();
+    absl::Status result = collector->Collect(out);
+    std::chrono::duration<double> took = std::chrono::steady_clock::now() - start;
+    AddSample(success, {{"collector", name}}, result.ok() ? 1 : 0);
+    AddSample(duration, {{"collector", name}}, took.count());
+    if (!result.ok()) {
+      // Logged when the state changes, not on every scrape.
+      std::string message(result.message());
+      bool changed = true;
+      for (const auto& [prev_name, prev_message] : last_status_) {
+        if (prev_name == name && prev_message == message) changed = false;
+      }
+      if (changed) LogWarning("collector " + name + " failed: " + message);
+      status.push_back({name, message});
+    } else {
+      status.push_back({name, "ok"});
+    }
+  }
+  last_status_ = std::move(status);
+  out.push_back(std::move(success));
+  out.push_back(std::move(duration));
+
+  auto build = MakeFamily("diskidle_exporter_build_info",
+                          "Always 1; labels say which diskidle_exporter is running.",
+                          prometheus::MetricType::Gauge);
+  AddSample(build, {{"version", DISKIDLE_VERSION}, {"compiler", __VERSION__}}, 1);
+  out.push_back(std::move(build));
+  return out;
+}
+
+std::vector<std::pair<std::string, std::string>> CollectorSet::LastStatus() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return last_status_;
+}
+
+}  // namespace diskidle

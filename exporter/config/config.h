@@ -1,0 +1,82 @@
+// The exporter's configuration: a YAML file where every key is optional.
+// The built-in defaults equal config/diskidle.yaml (a test keeps them equal).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+
+namespace diskidle {
+
+struct WebConfig {
+  // host:port or :port; ":9436" listens on every address.
+  std::string listen_address = ":9436";
+  std::string telemetry_path = "/metrics";
+};
+
+struct PathsConfig {
+  std::string procfs = "/proc";
+  std::string sysfs = "/sys";
+};
+
+struct BioCollectorConfig {
+  bool enabled = true;
+  // How the BPF program attaches: "auto" (tp_btf, else raw_tp), "tp_btf", "raw_tp".
+  std::string attach = "auto";
+  // Upper bounds (`le`) of diskidle_bio_size_bytes, strictly increasing; each is
+  // 0 or a power of two (the kernel counts in log2 buckets, so others would be
+  // inexact). +Inf is implied.
+  std::vector<uint64_t> size_buckets_bytes = {0, 512, 4096, 16384, 65536, 262144, 1048576};
+  // Exited processes keep their own series this long, then fold into pid="".
+  absl::Duration exited_process_ttl = absl::Minutes(5);
+  // Live processes with their own series; the least active beyond are folded.
+  int max_processes = 1000;
+  // Distinct comm values; beyond, comm="other".
+  int max_comms = 500;
+  // Kernel map sizes (entries).
+  uint32_t bio_map_entries = 16384;
+  uint32_t process_map_entries = 8192;
+};
+
+struct DiskstatsCollectorConfig {
+  bool enabled = true;
+  // Regexes (std::regex ECMAScript syntax, must match the whole name) on the device name; empty include = all.
+  std::string device_include = "";
+  // Default: RAM disks, floppies and partitions (per-disk numbers are what
+  // %util is about; flushes are not tracked for partitions).
+  std::string device_exclude =
+      "^(z?ram\\d+|fd\\d+|[hsv]d[a-z]+\\d+|xvd[a-z]+\\d+|.+\\d+p\\d+)$";
+  // diskidle_disk_utilization_ratio is the busy fraction over this window...
+  absl::Duration utilization_window = absl::Seconds(10);
+  // ...sampled from /proc/diskstats in the background at this interval.
+  absl::Duration utilization_sample_interval = absl::Seconds(1);
+};
+
+struct CollectorsConfig {
+  BioCollectorConfig bio;
+  DiskstatsCollectorConfig diskstats;
+};
+
+struct Config {
+  WebConfig web;
+  PathsConfig paths;
+  CollectorsConfig collectors;
+};
+
+// Parses YAML text. Unknown keys, wrong types, bad regexes and out-of-range
+// values are errors whose message names the key path and the line, e.g.
+// `config line 4: collectors.bio.max_processes: expected an integer >= 1, got "many"`.
+// `source` prefixes the message (a file path, or "config").
+absl::StatusOr<Config> ParseConfig(std::string_view yaml_text, std::string_view source = "config");
+
+// Reads and parses a file; a missing/unreadable file is an error naming it.
+absl::StatusOr<Config> LoadConfigFile(const std::string& path);
+
+// The effective configuration as YAML that ParseConfig accepts (round-trips).
+std::string DumpConfig(const Config& config);
+
+}  // namespace diskidle

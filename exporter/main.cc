@@ -1,0 +1,182 @@
+// diskidle_exporter: wiring only. Parses flags and config, loads the BPF
+// collector, serves /metrics, and waits for signals.
+#include <signal.h>
+
+#include <condition_variable>
+#include <cstdio>
+#include <memory>
+#include <mutex>
+#include <thread>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/flags/usage_config.h"
+#include "absl/strings/str_cat.h"
+#include "bpf/bio_program.h"
+#include "collectors/bio_collector.h"
+#include "collectors/collector_set.h"
+#include "collectors/diskstats_collector.h"
+#include "collectors/utilization_sampler.h"
+#include "config/config.h"
+#include "http/server.h"
+#include "util/log.h"
+#include "version.h"
+
+ABSL_FLAG(std::string, config, "",
+          "Path of the YAML config file (every key optional; built-in defaults when unset).");
+ABSL_FLAG(std::string, listen_address, "",
+          "Address to listen on, host:port or :port (overrides web.listen_address; default :9436).");
+ABSL_FLAG(std::string, web_config_file, "",
+          "Path of an exporter-toolkit web-config.yml enabling TLS and/or basic auth "
+          "(see docs/security.md). /healthz stays unauthenticated.");
+ABSL_FLAG(bool, check_config, false,
+          "Validate the config, print the effective config as YAML and exit.");
+
+namespace diskidle {
+namespace {
+
+constexpr int kExitFatal = 1;
+
+// Periodic work that must not wait for a scrape (process expiry).
+class Housekeeper {
+ public:
+  explicit Housekeeper(BioCollector* bio) : bio_(bio), thread_([this] { Run(); }) {}
+  ~Housekeeper() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    thread_.join();
+  }
+
+ private:
+  void Run() {
+    std::unique_lock<std::mutex> lock(mu_);
+    while (!cv_.wait_for(lock, std::chrono::seconds(1), [this] { return stop_; })) {
+      lock.unlock();
+      if (absl::Status s = bio_->Housekeep(); !s.ok()) LogWarning(s.message());
+      lock.lock();
+    }
+  }
+  BioCollector* bio_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stop_ = false;
+  std::thread thread_;
+};
+
+absl::StatusOr<Config> LoadConfig() {
+  std::string path = absl::GetFlag(FLAGS_config);
+  absl::StatusOr<Config> config = path.empty() ? Config{} : LoadConfigFile(path);
+  if (!config.ok()) return config;
+  std::string listen = absl::GetFlag(FLAGS_listen_address);
+  if (!listen.empty()) {
+    if (auto port = CivetwebListeningPort(listen); !port.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat("--listen_address: ", port.status().message()));
+    }
+    config->web.listen_address = listen;
+  }
+  return config;
+}
+
+int Fatal(absl::string_view message) {
+  fprintf(stderr, "diskidle_exporter: %.*s\n", static_cast<int>(message.size()), message.data());
+  return kExitFatal;
+}
+
+int Run(int argc, char** argv) {
+  absl::SetProgramUsageMessage(
+      "Prometheus exporter of per-process block I/O by syscall, op and size (eBPF), "
+      "next to /proc/diskstats.\n\nUsage: diskidle_exporter [--config=FILE] "
+      "[--listen_address=:9436] [--check_config]");
+  absl::FlagsUsageConfig usage;
+  usage.version_string = [] { return absl::StrCat("diskidle_exporter ", DISKIDLE_VERSION, "\n"); };
+  usage.contains_helpshort_flags = [](absl::string_view) { return true; };
+  usage.contains_help_flags = [](absl::string_view file) {
+    return file.find("main.cc") != absl::string_view::npos;
+  };
+  absl::SetFlagsUsageConfig(usage);
+  std::vector<char*> positional = absl::ParseCommandLine(argc, argv);
+  if (positional.size() > 1) {
+    return Fatal(absl::StrCat("unexpected argument \"", positional[1], "\" (see --help)"));
+  }
+
+  auto config = LoadConfig();
+  if (!config.ok()) return Fatal(config.status().message());
+  if (absl::GetFlag(FLAGS_check_config)) {
+    printf("%s", DumpConfig(*config).c_str());
+    return 0;
+  }
+
+  // Signals are taken synchronously by the main thread; block them before any
+  // thread starts so every thread inherits the mask.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  auto collectors = std::make_shared<CollectorSet>();
+  std::unique_ptr<BioProgram> program;
+  std::shared_ptr<BioCollector> bio;
+  if (config->collectors.bio.enabled) {
+    auto loaded = BioProgram::Load(config->collectors.bio);
+    if (!loaded.ok()) return Fatal(loaded.status().message());
+    program = std::move(*loaded);
+    bio = std::make_shared<BioCollector>(config->collectors.bio, config->paths.procfs,
+                                         program.get());
+    collectors->Add(bio);
+    LogInfo(absl::StrCat("BPF program attached: ", program->attach_mode(), "/block_bio_queue"));
+  }
+  std::unique_ptr<UtilizationSampler> sampler;
+  if (config->collectors.diskstats.enabled) {
+    const DiskstatsCollectorConfig& d = config->collectors.diskstats;
+    sampler = std::make_unique<UtilizationSampler>(config->paths.procfs, d.utilization_window,
+                                                   d.utilization_sample_interval);
+    sampler->Start();
+    collectors->Add(std::make_shared<DiskstatsCollector>(d, config->paths.procfs, sampler.get()));
+  }
+
+  ServerOptions server_options;
+  server_options.listen_address = config->web.listen_address;
+  server_options.telemetry_path = config->web.telemetry_path;
+  server_options.web_config_file = absl::GetFlag(FLAGS_web_config_file);
+  bool attached = true;  // everything that needs attaching is attached by now
+  auto server = HttpServer::Start(server_options, collectors, [attached] { return attached; });
+  if (!server.ok()) return Fatal(server.status().message());
+  LogInfo(absl::StrCat("listening on ", config->web.listen_address, " (",
+                       config->web.telemetry_path, ")"));
+
+  std::unique_ptr<Housekeeper> housekeeper;
+  if (bio) housekeeper = std::make_unique<Housekeeper>(bio.get());
+
+  while (true) {
+    int signal_number = 0;
+    if (sigwait(&signals, &signal_number) != 0) continue;
+    if (signal_number == SIGHUP) {
+      auto reloaded = LoadConfig();
+      if (!reloaded.ok()) {
+        LogError(absl::StrCat("reload rejected, keeping the running config: ",
+                              reloaded.status().message()));
+        continue;
+      }
+      if (bio) bio->SetConfig(reloaded->collectors.bio);
+      LogInfo("config reloaded");
+      continue;
+    }
+    LogInfo(absl::StrCat("received ", strsignal(signal_number), ", shutting down"));
+    break;
+  }
+  housekeeper.reset();
+  server->reset();
+  if (sampler) sampler->Stop();
+  return 0;  // program's destructor detaches and unloads the BPF objects
+}
+
+}  // namespace
+}  // namespace diskidle
+
+int main(int argc, char** argv) { return diskidle::Run(argc, argv); }
