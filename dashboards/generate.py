@@ -333,7 +333,7 @@ def build():
         "short",
         [target(f"diskidle_tracked_processes{{{HOST}}}", "{{instance}} tracked", "A"),
          target(f"rate(diskidle_bio_folded_processes_total{{{HOST}}}[{RI}])",
-                "{{instance}} folded/s", "B")]), 8, 6)
+                "{{instance}} folded/s ({{reason}})", "B")]), 8, 6)
     L.add({
         "type": "table",
         "title": "Exporter build",

@@ -22,6 +22,7 @@ namespace {
 constexpr int kCapSysAdmin = 21;
 constexpr int kCapPerfmon = 38;  // Linux 5.8+
 constexpr int kCapBpf = 39;      // Linux 5.8+
+constexpr char kVmlinuxBtf[] = "/sys/kernel/btf/vmlinux";
 
 std::string ErrnoText(int err) { return strerror(err < 0 ? -err : err); }
 
@@ -92,7 +93,15 @@ absl::StatusOr<std::unique_ptr<BioProgram>> BioProgram::Load(const BioCollectorC
   absl::Status last_error = absl::UnknownError("no attach mode tried");
   for (const std::string& mode : modes) {
     auto program = std::unique_ptr<BioProgram>(new BioProgram());
-    program->skel_.reset(bio_stats__open());
+    // With CAP_BPF but without CAP_SYS_ADMIN the kernel refuses to enumerate
+    // module BTFs (BPF_BTF_GET_NEXT_ID), and libbpf 1.1 then fails every CO-RE
+    // relocation whose type vmlinux lacks (the ___old flavours) instead of
+    // skipping it. Everything traced is built into vmlinux, so naming its BTF
+    // explicitly keeps libbpf from looking at modules at all.
+    bpf_object_open_opts open_opts{};
+    open_opts.sz = sizeof(open_opts);
+    if (access(kVmlinuxBtf, R_OK) == 0) open_opts.btf_custom_path = kVmlinuxBtf;
+    program->skel_.reset(bio_stats__open_opts(&open_opts));
     if (!program->skel_) {
       return absl::InternalError(absl::StrCat("open BPF object: ", ErrnoText(errno)));
     }

@@ -164,10 +164,12 @@ class ConfigParser {
       documents = YAML::LoadAll(std::string(text));
     } catch (const YAML::Exception& e) {
       int line = e.mark.is_null() ? 1 : e.mark.line + 1;
+      // yaml-cpp quotes the offending character raw; keep the message one printable line.
       return absl::InvalidArgumentError(
-          absl::StrCat(source_, " line ", line, ": invalid YAML: ", e.msg));
+          absl::StrCat(source_, " line ", line, ": invalid YAML: ", absl::CHexEscape(e.msg)));
     } catch (const std::exception& e) {
-      return absl::InvalidArgumentError(absl::StrCat(source_, ": invalid YAML: ", e.what()));
+      return absl::InvalidArgumentError(
+          absl::StrCat(source_, " line 1: invalid YAML: ", absl::CHexEscape(e.what())));
     }
     if (documents.size() > 1) {
       return Fail(documents[1], 0, "top level",

@@ -5,6 +5,7 @@
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/ssl.h>
+#include <openssl/x509.h>
 
 #include <array>
 #include <cerrno>
@@ -25,6 +26,11 @@
 #include "CivetServer.h"
 #include "civetweb.h"
 #include "yaml-cpp/yaml.h"
+
+// Defined by the libssl.so/libcrypto.so shims civetweb's dlopen() must find
+// (see http/openssl_shim/ssl_shim.c); calling them keeps both linked.
+extern "C" int diskidle_openssl_ssl_shim(void);
+extern "C" int diskidle_openssl_crypto_shim(void);
 
 namespace diskidle::http {
 namespace {
@@ -357,6 +363,12 @@ absl::Status ConfigureSslContext(const TlsServerConfig& tls, void* ssl_ctx) {
         "tls_server_config.cert_file ", Quote(tls.cert_file), ": ", OpenSslErrors()));
   }
   if (SSL_CTX_use_PrivateKey_file(ctx, tls.key_file.c_str(), SSL_FILETYPE_PEM) != 1) {
+    if (ERR_GET_REASON(ERR_peek_last_error()) == X509_R_KEY_VALUES_MISMATCH) {
+      ERR_clear_error();
+      return absl::InvalidArgumentError(absl::StrCat(
+          "tls_server_config.key_file ", Quote(tls.key_file), " does not match cert_file ",
+          Quote(tls.cert_file)));
+    }
     return absl::InvalidArgumentError(absl::StrCat(
         "tls_server_config.key_file ", Quote(tls.key_file), ": ", OpenSslErrors()));
   }
@@ -424,6 +436,9 @@ std::string TlsListeningPorts(std::string_view civetweb_ports) {
 }
 
 void InstallTlsCallback(CivetCallbacks* callbacks, std::shared_ptr<const TlsServerConfig> tls) {
+  if (diskidle_openssl_ssl_shim() + diskidle_openssl_crypto_shim() != 2) {
+    LogWarning("OpenSSL shims missing: TLS connections may fail");
+  }
   absl::MutexLock lock(&g_tls_mu);
   if (g_tls == nullptr) g_tls = new std::shared_ptr<const TlsServerConfig>();
   *g_tls = std::move(tls);

@@ -9,7 +9,6 @@ Runs the real promtool / amtool (Debian packages `prometheus` and
 """
 
 import os
-import re
 import shlex
 import shutil
 import subprocess

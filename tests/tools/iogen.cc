@@ -3,17 +3,21 @@
 //
 //   diskidle-iogen <mode> <file> [count]
 //     fsync-loop N        write 4 KiB once, fsync, then fsync the unchanged file N times
+//     fsync-for MS        the same, for MS milliseconds; prints how many fsyncs it did
 //     pwrite-fdatasync N  N x (pwrite 4 KiB at a new offset + fdatasync)
 //     direct-pwrite N     N x O_DIRECT pwrite of 64 KiB
 //     osync-write N       N x write of 4 KiB to an O_SYNC file
 //     forks N             N child processes that each fsync the unchanged file 3 times
 //
-// Prints "pid=<pid> ready" after the preparation and "done" at the end; with
-// --hold it then waits for stdin to close, so the test can scrape a live process.
+// Prints "pid=<pid> ready" after the preparation and "done <operations>" at the
+// end. With --wait it reads one line from stdin after "ready" before starting
+// (so the test can take a baseline); with --hold it waits for stdin to close
+// before exiting, so the test can scrape a live process.
 #include <fcntl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -27,6 +31,17 @@ void Die(const char* what) {
   exit(2);
 }
 
+// Announces the pid, then optionally waits for the test's go-ahead line.
+void Ready(bool wait) {
+  printf("pid=%d ready\n", getpid());
+  fflush(stdout);
+  if (wait) {
+    char c;
+    while (read(0, &c, 1) == 1 && c != '\n') {
+    }
+  }
+}
+
 void FullPwrite(int fd, const void* buf, size_t len, off_t off) {
   if (pwrite(fd, buf, len, off) != static_cast<ssize_t>(len)) Die("pwrite");
 }
@@ -35,10 +50,18 @@ void FullPwrite(int fd, const void* buf, size_t len, off_t off) {
 
 int main(int argc, char** argv) {
   bool hold = false;
+  bool wait = false;
   int arg = 1;
-  if (arg < argc && std::string(argv[arg]) == "--hold") {
-    hold = true;
-    ++arg;
+  for (; arg < argc && argv[arg][0] == '-'; ++arg) {
+    std::string flag = argv[arg];
+    if (flag == "--hold") {
+      hold = true;
+    } else if (flag == "--wait") {
+      wait = true;
+    } else {
+      fprintf(stderr, "diskidle-iogen: unknown flag %s\n", flag.c_str());
+      return 2;
+    }
   }
   if (argc - arg < 2) {
     fprintf(stderr, "usage: diskidle-iogen [--hold] <mode> <file> [count]\n");
@@ -51,15 +74,20 @@ int main(int argc, char** argv) {
   static char block[65536] __attribute__((aligned(4096)));
   memset(block, 'd', sizeof(block));
 
-  if (mode == "fsync-loop" || mode == "forks") {
+  long operations = count;
+  if (mode == "fsync-loop" || mode == "fsync-for" || mode == "forks") {
     int fd = open(path, O_WRONLY | O_CREAT, 0644);
     if (fd < 0) Die("open");
     FullPwrite(fd, block, 4096, 0);
     if (fsync(fd) != 0) Die("fsync");  // data and metadata on disk: later fsyncs find nothing dirty
-    printf("pid=%d ready\n", getpid());
-    fflush(stdout);
+    Ready(wait);
     if (mode == "fsync-loop") {
       for (long i = 0; i < count; ++i) {
+        if (fsync(fd) != 0) Die("fsync");
+      }
+    } else if (mode == "fsync-for") {
+      auto end = std::chrono::steady_clock::now() + std::chrono::milliseconds(count);
+      for (operations = 0; std::chrono::steady_clock::now() < end; ++operations) {
         if (fsync(fd) != 0) Die("fsync");
       }
     } else {
@@ -83,8 +111,7 @@ int main(int argc, char** argv) {
     int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
     if (fd < 0) Die("open");
     if (fsync(fd) != 0) Die("fsync");
-    printf("pid=%d ready\n", getpid());
-    fflush(stdout);
+    Ready(wait);
     for (long i = 0; i < count; ++i) {
       FullPwrite(fd, block, 4096, i * 4096);
       if (fdatasync(fd) != 0) Die("fdatasync");
@@ -99,15 +126,13 @@ int main(int argc, char** argv) {
     close(setup);
     int fd = open(path, O_WRONLY | O_DIRECT);
     if (fd < 0) Die("open O_DIRECT");
-    printf("pid=%d ready\n", getpid());
-    fflush(stdout);
+    Ready(wait);
     for (long i = 0; i < count; ++i) FullPwrite(fd, block, sizeof(block), i * sizeof(block));
     close(fd);
   } else if (mode == "osync-write") {
     int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_SYNC, 0644);
     if (fd < 0) Die("open O_SYNC");
-    printf("pid=%d ready\n", getpid());
-    fflush(stdout);
+    Ready(wait);
     for (long i = 0; i < count; ++i) {
       if (write(fd, block, 4096) != 4096) Die("write");
     }
@@ -116,7 +141,7 @@ int main(int argc, char** argv) {
     fprintf(stderr, "diskidle-iogen: unknown mode %s\n", mode.c_str());
     return 2;
   }
-  printf("done\n");
+  printf("done %ld\n", operations);
   fflush(stdout);
   if (hold) {
     char c;

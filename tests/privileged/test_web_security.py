@@ -1,0 +1,259 @@
+"""TLS, mutual TLS and basic auth of the real exporter, configured with an
+exporter-toolkit web-config.yml, checked with curl the way users check it.
+
+Certificates come from a throw-away test CA made with openssl; bcrypt hashes
+from `htpasswd -nbBC 10` (apache2-utils). Every config the exporter accepts is
+also accepted by `promtool check web-config`, and every config it rejects at
+start-up is rejected by promtool too: the format is exporter-toolkit's.
+"""
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+import unittest
+
+import diskidle_testlib as lib
+
+PASSWORD = "s3cret horse"
+
+
+def openssl(*args, cwd):
+    lib.run("openssl", *args, cwd=cwd)
+
+
+def make_ca(dir, name):
+    openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+            "-keyout", f"{name}.key", "-out", f"{name}.crt", "-days", "2", "-subj", f"/CN={name}",
+            cwd=dir)
+
+
+def make_cert(dir, name, ca, san=None, client=False):
+    openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+            "-keyout", f"{name}.key", "-out", f"{name}.csr", "-subj", f"/CN={name}", cwd=dir)
+    ext = os.path.join(dir, f"{name}.ext")
+    with open(ext, "w") as f:
+        if san:
+            f.write(f"subjectAltName={san}\n")
+        f.write(f"extendedKeyUsage={'clientAuth' if client else 'serverAuth'}\n")
+    openssl("x509", "-req", "-in", f"{name}.csr", "-CA", f"{ca}.crt", "-CAkey", f"{ca}.key",
+            "-CAcreateserial", "-out", f"{name}.crt", "-days", "2", "-extfile", ext, cwd=dir)
+
+
+def htpasswd_hash(user, password):
+    line = lib.run("htpasswd", "-nbBC", "10", user, password).stdout.strip()
+    name, _, hash_ = line.partition(":")
+    assert name == user and hash_.startswith("$2y$10$"), line
+    return hash_
+
+
+class WebSecurityTest(unittest.TestCase):
+    def setUp(self):
+        lib.require_privileges(self)
+        for tool in ("curl", "openssl", "htpasswd", "promtool"):
+            if shutil.which(tool) is None:
+                self.fail(f"{tool} not found (Debian packages curl, openssl, apache2-utils, prometheus)")
+        self.dir = tempfile.mkdtemp(prefix="diskidle-websec-")
+        self.addCleanup(shutil.rmtree, self.dir, ignore_errors=True)
+        make_ca(self.dir, "ca")
+        make_cert(self.dir, "server", "ca", san="IP:127.0.0.1,DNS:localhost")
+        make_ca(self.dir, "client-ca")
+        make_cert(self.dir, "client", "client-ca", client=True)
+        make_ca(self.dir, "rogue-ca")
+        make_cert(self.dir, "rogue", "rogue-ca", client=True)
+
+    # ---- helpers ------------------------------------------------------------
+    def write_config(self, text, name="web.yml"):
+        path = os.path.join(self.dir, name)
+        with open(path, "w") as f:
+            f.write(text)
+        return path
+
+    def promtool_accepts(self, path):
+        return subprocess.run(["promtool", "check", "web-config", path],
+                              capture_output=True, text=True).returncode == 0
+
+    def start(self, web_config, probe_args=()):
+        """Starts the exporter with `web_config`; returns its base URL without scheme.
+        `probe_args` are extra curl arguments the readiness poll needs (client cert)."""
+        self.assertTrue(self.promtool_accepts(web_config),
+                        "promtool check web-config must accept what the exporter accepts")
+        port = lib.free_port()
+        log = open(os.path.join(self.dir, f"exporter-{port}.log"), "w+")
+        self.addCleanup(log.close)
+        proc = subprocess.Popen([lib.EXPORTER, f"--listen_address=127.0.0.1:{port}",
+                                 f"--web_config_file={web_config}"],
+                                stdout=log, stderr=subprocess.STDOUT)
+
+        def stop():
+            if proc.poll() is None:
+                proc.terminate()
+                try:
+                    proc.wait(timeout=5)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+        self.addCleanup(stop)
+        deadline = time.time() + 20
+        while time.time() < deadline:
+            if proc.poll() is not None:
+                log.seek(0)
+                self.fail(f"exporter exited with {proc.returncode}: {log.read()}")
+            # /healthz is unauthenticated; -k only for this readiness poll.
+            for scheme in ("https", "http"):
+                r = subprocess.run(["curl", "-sk", "-o", "/dev/null", "-w", "%{http_code}",
+                                    "--max-time", "2", *probe_args,
+                                    f"{scheme}://127.0.0.1:{port}/healthz"],
+                                   capture_output=True, text=True)
+                if r.stdout == "200":
+                    return f"127.0.0.1:{port}"
+            time.sleep(0.2)
+        self.fail("exporter not ready after 20s")
+
+    def curl(self, url, *args):
+        """Returns (curl exit code, HTTP status, headers, body)."""
+        headers = os.path.join(self.dir, "headers")
+        body = os.path.join(self.dir, "body")
+        for p in (headers, body):
+            if os.path.exists(p):
+                os.remove(p)
+        r = subprocess.run(["curl", "-sS", "--max-time", "30", "-D", headers, "-o", body,
+                            "-w", "%{http_code}", *args, url], capture_output=True, text=True)
+        def read(path):
+            if not os.path.exists(path):
+                return ""
+            with open(path, errors="replace") as f:
+                return f.read()
+        return r.returncode, r.stdout, read(headers), read(body)
+
+    # ---- tests ----------------------------------------------------------------
+    def test_tls_with_test_ca(self):
+        addr = self.start(self.write_config(
+            "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n"))
+        code, status, _, body = self.curl(f"https://{addr}/metrics", "--cacert",
+                                          os.path.join(self.dir, "ca.crt"))
+        self.assertEqual((code, status), (0, "200"))
+        self.assertIn("diskidle_exporter_build_info", body)
+        # A client that does not trust the CA refuses the server (curl: 60).
+        code, _, _, _ = self.curl(f"https://{addr}/metrics")
+        self.assertEqual(code, 60)
+        # No plain HTTP on the TLS port.
+        code, status, _, body = self.curl(f"http://{addr}/metrics")
+        self.assertNotIn("diskidle_exporter_build_info", body)
+        self.assertNotEqual(status, "200")
+
+    def test_tls_min_version_is_enforced(self):
+        addr = self.start(self.write_config(
+            "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n"
+            "  min_version: TLS13\n"))
+        ca = os.path.join(self.dir, "ca.crt")
+        code, status, _, _ = self.curl(f"https://{addr}/healthz", "--cacert", ca, "--tlsv1.3")
+        self.assertEqual((code, status), (0, "200"))
+        code, _, _, _ = self.curl(f"https://{addr}/healthz", "--cacert", ca, "--tlsv1.2",
+                                  "--tls-max", "1.2")
+        self.assertNotEqual(code, 0, "a TLS 1.2 client must be refused with min_version TLS13")
+
+    def test_mutual_tls_requires_a_client_certificate_from_the_client_ca(self):
+        def with_cert(name):
+            return ("--cert", os.path.join(self.dir, f"{name}.crt"),
+                    "--key", os.path.join(self.dir, f"{name}.key"))
+        addr = self.start(self.write_config(
+            "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n"
+            "  client_auth_type: RequireAndVerifyClientCert\n  client_ca_file: client-ca.crt\n"),
+            probe_args=with_cert("client"))
+        ca = os.path.join(self.dir, "ca.crt")
+        code, status, _, body = self.curl(f"https://{addr}/metrics", "--cacert", ca,
+                                          *with_cert("client"))
+        self.assertEqual((code, status), (0, "200"))
+        self.assertIn("diskidle_bio_size_bytes", body)
+        code, status, _, body = self.curl(f"https://{addr}/metrics", "--cacert", ca)
+        self.assertNotEqual(code, 0, "no client certificate must be refused in the handshake")
+        self.assertNotIn("diskidle", body)
+        code, status, _, body = self.curl(f"https://{addr}/metrics", "--cacert", ca,
+                                          *with_cert("rogue"))
+        self.assertNotEqual(code, 0, "a certificate from another CA must be refused")
+        self.assertNotIn("diskidle", body)
+        # The exporter is still serving after refusing clients.
+        code, status, _, _ = self.curl(f"https://{addr}/healthz", "--cacert", ca,
+                                       *with_cert("client"))
+        self.assertEqual((code, status), (0, "200"))
+
+    def test_basic_auth(self):
+        addr = self.start(self.write_config(
+            f"basic_auth_users:\n  prometheus: {htpasswd_hash('prometheus', PASSWORD)}\n"
+            f"  other: {htpasswd_hash('other', 'other password')}\n"))
+        url = f"http://{addr}"
+        for path in ("/metrics", "/"):
+            code, status, headers, body = self.curl(url + path)
+            self.assertEqual(status, "401", path)
+            self.assertRegex(headers, r'(?i)www-authenticate: Basic realm="[^"]+"')
+            self.assertNotIn("diskidle_bio", body)
+        for user, password in (("prometheus", "wrong"), ("nobody", PASSWORD),
+                               ("other", PASSWORD), ("prometheus", "")):
+            _, status, _, body = self.curl(url + "/metrics", "-u", f"{user}:{password}")
+            self.assertEqual(status, "401", f"{user}:{password}")
+            self.assertNotIn("diskidle_bio", body)
+        for _ in range(2):  # the second answer may come from the verified cache
+            _, status, _, body = self.curl(url + "/metrics", "-u", f"prometheus:{PASSWORD}")
+            self.assertEqual(status, "200")
+            self.assertIn("diskidle_exporter_build_info", body)
+        _, status, _, _ = self.curl(url + "/", "-u", f"other:other password")
+        self.assertEqual(status, "200")
+        # /healthz stays open for probes (documented in docs/security.md).
+        _, status, _, body = self.curl(url + "/healthz")
+        self.assertEqual(status, "200")
+
+    def test_tls_and_basic_auth_together(self):
+        addr = self.start(self.write_config(
+            "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n"
+            f"basic_auth_users:\n  prometheus: {htpasswd_hash('prometheus', PASSWORD)}\n"))
+        ca = os.path.join(self.dir, "ca.crt")
+        _, status, _, _ = self.curl(f"https://{addr}/metrics", "--cacert", ca)
+        self.assertEqual(status, "401")
+        _, status, _, body = self.curl(f"https://{addr}/metrics", "--cacert", ca,
+                                       "-u", f"prometheus:{PASSWORD}")
+        self.assertEqual(status, "200")
+        self.assertIn("diskidle_exporter_build_info", body)
+
+    def test_invalid_web_config_fails_start_up_with_one_clear_line(self):
+        good_hash = htpasswd_hash("prometheus", PASSWORD)
+        cases = {
+            "unknown key": ("tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n"
+                            "  client_auth: RequireAndVerifyClientCert\n",
+                            "tls_server_config.client_auth: unknown key"),
+            "missing certificate file": (
+                "tls_server_config:\n  cert_file: missing.crt\n  key_file: server.key\n",
+                "missing.crt\": No such file or directory"),
+            "key of another certificate": (
+                "tls_server_config:\n  cert_file: server.crt\n  key_file: client.key\n",
+                "does not match cert_file"),
+            "not a bcrypt hash": ("basic_auth_users:\n  prometheus: s3cret\n",
+                                  "basic_auth_users.prometheus: not a valid bcrypt hash"),
+            "truncated bcrypt hash": (f"basic_auth_users:\n  prometheus: {good_hash[:-5]}\n",
+                                      "basic_auth_users.prometheus: not a valid bcrypt hash"),
+            "unknown client_auth_type": (
+                "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n"
+                "  client_auth_type: RequireSomething\n  client_ca_file: client-ca.crt\n",
+                "client_auth_type: unknown value \"RequireSomething\""),
+            "missing web config file": (None, "No such file or directory"),
+        }
+        for case, (text, expected) in cases.items():
+            with self.subTest(case):
+                path = (self.write_config(text, "bad.yml") if text is not None
+                        else os.path.join(self.dir, "absent.yml"))
+                if text is not None:
+                    self.assertFalse(self.promtool_accepts(path),
+                                     f"promtool accepts {case}: the exporter must not be stricter")
+                r = subprocess.run([lib.EXPORTER, f"--listen_address=127.0.0.1:{lib.free_port()}",
+                                    f"--web_config_file={path}"],
+                                   capture_output=True, text=True, timeout=30)
+                self.assertNotEqual(r.returncode, 0)
+                errors = [line for line in (r.stdout + r.stderr).splitlines()
+                          if line.startswith("diskidle_exporter:")]
+                self.assertEqual(len(errors), 1, r.stdout + r.stderr)
+                self.assertIn(expected, errors[0])
+                self.assertIn(path, errors[0], "the message names the file")
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,23 @@
+# Offline checks of the shipped rules, Alertmanager example and dashboards.
+# promtool/amtool come from the Debian packages prometheus and
+# prometheus-alertmanager; a missing binary fails the test with the reason.
+foreach(check_class PromtoolTest AmtoolTest RulesContentTest)
+  add_test(NAME offline.rules.${check_class}
+           COMMAND python3 -m unittest -v test_rules.${check_class}
+           WORKING_DIRECTORY ${CMAKE_CURRENT_LIST_DIR})
+  set_tests_properties(offline.rules.${check_class} PROPERTIES
+    LABELS offline
+    ENVIRONMENT "DISKIDLE_SOURCE_DIR=${PROJECT_SOURCE_DIR}")
+endforeach()
+
+add_test(NAME offline.dashboards.check
+         COMMAND sh -c "command -v node >/dev/null || { echo 'node not found: install the Debian package nodejs (scripts/install-deps.sh)'; exit 1; }; [ -d node_modules/@prometheus-io/lezer-promql ] || { echo 'tests/offline/node_modules missing: run npm ci in tests/offline (scripts/install-deps.sh)'; exit 1; }; exec node check_dashboards.mjs"
+         WORKING_DIRECTORY ${PROJECT_SOURCE_DIR}/tests/offline)
+set_tests_properties(offline.dashboards.check PROPERTIES
+  LABELS offline
+  ENVIRONMENT "DISKIDLE_SOURCE_DIR=${PROJECT_SOURCE_DIR}")
+
+# The committed JSON must be what dashboards/generate.py produces.
+add_test(NAME offline.dashboards.generated
+         COMMAND python3 ${PROJECT_SOURCE_DIR}/dashboards/generate.py --check)
+set_tests_properties(offline.dashboards.generated PROPERTIES LABELS offline)
