@@ -57,7 +57,12 @@ std::vector<prometheus::MetricFamily> CollectorSet::Collect() const {
 
 std::vector<std::pair<std::string, std::string>> CollectorSet::LastStatus() const {
   std::lock_guard<std::mutex> lock(mu_);
-  return last_status_;
+  if (!last_status_.empty()) return last_status_;
+  std::vector<std::pair<std::string, std::string>> status;
+  for (const auto& collector : collectors_) {
+    status.push_back({std::string(collector->Name()), "enabled, not scraped yet"});
+  }
+  return status;
 }
 
 }  // namespace diskidle

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Installs what diskidle_exporter needs from Debian 12 packages. Idempotent:
+# only missing packages are installed.
+#   scripts/install-deps.sh build   what building and running the exporter needs
+#   scripts/install-deps.sh test    that, plus everything the test suite uses
+set -euo pipefail
+
+BUILD_PACKAGES=(
+  cmake g++ make pkg-config clang llvm bpftool
+  libbpf-dev libelf-dev zlib1g-dev libcrypt-dev
+  prometheus-cpp-dev libcivetweb-dev libyaml-cpp-dev libabsl-dev
+  libgtest-dev libgmock-dev
+)
+TEST_PACKAGES=(
+  python3 python3-yaml util-linux e2fsprogs xfsprogs fio bpftrace wrk curl openssl
+  prometheus prometheus-alertmanager apache2-utils libclang-rt-14-dev
+  podman runc debootstrap
+)
+
+mode="${1:-build}"
+case "$mode" in
+  build) wanted=("${BUILD_PACKAGES[@]}") ;;
+  test) wanted=("${BUILD_PACKAGES[@]}" "${TEST_PACKAGES[@]}") ;;
+  *) echo "usage: $0 build|test" >&2; exit 2 ;;
+esac
+# Node.js runs the offline checks (dashboards, manifests); use the machine's if it has one.
+if [ "$mode" = test ] && ! command -v node >/dev/null 2>&1; then
+  wanted+=(nodejs npm)
+fi
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "install-deps: run as root (apt-get install)" >&2
+  exit 1
+fi
+
+missing=()
+for package in "${wanted[@]}"; do
+  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" ||
+    missing+=("$package")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "install-deps: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -q
+  apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
