@@ -8,6 +8,7 @@
 #include <map>
 #include <regex>
 #include <set>
+#include <sstream>
 #include <string>
 #include <utility>
 #include <vector>
@@ -17,6 +18,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "procfs/read_file.h"
+#include "yaml-cpp/eventhandler.h"
 #include "yaml-cpp/yaml.h"
 
 namespace diskidle {
@@ -154,14 +156,40 @@ bool IsPrintableText(std::string_view s) {
   return true;
 }
 
+// Sees only where documents start; used to count them.
+struct DocumentCounter : YAML::EventHandler {
+  void OnDocumentStart(const YAML::Mark& mark) override { last_start = mark; }
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnAlias(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                const std::string&) override {}
+  void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                       YAML::EmitterStyle::value) override {}
+  void OnSequenceEnd() override {}
+  void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                  YAML::EmitterStyle::value) override {}
+  void OnMapEnd() override {}
+  YAML::Mark last_start;
+};
+
 class ConfigParser {
  public:
   explicit ConfigParser(std::string_view source) : source_(source) {}
 
   absl::StatusOr<Config> Parse(std::string_view text) {
-    std::vector<YAML::Node> documents;
+    YAML::Node root;
+    int documents = 0;
+    YAML::Mark second_document;
     try {
-      documents = YAML::LoadAll(std::string(text));
+      // YAML::LoadAll loops forever on some malformed input (yaml-cpp 0.7, e.g. "&a,"),
+      // so count documents with a bounded loop, then load the first.
+      std::istringstream stream{std::string(text)};
+      YAML::Parser parser(stream);
+      DocumentCounter counter;
+      while (documents < 2 && parser.HandleNextDocument(counter)) ++documents;
+      second_document = counter.last_start;
+      if (documents == 1) root = YAML::Load(std::string(text));
     } catch (const YAML::Exception& e) {
       int line = e.mark.is_null() ? 1 : e.mark.line + 1;
       // yaml-cpp quotes the offending character raw; keep the message one printable line.
@@ -171,13 +199,12 @@ class ConfigParser {
       return absl::InvalidArgumentError(
           absl::StrCat(source_, " line 1: invalid YAML: ", absl::CHexEscape(e.what())));
     }
-    if (documents.size() > 1) {
-      return Fail(documents[1], 0, "top level",
-                  "expected a single YAML document, got " + std::to_string(documents.size()));
+    if (documents > 1) {
+      return Fail(second_document.line + 1, "top level",
+                  "expected a single YAML document, got more");
     }
     Config config;
-    if (documents.empty() || documents[0].IsNull()) return config;
-    const YAML::Node& root = documents[0];
+    if (documents == 0 || root.IsNull()) return config;
     absl::Status status = ParseMap(
         root, 0, "", "top level",
         {
