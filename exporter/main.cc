@@ -13,6 +13,7 @@
 #include "absl/flags/usage.h"
 #include "absl/flags/usage_config.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "bpf/bio_program.h"
 #include "collectors/bio_collector.h"
 #include "collectors/collector_set.h"
@@ -81,6 +82,52 @@ absl::StatusOr<Config> LoadConfig() {
   return config;
 }
 
+// Starts the diskstats collector (and its utilization sampler) in `collectors`,
+// replacing a running one of the same name.
+std::unique_ptr<UtilizationSampler> StartDiskstats(const Config& config,
+                                                   CollectorSet& collectors) {
+  const DiskstatsCollectorConfig& d = config.collectors.diskstats;
+  auto sampler = std::make_unique<UtilizationSampler>(config.paths.procfs, d.utilization_window,
+                                                      d.utilization_sample_interval);
+  sampler->Start();
+  collectors.Replace(std::make_shared<DiskstatsCollector>(d, config.paths.procfs, sampler.get()));
+  return sampler;
+}
+
+bool DiskstatsChanged(const DiskstatsCollectorConfig& a, const DiskstatsCollectorConfig& b) {
+  return a.device_include != b.device_include || a.device_exclude != b.device_exclude ||
+         a.utilization_window != b.utilization_window ||
+         a.utilization_sample_interval != b.utilization_sample_interval;
+}
+
+// Settings a reload cannot change (listener, paths, what is loaded into the
+// kernel): keep the running values and say that a restart applies them.
+void KeepRestartOnlySettings(const Config& running, Config& next) {
+  std::vector<std::string> ignored;
+  auto keep = [&ignored](auto& next_value, const auto& running_value, const char* key) {
+    if (next_value != running_value) {
+      ignored.push_back(key);
+      next_value = running_value;
+    }
+  };
+  keep(next.web.listen_address, running.web.listen_address, "web.listen_address");
+  keep(next.web.telemetry_path, running.web.telemetry_path, "web.telemetry_path");
+  keep(next.paths.procfs, running.paths.procfs, "paths.procfs");
+  keep(next.paths.sysfs, running.paths.sysfs, "paths.sysfs");
+  keep(next.collectors.bio.enabled, running.collectors.bio.enabled, "collectors.bio.enabled");
+  keep(next.collectors.bio.attach, running.collectors.bio.attach, "collectors.bio.attach");
+  keep(next.collectors.bio.bio_map_entries, running.collectors.bio.bio_map_entries,
+       "collectors.bio.bio_map_entries");
+  keep(next.collectors.bio.process_map_entries, running.collectors.bio.process_map_entries,
+       "collectors.bio.process_map_entries");
+  keep(next.collectors.diskstats.enabled, running.collectors.diskstats.enabled,
+       "collectors.diskstats.enabled");
+  if (!ignored.empty()) {
+    LogWarning(absl::StrCat("reload: changes to ", absl::StrJoin(ignored, ", "),
+                            " take effect after a restart"));
+  }
+}
+
 int Fatal(absl::string_view message) {
   fprintf(stderr, "diskidle_exporter: %.*s\n", static_cast<int>(message.size()), message.data());
   return kExitFatal;
@@ -105,6 +152,13 @@ int Run(int argc, char** argv) {
 
   auto config = LoadConfig();
   if (!config.ok()) return Fatal(config.status().message());
+  // The web config is checked before anything is loaded into the kernel.
+  http::WebSecurityConfig web_security;
+  if (std::string path = absl::GetFlag(FLAGS_web_config_file); !path.empty()) {
+    auto loaded = http::LoadWebSecurityConfig(path);
+    if (!loaded.ok()) return Fatal(loaded.status().message());
+    web_security = *std::move(loaded);
+  }
   if (absl::GetFlag(FLAGS_check_config)) {
     printf("%s", DumpConfig(*config).c_str());
     return 0;
@@ -123,7 +177,7 @@ int Run(int argc, char** argv) {
   std::unique_ptr<BioProgram> program;
   std::shared_ptr<BioCollector> bio;
   if (config->collectors.bio.enabled) {
-    auto loaded = BioProgram::Load(config->collectors.bio);
+    auto loaded = BioProgram::Load(config->collectors.bio, config->paths.sysfs);
     if (!loaded.ok()) return Fatal(loaded.status().message());
     program = std::move(*loaded);
     bio = std::make_shared<BioCollector>(config->collectors.bio, config->paths.procfs,
@@ -133,17 +187,13 @@ int Run(int argc, char** argv) {
   }
   std::unique_ptr<UtilizationSampler> sampler;
   if (config->collectors.diskstats.enabled) {
-    const DiskstatsCollectorConfig& d = config->collectors.diskstats;
-    sampler = std::make_unique<UtilizationSampler>(config->paths.procfs, d.utilization_window,
-                                                   d.utilization_sample_interval);
-    sampler->Start();
-    collectors->Add(std::make_shared<DiskstatsCollector>(d, config->paths.procfs, sampler.get()));
+    sampler = StartDiskstats(*config, *collectors);
   }
 
   ServerOptions server_options;
   server_options.listen_address = config->web.listen_address;
   server_options.telemetry_path = config->web.telemetry_path;
-  server_options.web_config_file = absl::GetFlag(FLAGS_web_config_file);
+  server_options.web_security = std::move(web_security);
   bool attached = true;  // everything that needs attaching is attached by now
   auto server = HttpServer::Start(server_options, collectors, [attached] { return attached; });
   if (!server.ok()) return Fatal(server.status().message());
@@ -163,7 +213,15 @@ int Run(int argc, char** argv) {
                               reloaded.status().message()));
         continue;
       }
+      KeepRestartOnlySettings(*config, *reloaded);
       if (bio) bio->SetConfig(reloaded->collectors.bio);
+      if (sampler && DiskstatsChanged(config->collectors.diskstats,
+                                      reloaded->collectors.diskstats)) {
+        auto old_sampler = std::move(sampler);
+        sampler = StartDiskstats(*reloaded, *collectors);
+        old_sampler->Stop();  // its collector was replaced: no scrape reads it now
+      }
+      *config = *std::move(reloaded);
       LogInfo("config reloaded");
       continue;
     }

@@ -22,7 +22,6 @@ namespace {
 constexpr int kCapSysAdmin = 21;
 constexpr int kCapPerfmon = 38;  // Linux 5.8+
 constexpr int kCapBpf = 39;      // Linux 5.8+
-constexpr char kVmlinuxBtf[] = "/sys/kernel/btf/vmlinux";
 
 std::string ErrnoText(int err) { return strerror(err < 0 ? -err : err); }
 
@@ -32,8 +31,9 @@ int QuietLibbpfPrint(enum libbpf_print_level level, const char* format, va_list 
   return vfprintf(stderr, format, args);
 }
 
-bool KernelBtfHas(const char* type_name) {
-  struct btf* vmlinux = btf__load_vmlinux_btf();
+bool KernelBtfHas(const std::string& btf_path, const char* type_name) {
+  struct btf* vmlinux = btf__parse(btf_path.c_str(), nullptr);
+  if (libbpf_get_error(vmlinux)) return false;
   if (vmlinux == nullptr) return false;
   bool found = btf__find_by_name_kind(vmlinux, type_name, BTF_KIND_TYPEDEF) >= 0;
   btf__free(vmlinux);
@@ -68,17 +68,19 @@ void BioProgram::SkeletonDeleter::operator()(bio_stats* skel) const {
 
 BioProgram::~BioProgram() = default;
 
-absl::StatusOr<std::unique_ptr<BioProgram>> BioProgram::Load(const BioCollectorConfig& config) {
+absl::StatusOr<std::unique_ptr<BioProgram>> BioProgram::Load(const BioCollectorConfig& config,
+                                                             const std::string& sysfs) {
   libbpf_set_print(QuietLibbpfPrint);
   if (absl::Status s = CheckBpfPrivileges(); !s.ok()) return s;
-  if (access("/sys/kernel/btf/vmlinux", R_OK) != 0) {
-    return absl::FailedPreconditionError(
-        "kernel BTF not found at /sys/kernel/btf/vmlinux: diskidle needs a kernel built with "
-        "CONFIG_DEBUG_INFO_BTF=y (Linux 5.15+)");
+  const std::string btf_path = sysfs + "/kernel/btf/vmlinux";
+  if (access(btf_path.c_str(), R_OK) != 0) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "kernel BTF not found at ", btf_path, ": diskidle needs a kernel built with "
+        "CONFIG_DEBUG_INFO_BTF=y (Linux 5.15+)"));
   }
 
   // tp_btf needs the tracepoint's BTF typedef; raw_tp only needs the tracepoint.
-  bool btf_tracepoint = KernelBtfHas("btf_trace_block_bio_queue");
+  bool btf_tracepoint = KernelBtfHas(btf_path, "btf_trace_block_bio_queue");
   std::vector<std::string> modes;
   if (config.attach == "tp_btf" || (config.attach == "auto" && btf_tracepoint)) {
     modes.push_back("tp_btf");
@@ -100,7 +102,7 @@ absl::StatusOr<std::unique_ptr<BioProgram>> BioProgram::Load(const BioCollectorC
     // explicitly keeps libbpf from looking at modules at all.
     bpf_object_open_opts open_opts{};
     open_opts.sz = sizeof(open_opts);
-    if (access(kVmlinuxBtf, R_OK) == 0) open_opts.btf_custom_path = kVmlinuxBtf;
+    open_opts.btf_custom_path = btf_path.c_str();
     program->skel_.reset(bio_stats__open_opts(&open_opts));
     if (!program->skel_) {
       return absl::InternalError(absl::StrCat("open BPF object: ", ErrnoText(errno)));

@@ -16,8 +16,10 @@ namespace diskidle {
 class BioProgram : public BioMaps {
  public:
   // Checks privileges and kernel support, loads and attaches. `config.attach`
-  // picks tp_btf, raw_tp, or auto (tp_btf, falling back to raw_tp).
-  static absl::StatusOr<std::unique_ptr<BioProgram>> Load(const BioCollectorConfig& config);
+  // picks tp_btf, raw_tp, or auto (tp_btf, falling back to raw_tp). The kernel's
+  // BTF is read from <sysfs>/kernel/btf/vmlinux.
+  static absl::StatusOr<std::unique_ptr<BioProgram>> Load(const BioCollectorConfig& config,
+                                                          const std::string& sysfs);
   ~BioProgram() override;
 
   BioProgram(const BioProgram&) = delete;

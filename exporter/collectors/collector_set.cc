@@ -13,6 +13,18 @@ void CollectorSet::Add(std::shared_ptr<Collector> collector) {
   collectors_.push_back(std::move(collector));
 }
 
+std::shared_ptr<Collector> CollectorSet::Replace(std::shared_ptr<Collector> collector) {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (auto& existing : collectors_) {
+    if (existing->Name() == collector->Name()) {
+      std::swap(existing, collector);
+      return collector;
+    }
+  }
+  collectors_.push_back(std::move(collector));
+  return nullptr;
+}
+
 std::vector<prometheus::MetricFamily> CollectorSet::Collect() const {
   std::lock_guard<std::mutex> lock(mu_);
   std::vector<prometheus::MetricFamily> out;

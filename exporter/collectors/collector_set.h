@@ -16,6 +16,9 @@ namespace diskidle {
 class CollectorSet : public prometheus::Collectable {
  public:
   void Add(std::shared_ptr<Collector> collector);
+  // Swaps the collector of the same name (config reload); returns the old one,
+  // which no scrape uses any more once this returns.
+  std::shared_ptr<Collector> Replace(std::shared_ptr<Collector> collector);
   std::vector<prometheus::MetricFamily> Collect() const override;
 
   // "name: ok" / "name: <error>" per collector, from the last scrape (for "/").

@@ -142,12 +142,7 @@ absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(
   auto port = CivetwebListeningPort(options.listen_address);
   if (!port.ok()) return port.status();
   if (absl::Status s = ProbeBind(*port); !s.ok()) return s;
-  http::WebSecurityConfig web_security;
-  if (!options.web_config_file.empty()) {
-    auto loaded = http::LoadWebSecurityConfig(options.web_config_file);
-    if (!loaded.ok()) return loaded.status();
-    web_security = *std::move(loaded);
-  }
+  const http::WebSecurityConfig& web_security = options.web_security;
 
   auto server = std::unique_ptr<HttpServer>(new HttpServer());
   server->collectors_ = collectors;

@@ -9,6 +9,7 @@
 
 #include "absl/status/statusor.h"
 #include "collectors/collector_set.h"
+#include "http/web_config.h"
 
 namespace prometheus {
 class Exposer;
@@ -20,9 +21,9 @@ struct ServerOptions {
   std::string listen_address = ":9436";
   std::string telemetry_path = "/metrics";
   int threads = 4;
-  // exporter-toolkit web-config.yml (TLS, basic auth); empty: plain HTTP, no
-  // auth. /healthz is never authenticated.
-  std::string web_config_file;
+  // From the exporter-toolkit web-config.yml (http::LoadWebSecurityConfig);
+  // default: plain HTTP, no auth. /healthz is never authenticated.
+  http::WebSecurityConfig web_security;
 };
 
 class HttpServer {

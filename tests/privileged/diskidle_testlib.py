@@ -201,3 +201,59 @@ class IoGen:
                 self.proc.wait()
         for stream in (self.proc.stdout, self.proc.stderr):
             stream.close()
+
+
+# --- BPF program bookkeeping and tmpfs-backed loop devices (start/stop, lifecycle, load tests) ---
+
+OUR_BPF_PROGRAMS = ("block_bio_queue_btf", "block_bio_queue_raw")
+
+
+def loaded_programs():
+    """{id: name} of the loaded BPF programs named like ours (`bpftool prog show`)."""
+    import json
+    out = run("bpftool", "-j", "prog", "show").stdout
+    return {p["id"]: p["name"] for p in json.loads(out or "[]") if p.get("name") in OUR_BPF_PROGRAMS}
+
+
+def programs_held_by(pid):
+    """Ids of the BPF programs process `pid` holds through a program or link fd."""
+    ids = set()
+    fdinfo = f"/proc/{pid}/fdinfo"
+    try:
+        fds = os.listdir(fdinfo)
+    except OSError:
+        return ids
+    for fd in fds:
+        try:
+            with open(os.path.join(fdinfo, fd)) as f:
+                for line in f:
+                    if line.startswith("prog_id:"):
+                        ids.add(int(line.split()[1]))
+        except (OSError, ValueError):
+            continue
+    return ids
+
+
+def programs_held_by_live_processes():
+    ids = set()
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            ids |= programs_held_by(int(entry))
+    return ids
+
+
+def tmpfs_loop_filesystem(test, fstype, size_mb=512):
+    """A LoopFilesystem whose image lives on a private tmpfs. Its flushes then
+    cause no I/O on the host's disk (the loop driver's fsync of a tmpfs file does
+    nothing), which keeps the system's other bios out of a test's accounting and
+    makes fsync storms fast."""
+    base = tempfile.mkdtemp(prefix="diskidle-tmpfs-")
+    test.addCleanup(shutil.rmtree, base, ignore_errors=True)
+    run("mount", "-t", "tmpfs", "-o", f"size={size_mb + 64}m,mode=0700", "tmpfs", base)
+    test.addCleanup(subprocess.run, ["umount", "-l", base], capture_output=True)
+    saved = tempfile.tempdir
+    tempfile.tempdir = base
+    try:
+        return LoopFilesystem(test, fstype, size_mb)
+    finally:
+        tempfile.tempdir = saved

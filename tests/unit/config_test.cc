@@ -267,13 +267,13 @@ INSTANTIATE_TEST_SUITE_P(
         ErrorCase{"web: {listen_address: ':1'\n",
                   "config line 2: invalid YAML: end of map flow not found"},
         ErrorCase{"web: {}\n---\npaths: {}\n",
-                  "config line 3: top level: expected a single YAML document, got more"},
+                  "config line 2: top level: expected a single YAML document, got more"},
         // Found by the fuzzer: yaml-cpp's LoadAll never returns on this.
         ErrorCase{"&collectors.bio.attacha,\n",
                   "config line 1: top level: expected a single YAML document, got more"},
         // Found by the fuzzer: yaml-cpp quotes a raw control character.
         ErrorCase{"web: \"\\\x01\"\n",
-                  "config line 1: invalid YAML: unknown escape character: \\001"}));
+                  "config line 1: invalid YAML: unknown escape character: \\x01"}));
 
 TEST(ConfigTest, NullSectionsAndNullRegexesAreEmpty) {
   absl::StatusOr<Config> config =
