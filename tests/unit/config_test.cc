@@ -273,7 +273,11 @@ INSTANTIATE_TEST_SUITE_P(
                   "config line 1: top level: expected a single YAML document, got more"},
         // Found by the fuzzer: yaml-cpp quotes a raw control character.
         ErrorCase{"web: \"\\\x01\"\n",
-                  "config line 1: invalid YAML: unknown escape character: \\x01"}));
+                  "config line 1: invalid YAML: unknown escape character: \\x01"}),
+    // Stable test names (ctest discovers them at build time, runs them later).
+    [](const ::testing::TestParamInfo<ErrorCase>& info) {
+      return "Case" + std::to_string(info.index);
+    });
 
 TEST(ConfigTest, NullSectionsAndNullRegexesAreEmpty) {
   absl::StatusOr<Config> config =
