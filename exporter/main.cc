@@ -4,12 +4,14 @@
 
 #include <condition_variable>
 #include <cstdio>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <thread>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
+#include "absl/flags/reflection.h"
 #include "absl/flags/usage.h"
 #include "absl/flags/usage_config.h"
 #include "absl/strings/str_cat.h"
@@ -133,11 +135,39 @@ int Fatal(absl::string_view message) {
   return kExitFatal;
 }
 
+constexpr char kUsage[] =
+    "Prometheus exporter of per-process block I/O by syscall, op and size (eBPF), "
+    "next to /proc/diskstats.\n\nUsage: diskidle_exporter [--config=FILE] "
+    "[--listen_address=:9436] [--web_config_file=FILE] [--check_config]";
+
+// --help prints our flags and exits 0 (abseil's own --help exits 1).
+bool PrintHelpIfAsked(int argc, char** argv) {
+  bool asked = false;
+  for (int i = 1; i < argc; ++i) {
+    std::string_view arg = argv[i];
+    if (arg == "--") break;
+    asked |= arg == "--help" || arg == "-help" || arg == "-h" || arg == "--helpfull";
+  }
+  if (!asked) return false;
+  std::map<std::string, const absl::CommandLineFlag*> ours;
+  for (const auto& [name, flag] : absl::GetAllFlags()) {
+    if (flag->Filename().find("main.cc") != std::string::npos) ours[std::string(name)] = flag;
+  }
+  printf("%s\n\nFlags:\n", kUsage);
+  for (const auto& [name, flag] : ours) {
+    printf("  --%s (default: \"%s\")\n      %s\n", name.c_str(), flag->DefaultValue().c_str(),
+           flag->Help().c_str());
+  }
+  printf("  --version\n      Print the version and exit.\n"
+         "  --help\n      Print this help and exit.\n\n"
+         "Signals: SIGTERM/SIGINT stop (exit 0), SIGHUP reloads --config.\n"
+         "Docs: README.md, docs/metrics.md, config/diskidle.yaml.\n");
+  return true;
+}
+
 int Run(int argc, char** argv) {
-  absl::SetProgramUsageMessage(
-      "Prometheus exporter of per-process block I/O by syscall, op and size (eBPF), "
-      "next to /proc/diskstats.\n\nUsage: diskidle_exporter [--config=FILE] "
-      "[--listen_address=:9436] [--check_config]");
+  if (PrintHelpIfAsked(argc, argv)) return 0;
+  absl::SetProgramUsageMessage(kUsage);
   absl::FlagsUsageConfig usage;
   usage.version_string = [] { return absl::StrCat("diskidle_exporter ", DISKIDLE_VERSION, "\n"); };
   usage.contains_helpshort_flags = [](absl::string_view) { return true; };

@@ -148,10 +148,41 @@ int RegexNesting(std::string_view re) {
 
 bool IsPowerOfTwo(uint64_t v) { return v != 0 && (v & (v - 1)) == 0; }
 
-// Strings must be printable: they end up in logs, flags and file paths.
+// Strings must be printable UTF-8: they end up in logs, labels and file paths
+// (and yaml-cpp's emitter rewrites invalid UTF-8, which would break DumpConfig).
 bool IsPrintableText(std::string_view s) {
-  for (unsigned char c : s) {
-    if (c < 0x20 || c == 0x7f) return false;
+  size_t i = 0;
+  while (i < s.size()) {
+    unsigned char c = static_cast<unsigned char>(s[i]);
+    if (c < 0x80) {
+      if (c < 0x20 || c == 0x7f) return false;
+      ++i;
+      continue;
+    }
+    int extra;
+    uint32_t code_point;
+    if ((c & 0xe0) == 0xc0) {
+      extra = 1, code_point = c & 0x1f;
+    } else if ((c & 0xf0) == 0xe0) {
+      extra = 2, code_point = c & 0x0f;
+    } else if ((c & 0xf8) == 0xf0) {
+      extra = 3, code_point = c & 0x07;
+    } else {
+      return false;
+    }
+    if (i + extra >= s.size()) return false;
+    for (int k = 1; k <= extra; ++k) {
+      unsigned char cc = static_cast<unsigned char>(s[i + k]);
+      if ((cc & 0xc0) != 0x80) return false;
+      code_point = (code_point << 6) | (cc & 0x3f);
+    }
+    static constexpr uint32_t kMinForLength[] = {0, 0x80, 0x800, 0x10000};
+    if (code_point < kMinForLength[extra] || code_point > 0x10ffff ||
+        (code_point >= 0xd800 && code_point <= 0xdfff) ||
+        (code_point >= 0x80 && code_point < 0xa0)) {  // C1 control characters
+      return false;
+    }
+    i += extra + 1;
   }
   return true;
 }
@@ -331,7 +362,7 @@ class ConfigParser {
     }
     if (!IsPrintableText(f.value.Scalar())) {
       return Fail(f.line, f.path,
-                  absl::StrCat("expected printable text without control characters, got ",
+                  absl::StrCat("expected printable UTF-8 text without control characters, got ",
                                Describe(f.value)));
     }
     out = f.value.Scalar();

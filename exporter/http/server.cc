@@ -8,6 +8,8 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
+#include <thread>
 #include <cerrno>
 #include <cstring>
 
@@ -122,6 +124,18 @@ absl::Status ProbeBind(const std::string& listen_address) {
       absl::StrCat("listen on ", listen_address, ": ", strerror(err)));
 }
 
+// Opens and closes a TCP connection to host:port (IPv4 only), ignoring errors.
+void PokeListener(const std::string& host, int port) {
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  if (inet_pton(AF_INET, host.c_str(), &addr.sin_addr) != 1) return;
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (fd < 0) return;
+  connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+  close(fd);
+}
+
 }  // namespace
 
 absl::StatusOr<std::string> CivetwebListeningPort(const std::string& listen_address) {
@@ -146,6 +160,9 @@ absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(
 
   auto server = std::unique_ptr<HttpServer>(new HttpServer());
   server->collectors_ = collectors;
+  if (size_t colon = port->rfind(':'); colon != std::string::npos) {
+    server->listen_host_ = port->substr(0, colon);
+  }
   static PageState state;
   state = PageState{options.telemetry_path, collectors, std::move(ready), nullptr};
   if (!web_security.basic_auth_users.empty()) {
@@ -179,7 +196,21 @@ absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(
 }
 
 HttpServer::~HttpServer() {
+  // civetweb's mg_stop() waits for its accept thread, which only looks at the
+  // stop flag between poll()s of up to 2 s. Connecting to ourselves wakes it,
+  // so SIGTERM exits promptly.
+  std::atomic<bool> stopped{false};
+  std::vector<int> ports = exposer_->GetListeningPorts();
+  std::string host = listen_host_.empty() || listen_host_ == "0.0.0.0" ? "127.0.0.1" : listen_host_;
+  std::thread waker([&] {
+    while (!stopped.load()) {
+      for (int port : ports) PokeListener(host, port);
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+  });
   exposer_.reset();  // stops civetweb's threads before the page state goes
+  stopped.store(true);
+  waker.join();
   g_page_state.store(nullptr);
 }
 

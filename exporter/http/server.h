@@ -40,6 +40,7 @@ class HttpServer {
   HttpServer() = default;
   std::shared_ptr<CollectorSet> collectors_;
   std::unique_ptr<prometheus::Exposer> exposer_;
+  std::string listen_host_;  // "" when listening on every address
 };
 
 // ":9436" -> "9436", "127.0.0.1:9436" unchanged; error when there is no port.

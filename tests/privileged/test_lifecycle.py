@@ -3,6 +3,7 @@ bounded series and a kernel map back at its starting size while every sum
 stays exact and monotonic; a full kernel map counts what it could not hold;
 SIGHUP swaps a valid config in and keeps the old one for an invalid one."""
 import ctypes
+import json
 import os
 import platform
 import signal
@@ -10,8 +11,8 @@ import threading
 import time
 import unittest
 
-from diskidle_testlib import (Exporter, IoGen, require_privileges, series, tmpfs_loop_filesystem,
-                              total)
+from diskidle_testlib import (Exporter, IoGen, require_privileges, run, series,
+                              tmpfs_loop_filesystem, total)
 
 BIO = "diskidle_bio_size_bytes"
 COMM = "diskidle-iogen"
@@ -30,6 +31,20 @@ def enable_bpf_stats(test):
     if fd < 0:
         test.fail(f"BPF_ENABLE_STATS failed: {os.strerror(ctypes.get_errno())}")
     test.addCleanup(os.close, fd)
+
+
+def kernel_map_keys(pid, name):
+    """Keys of the BPF map `name` that process `pid` holds, read from the kernel
+    (bpftool, formatted through the map's BTF)."""
+    map_ids = set()
+    for fd in os.listdir(f"/proc/{pid}/fdinfo"):
+        with open(f"/proc/{pid}/fdinfo/{fd}") as f:
+            map_ids |= {int(line.split()[1]) for line in f if line.startswith("map_id:")}
+    for map_id in sorted(map_ids):
+        if json.loads(run("bpftool", "-j", "map", "show", "id", str(map_id)).stdout)["name"] == name:
+            dump = json.loads(run("bpftool", "-j", "map", "dump", "id", str(map_id)).stdout)
+            return [entry["formatted"]["key"] for entry in dump]
+    raise AssertionError(f"process {pid} holds no BPF map named {name}")
 
 
 def flushes(samples, device, **labels):
@@ -65,7 +80,16 @@ collectors:
         time.sleep(1)  # the parent's set-up fsync is on disk and in the map
         before = exporter.scrape()
         start_entries = total(before, "diskidle_bpf_map_entries", map="bio_counts")
-        start_tracked = total(before, "diskidle_tracked_processes")
+        # The map also holds the rest of the machine's I/O, which comes and goes;
+        # this test's processes are the only ones that write to its loop device.
+        rdev = os.stat(self.fs.device).st_rdev
+        our_dev = (os.major(rdev) << 20) | os.minor(rdev)
+
+        def entries_on_our_device():
+            return sum(1 for key in kernel_map_keys(exporter.proc.pid, "bio_counts")
+                       if key["dev"] == our_dev)
+        start_device_entries = entries_on_our_device()
+        peak_entries = [start_entries]
 
         sums, own_pid_counts = [flushes(before, self.fs.name)], [len(own_pids(before))]
 
@@ -74,6 +98,7 @@ collectors:
                 samples = exporter.scrape()
                 sums.append(flushes(samples, self.fs.name))
                 own_pid_counts.append(len(own_pids(samples)))
+                peak_entries.append(total(samples, "diskidle_bpf_map_entries", map="bio_counts"))
                 time.sleep(0.2)
         watcher = threading.Thread(target=watch)
         gen.go()
@@ -109,9 +134,10 @@ collectors:
         folded = (total(after, "diskidle_bio_folded_processes_total")
                   - total(before, "diskidle_bio_folded_processes_total"))
         self.assertGreaterEqual(folded, children, "every child was folded once")
-        self.assertLessEqual(total(after, "diskidle_bpf_map_entries", map="bio_counts"),
-                             start_entries + 20, "exited processes left the kernel map")
-        self.assertLessEqual(total(after, "diskidle_tracked_processes"), start_tracked + 20)
+        self.assertGreater(max(peak_entries), start_entries + 100,
+                           "the children were in the kernel map while they ran")
+        self.assertLessEqual(entries_on_our_device(), start_device_entries + 5,
+                             "exited processes' entries left the kernel map")
 
     def test_a_full_kernel_map_counts_every_event_it_could_not_hold(self):
         """counted + dropped == generated, exactly. The map fills from the whole
@@ -130,55 +156,59 @@ collectors:
         self.assertEqual(total(exporter.scrape(), "diskidle_bpf_map_capacity", map="bio_counts"),
                          capacity)
 
-        def stable_scrape():
-            """A scrape whose numbers hold still over a following scrape: no bio
+        def point(samples):
+            return {
+                "runs": total(samples, "diskidle_bpf_program_runs_total"),
+                "counted": total(samples, BIO + "_count"),
+                "dropped": total(samples, DROPPED, reason="bio_map_full"),
+                "ours": total(samples, BIO + "_count", comm=COMM, device=self.fs.name),
+                "flushes": flushes(samples, self.fs.name),
+            }
+
+        def stable_scrape(seconds=3):
+            """(numbers, True) when they held still over a following scrape: no bio
             happened while the snapshot was read, so they are mutually consistent."""
-            deadline = time.time() + 15
-            last = None
+            last = point(exporter.scrape())
+            deadline = time.time() + seconds
             while time.time() < deadline:
-                samples = exporter.scrape()
-                point = {
-                    "runs": total(samples, "diskidle_bpf_program_runs_total"),
-                    "counted": total(samples, BIO + "_count"),
-                    "dropped": total(samples, DROPPED, reason="bio_map_full"),
-                    "ours": total(samples, BIO + "_count", comm=COMM, device=self.fs.name),
-                    "flushes": flushes(samples, self.fs.name),
-                }
-                if point == last:
-                    return point
-                last = point
                 time.sleep(0.05)
-            self.fail("the system never held still for two scrapes in 15 s")
+                now = point(exporter.scrape())
+                if now == last:
+                    return now, True
+                last = now
+            return last, False
 
         clean_rounds, report = 0, []
-        for _ in range(8):
+        deadline = time.time() + 90
+        while clean_rounds < 2 and time.time() < deadline:
             gen = IoGen(self, "forks", self.fs.path("unchanged"), children, wait=True)
             time.sleep(1.5)  # housekeeping has run since the parent's set-up
-            before = stable_scrape()
+            before, stable_before = stable_scrape()
             gen.go()
             gen.wait_done(self)
-            after = stable_scrape()
+            after, stable_after = stable_scrape()
             gen.finish()
             d = {k: after[k] - before[k] for k in before}
             report.append(d)
-            self.assertGreater(d["runs"], 0, "kernel.bpf stats are on: the program's runs count")
+            # Whatever else ran meanwhile: all of our bios were seen, and each one
+            # is either in our series or in the drop counter.
+            self.assertGreaterEqual(d["runs"], 3 * children, d)
+            self.assertGreaterEqual(d["flushes"] + d["dropped"], 3 * children, d)
+            if not (stable_before and stable_after):
+                continue
             self.assertEqual(d["counted"] + d["dropped"], d["runs"],
-                             f"counted + dropped == events the program saw: {d}")
-            if d["runs"] == 3 * children:  # nothing but our children's flushes
+                             f"counted + dropped == every event the program saw: {d}")
+            if d["runs"] == 3 * children:  # the program saw nothing but our children's flushes
                 clean_rounds += 1
                 self.assertEqual(d["counted"], d["ours"], d)
                 self.assertEqual(d["flushes"], d["ours"], d)
                 self.assertEqual(d["flushes"] + d["dropped"], 3 * children,
                                  f"counted + dropped == generated: {d}")
                 self.assertGreater(d["dropped"], 0, f"the tiny map overflowed: {d}")
-            else:
-                self.assertGreaterEqual(d["runs"], 3 * children, d)
-                self.assertGreaterEqual(d["flushes"] + d["dropped"], 3 * children, d)
-            if clean_rounds >= 2:
-                break
             time.sleep(1.5)  # housekeeping frees the children's entries
-        self.assertGreaterEqual(clean_rounds, 1,
-                                f"no round without foreign I/O on this machine: {report}")
+        self.assertGreaterEqual(
+            clean_rounds, 1, "the exact check needs a moment without other block I/O on this "
+                             f"machine (other tests running?); rounds: {report}")
 
     def test_sighup_applies_a_valid_config_and_keeps_the_old_one_for_an_invalid_one(self):
         exporter = Exporter(self, "collectors:\n  bio:\n    exited_process_ttl: 1h\n")
@@ -211,7 +241,8 @@ collectors:
         time.sleep(2)  # two housekeeping rounds under whatever config is running
         self.assertIsNone(exporter.proc.poll(), "exporter keeps running")
         kept = exporter.scrape()
-        self.assertEqual(total(kept, "diskidle_bio_folded_processes_total", reason="limit"), 0,
+        self.assertEqual(total(kept, "diskidle_bio_folded_processes_total", reason="limit"),
+                         total(before, "diskidle_bio_folded_processes_total", reason="limit"),
                          "max_processes: 1 from the rejected file must not apply")
         for gen in gens:
             self.assertEqual(flushes(kept, self.fs.name, pid=gen.pid),
@@ -226,8 +257,9 @@ collectors:
         time.sleep(2)
         after = exporter.scrape()
         self.assertLessEqual(len(own_pids(after)), 1, "the new max_processes applies")
-        self.assertGreaterEqual(total(after, "diskidle_bio_folded_processes_total", reason="limit"),
-                                2)
+        self.assertGreaterEqual(
+            total(after, "diskidle_bio_folded_processes_total", reason="limit")
+            - total(before, "diskidle_bio_folded_processes_total", reason="limit"), 2)
         self.assertEqual(flushes(after, self.fs.name), comm_before,
                          "folding on reload keeps the comm's sum exact")
         self.assertGreaterEqual(total(after, BIO + "_count"), total(before, BIO + "_count"),

@@ -287,6 +287,20 @@ TEST(ConfigTest, NullSectionsAndNullRegexesAreEmpty) {
   EXPECT_EQ(config->collectors.diskstats.device_exclude, "");
 }
 
+TEST(ConfigTest, StringsMustBePrintableUtf8) {
+  absl::StatusOr<Config> ok = ParseConfig("paths:\n  procfs: \"/mnt/gr\u00f6\u00dfe/proc\"\n");
+  ASSERT_TRUE(ok.ok()) << ok.status();
+  EXPECT_EQ(ok->paths.procfs, "/mnt/gr\xc3\xb6\xc3\x9f" "e/proc");
+  // Found by the fuzzer: invalid UTF-8 did not survive DumpConfig.
+  for (const char* bad : {"/p\xff", "/p\xc3", "/p\xe0\x80\x80", "/p\x7f"}) {
+    absl::StatusOr<Config> config =
+        ParseConfig(std::string("paths:\n  procfs: '") + bad + "'\n");
+    ASSERT_FALSE(config.ok()) << bad;
+    EXPECT_THAT(std::string(config.status().message()),
+                StartsWith("config line 2: paths.procfs: expected printable UTF-8 text"));
+  }
+}
+
 TEST(ConfigTest, IPv6AndHostPortAccepted) {
   for (const char* address : {":9436", "127.0.0.1:1", "[::1]:9436", "[::]:0", "node1:65535"}) {
     absl::StatusOr<Config> config =
