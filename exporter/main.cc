@@ -20,6 +20,7 @@
 #include "collectors/bio_collector.h"
 #include "collectors/collector_set.h"
 #include "collectors/diskstats_collector.h"
+#include "collectors/process_collector.h"
 #include "collectors/utilization_sampler.h"
 #include "config/config.h"
 #include "http/server.h"
@@ -204,6 +205,7 @@ int Run(int argc, char** argv) {
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   auto collectors = std::make_shared<CollectorSet>();
+  collectors->Add(std::make_shared<ProcessCollector>(config->paths.procfs));
   std::unique_ptr<BioProgram> program;
   std::shared_ptr<BioCollector> bio;
   if (config->collectors.bio.enabled) {

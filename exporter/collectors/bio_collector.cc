@@ -53,9 +53,9 @@ struct BioCollector::Impl {
   bool IsAlive(const ProcessId& id) const {
     auto stat = ReadFileToString(absl::StrCat(procfs, "/", id.first, "/stat"));
     if (!stat.ok()) return false;  // gone (ENOENT/ESRCH)
-    auto start_ticks = ParseProcStatStartTime(*stat);
+    auto parsed = ParseProcStat(*stat);
     // Same PID, other start time: the PID was reused, ours has exited.
-    return start_ticks.ok() && *start_ticks == id.second / clock_ticks_ns;
+    return parsed.ok() && parsed->starttime_ticks == id.second / clock_ticks_ns;
   }
 
   // Snapshot + lifecycle; caller holds mu.
