@@ -126,17 +126,18 @@ static __always_inline s32 current_syscall(struct task_struct *task)
 #endif
 }
 
+/*
+ * Records the process name on every new key, not only the first: a process
+ * that did I/O and then exec()ed (sh -c "sync", a JVM launcher script) shows
+ * under its new name, as ps does, from its next new key on.
+ */
 static __always_inline void remember_process(struct task_struct *leader,
 					     const struct process_key *pkey)
 {
 	struct process_info info;
-	long err;
 
-	if (bpf_map_lookup_elem(&processes, pkey))
-		return;
 	bpf_probe_read_kernel_str(info.comm, sizeof(info.comm), leader->comm);
-	err = bpf_map_update_elem(&processes, pkey, &info, BPF_NOEXIST);
-	if (err && err != -17 /* EEXIST: another CPU was first */)
+	if (bpf_map_update_elem(&processes, pkey, &info, BPF_ANY))
 		count_drop(DISKIDLE_DROP_PROCESS_MAP_FULL);
 }
 

@@ -57,7 +57,7 @@ struct process_key {
 };
 
 struct process_info {
-	char comm[DISKIDLE_COMM_LEN]; /* group leader's comm when first seen */
+	char comm[DISKIDLE_COMM_LEN]; /* group leader's comm at its latest new bio_key */
 };
 
 /* Indexes of the per-CPU drop counters. */

@@ -177,7 +177,7 @@ absl::StatusOr<BioSnapshot> BioProgram::Snapshot() {
       snap.counts.push_back(count);
     }
   }
-  // processes: comm of each (tgid, start time) when first seen.
+  // processes: comm of each (tgid, start time), as the kernel last recorded it.
   {
     int fd = bpf_map__fd(skel->maps.processes);
     process_key key{}, next{};

@@ -212,7 +212,8 @@ def loaded_programs():
     """{id: name} of the loaded BPF programs named like ours (`bpftool prog show`)."""
     import json
     out = run("bpftool", "-j", "prog", "show").stdout
-    return {p["id"]: p["name"] for p in json.loads(out or "[]") if p.get("name") in OUR_BPF_PROGRAMS}
+    return {p["id"]: p["name"] for p in json.loads(out or "[]")
+            if p.get("name") in OUR_BPF_PROGRAMS}
 
 
 def programs_held_by(pid):

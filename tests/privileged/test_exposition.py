@@ -41,12 +41,14 @@ class ExpositionTest(unittest.TestCase):
                        "diskidle_scrape_collector_duration_seconds",
                        "diskidle_bpf_events_dropped_total", "diskidle_bpf_map_entries",
                        "diskidle_bpf_map_capacity", "diskidle_tracked_processes",
-                       "diskidle_bio_folded_processes_total"]:
+                       "diskidle_bio_folded_processes_total", "process_cpu_seconds_total",
+                       "process_start_time_seconds", "process_resident_memory_bytes",
+                       "process_open_fds", "process_max_fds"]:
             self.assertIn(family, names)
         samples = parse_metrics(self.exporter.scrape_text())
         success = {labels["collector"]: v for n, labels, v in samples
                    if n == "diskidle_scrape_collector_success"}
-        self.assertEqual(success, {"bio": 1.0, "diskstats": 1.0})
+        self.assertEqual(success, {"bio": 1.0, "diskstats": 1.0, "process": 1.0})
 
     def test_index_health_and_unknown_paths(self):
         with urllib.request.urlopen(self.exporter.url("/")) as r:

@@ -41,7 +41,8 @@ def kernel_map_keys(pid, name):
         with open(f"/proc/{pid}/fdinfo/{fd}") as f:
             map_ids |= {int(line.split()[1]) for line in f if line.startswith("map_id:")}
     for map_id in sorted(map_ids):
-        if json.loads(run("bpftool", "-j", "map", "show", "id", str(map_id)).stdout)["name"] == name:
+        info = json.loads(run("bpftool", "-j", "map", "show", "id", str(map_id)).stdout)
+        if info["name"] == name:
             dump = json.loads(run("bpftool", "-j", "map", "dump", "id", str(map_id)).stdout)
             return [entry["formatted"]["key"] for entry in dump]
     raise AssertionError(f"process {pid} holds no BPF map named {name}")

@@ -3,6 +3,7 @@ Every response is a 200, no connection fails, and the storm is still counted
 exactly (one zero-byte flush per fsync, under the storm's own pid)."""
 import re
 import shutil
+import socket
 import subprocess
 import time
 import unittest
@@ -43,6 +44,13 @@ class LoadTest(unittest.TestCase):
             fsyncs = gen.wait_done(self)
         after = self.exporter.scrape()
 
+        zero_byte = self.flushes(after, gen) - self.flushes(before, gen)
+        self.assertGreater(fsyncs, 1000, "the storm ran")
+        self.assertAlmostEqual(zero_byte, fsyncs, delta=fsyncs * 0.01,
+                               msg="one zero-byte flush per fsync, counted under load")
+        self.assertEqual(total(after, "diskidle_bpf_events_dropped_total")
+                         - total(before, "diskidle_bpf_events_dropped_total"), 0)
+
         out = wrk.stdout
         self.assertEqual(wrk.returncode, 0, f"wrk failed: {out}{wrk.stderr}")
         m = re.search(r"(\d+) requests in ([\d.]+)s", out)
@@ -51,17 +59,51 @@ class LoadTest(unittest.TestCase):
         # A scrape takes milliseconds: 32 connections for 20 s make thousands.
         self.assertGreater(requests, 200, out)
         self.assertNotIn("Non-2xx or 3xx responses", out, "every scrape answered 200")
-        self.assertNotIn("Socket errors", out, "no connect/read/write error and no timeout")
+        errors = re.search(r"Socket errors: .*", out)
+        self.assertIsNone(errors and errors.group(0),
+                          "no connect/read/write error and no timeout (read errors that match "
+                          "the request count mean the server closed each connection without "
+                          "announcing it: see test_a_closed_connection_is_announced)")
         self.assertIsNone(self.exporter.proc.poll(), "exporter still running")
         self.assertEqual(total(after, "diskidle_scrape_collector_success", collector="bio"), 1)
 
-        zero_byte = self.flushes(after, gen) - self.flushes(before, gen)
-        self.assertGreater(fsyncs, 1000, "the storm ran")
-        self.assertAlmostEqual(zero_byte, fsyncs, delta=fsyncs * 0.01,
-                               msg="one zero-byte flush per fsync, counted under load")
-        self.assertEqual(total(after, "diskidle_bpf_events_dropped_total")
-                         - total(before, "diskidle_bpf_events_dropped_total"), 0)
+    def test_a_closed_connection_is_announced(self):
+        """HTTP/1.1 connections are persistent unless the response says
+        "Connection: close" (RFC 9112 section 9.6). A server that closes silently makes
+        clients (wrk, and Prometheus' own retry logic) see a failed read on reuse."""
+        def get(conn, path):
+            conn.sendall(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
+            data = b""
+            while b"\r\n\r\n" not in data:
+                chunk = conn.recv(65536)
+                if not chunk:
+                    return None, data
+                data += chunk
+            head, _, body = data.partition(b"\r\n\r\n")
+            headers = {}
+            for line in head.decode().split("\r\n")[1:]:
+                name, _, value = line.partition(":")
+                headers[name.strip().lower()] = value.strip().lower()
+            length = int(headers.get("content-length", "0"))
+            while len(body) < length:
+                chunk = conn.recv(65536)
+                if not chunk:
+                    break
+                body += chunk
+            return head.decode().split("\r\n")[0], headers
 
+        silent_closes = []
+        for path in ("/metrics", "/healthz", "/"):
+            with socket.create_connection(("127.0.0.1", self.exporter.port), timeout=10) as conn:
+                status, headers = get(conn, path)
+                self.assertEqual(status, "HTTP/1.1 200 OK", path)
+                if "close" in headers.get("connection", ""):
+                    continue  # announced: the client will not reuse the connection
+                again, _ = get(conn, path)
+                if again != "HTTP/1.1 200 OK":
+                    silent_closes.append(path)
+        self.assertEqual(silent_closes, [], "connection closed after one response without "
+                                            "\"Connection: close\"")
 
 if __name__ == "__main__":
     unittest.main()

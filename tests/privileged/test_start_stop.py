@@ -109,8 +109,8 @@ class StartStopTest(unittest.TestCase):
 
     def test_bad_duration_is_one_line_naming_key_and_exit_1(self):
         path, result = self.bad_config("collectors:\n  bio:\n    exited_process_ttl: 5 minutes\n")
-        self.assert_fatal_line(result, contains=(f"{path} line 3:",
-                                                 "collectors.bio.exited_process_ttl", '"5 minutes"'))
+        self.assert_fatal_line(result, contains=(f"{path} line 3:", '"5 minutes"',
+                                                 "collectors.bio.exited_process_ttl"))
 
     def test_missing_config_file_is_one_line_and_exit_1(self):
         path = os.path.join(self.dir, "absent.yaml")
