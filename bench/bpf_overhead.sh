@@ -46,7 +46,7 @@ die() { echo "bpf_overhead: $*" >&2; exit 2; }
 for b in "$EXPORTER" "$EMPTY" "$IOGEN"; do
   [[ -x "$b" ]] || die "missing binary $b (build first, or set BUILD_DIR / DISKIDLE_*)"
 done
-for t in bpftool bpftrace jq curl losetup mkfs.ext4 unshare python3; do
+for t in bpftool bpftrace curl losetup mkfs.ext4 unshare python3; do
   command -v "$t" >/dev/null || die "missing tool $t"
 done
 
@@ -100,7 +100,8 @@ find_prog() {
   for _ in $(seq 100); do
     kill -0 "$pid" 2>/dev/null || return 1
     for id in $(prog_ids_of "$pid"); do
-      name="$(bpftool prog show id "$id" --json 2>/dev/null | jq -r '.name // ""')"
+      name="$(bpftool prog show id "$id" --json 2>/dev/null |
+              python3 -c 'import json, sys; print(json.load(sys.stdin).get("name", ""))')" || name=""
       if [[ "$name" =~ $regex ]]; then echo "$id"; return 0; fi
     done
     sleep 0.1
@@ -110,7 +111,8 @@ find_prog() {
 
 # "run_time_ns run_cnt" of a program.
 prog_stats() {
-  bpftool prog show id "$1" --json | jq -r '"\(.run_time_ns // 0) \(.run_cnt // 0)"'
+  bpftool prog show id "$1" --json |
+    python3 -c 'import json, sys; p = json.load(sys.stdin); print(p.get("run_time_ns", 0), p.get("run_cnt", 0))'
 }
 
 # One fsync storm of STORM_MS on a file of its own; prints the fsync count.
@@ -122,7 +124,7 @@ storm() {
   awk '/^done / {print $2}' <<<"$out"
 }
 
-# Measures program <id> over one storm; prints "ns_per_event events fsyncs".
+# Measures program <id> over one storm; prints "ns_per_event events fsyncs run_time_ns".
 measure() {
   local id="$1" before after fsyncs
   # Warm-up storm first: the maps hold the storm's keys, caches are warm,
@@ -135,7 +137,7 @@ measure() {
   read -r t1 c1 <<<"$after"
   local dc=$((c1 - c0)) dt=$((t1 - t0))
   [[ $dc -gt 0 && $dt -gt 0 ]] || die "program $id: no run_cnt/run_time_ns delta (bpf_stats off?)"
-  python3 -c "print(f'{$dt / $dc:.1f} $dc $fsyncs')"
+  python3 -c "print(f'{$dt / $dc:.1f} $dc $fsyncs $dt')"
 }
 
 start_exporter() {
@@ -178,12 +180,12 @@ start_bpftrace() {
 
 # ---------------------------------------------------------------- rounds
 echo "bpf_overhead: $(date -u +%FT%TZ) kernel $(uname -r), nproc $(nproc), $ROUNDS rounds x 5 storms of ${STORM_MS} ms on $LOOPDEV (ext4), load average $(cut -d' ' -f1-3 /proc/loadavg)"
-RESULTS="$WORK/results.tsv"   # round arm ns_per_event events fsyncs
+RESULTS="$WORK/results.tsv"   # round arm ns_per_event events fsyncs run_time_ns
 : >"$RESULTS"
 storm >/dev/null  # warm-up: journal, page cache
 for r in $(seq "$ROUNDS"); do
   m="$(storm)"
-  echo -e "$r\toff\t-\t-\t$m" >>"$RESULTS"
+  echo -e "$r\toff\t-\t-\t$m\t-" >>"$RESULTS"
 
   start_exporter
   id="$(find_prog "$HOLDER_PID" '^block_bio_queue')" || die "no block_bio_queue program in the exporter"
@@ -191,7 +193,7 @@ for r in $(seq "$ROUNDS"); do
   echo -e "$r\tours\t${m// /$'\t'}" >>"$RESULTS"
   stop_holder
   m="$(storm)"
-  echo -e "$r\toff\t-\t-\t$m" >>"$RESULTS"
+  echo -e "$r\toff\t-\t-\t$m\t-" >>"$RESULTS"
 
   start_empty
   id="$(find_prog "$HOLDER_PID" 'bio_queue')" || { cat "$WORK/empty.out" >&2; die "empty program not loaded"; }
@@ -205,7 +207,7 @@ for r in $(seq "$ROUNDS"); do
   m="$(measure "$id")"
   echo -e "$r\tbpftrace\t${m// /$'\t'}" >>"$RESULTS"
   stop_holder
-  awk -v r="$r" -F'\t' '$1 == r {printf "  round %s %-8s ns/event=%-7s events=%-7s fsyncs=%s\n", r, $2, $3, $4, $5}' "$RESULTS"
+  awk -v r="$r" -F'\t' '$1 == r {printf "  round %s %-8s ns/event=%-7s events=%-8s fsyncs=%-6s prog_time_ns=%s\n", r, $2, $3, $4, $5, $6}' "$RESULTS"
 done
 
 echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg) (other work on this machine inflates and scatters every number)"
@@ -227,11 +229,13 @@ ours_empty, bt_ours = ratio("ours", "empty", 2), ratio("bpftrace", "ours", 2)
 on_off = ratio("ours", "off", 4)  # "off" = mean of the storms just before and after
 fps = {a: [v / storm_s for v in values(a, 4)] for a in ("off", "ours")}
 print()
-print("| program on block_bio_queue | ns/event (median) | min..max over rounds |")
-print("|---|---:|---:|")
+print("| program on block_bio_queue | ns/event (median) | min..max over rounds | events/s (median) | CPU, % of one core (median) |")
+print("|---|---:|---:|---:|---:|")
 for a, label in (("empty", "empty tp_btf program (baseline)"), ("ours", "diskidle block_bio_queue_btf"),
                  ("bpftrace", "bpftrace @[pid,comm,nr_sector]=count()")):
-    print(f"| {label} | {med[a]:.0f} | {min(ns[a]):.0f}..{max(ns[a]):.0f} |")
+    eps = statistics.median(v / storm_s for v in values(a, 3))
+    cpu = statistics.median(v / (storm_s * 1e9) * 100 for v in values(a, 5))
+    print(f"| {label} | {med[a]:.0f} | {min(ns[a]):.0f}..{max(ns[a]):.0f} | {eps:.0f} | {cpu:.3f} |")
 print()
 ok1, ok2 = ours_empty <= 2.0, bt_ours >= 2.0
 print(f"ours / empty    = {ours_empty:.2f}x  (median of per-round ratios; target <= 2x: {'met' if ok1 else 'MISSED'})")

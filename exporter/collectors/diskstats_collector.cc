@@ -29,8 +29,8 @@ constexpr CounterSpec kCounters[] = {
      &DiskStats::reads_completed, 1, 14},
     {"diskidle_disk_reads_merged_total", "Reads merged into an adjacent request.",
      &DiskStats::reads_merged, 1, 14},
-    {"diskidle_disk_read_bytes_total", "Bytes read (sectors read * 512).",
-     &DiskStats::sectors_read, kSectorBytes, 14},
+    {"diskidle_disk_read_bytes_total", "Bytes read (sectors read * 512).", &DiskStats::sectors_read,
+     kSectorBytes, 14},
     {"diskidle_disk_read_time_seconds_total",
      "Seconds spent by read requests, summed over requests.", &DiskStats::read_time_ms,
      1 / kMsPerSecond, 14},
@@ -118,9 +118,9 @@ absl::Status DiskstatsCollector::Collect(std::vector<prometheus::MetricFamily>& 
     if (!family.metric.empty()) out.push_back(std::move(family));
   };
 
-  prometheus::MetricFamily info =
-      MakeFamily("diskidle_disk_info", "Disk seen in /proc/diskstats, with its device numbers; always 1.",
-                 prometheus::MetricType::Gauge);
+  prometheus::MetricFamily info = MakeFamily(
+      "diskidle_disk_info", "Disk seen in /proc/diskstats, with its device numbers; always 1.",
+      prometheus::MetricType::Gauge);
   for (const DiskStats* disk : disks) {
     AddSample(info,
               {{"device", disk->name},
@@ -141,8 +141,8 @@ absl::Status DiskstatsCollector::Collect(std::vector<prometheus::MetricFamily>& 
     append_if_nonempty(std::move(family));
   }
 
-  prometheus::MetricFamily io_now = MakeFamily(
-      "diskidle_disk_io_now", "Requests in flight now.", prometheus::MetricType::Gauge);
+  prometheus::MetricFamily io_now =
+      MakeFamily("diskidle_disk_io_now", "Requests in flight now.", prometheus::MetricType::Gauge);
   for (const DiskStats* disk : disks) {
     AddSample(io_now, {{"device", disk->name}}, static_cast<double>(disk->ios_in_progress));
   }

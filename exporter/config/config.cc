@@ -1,10 +1,10 @@
 #include "config/config.h"
 
+#include <algorithm>
 #include <charconv>
 #include <cstdint>
 #include <exception>
 #include <functional>
-#include <limits>
 #include <map>
 #include <regex>
 #include <set>
@@ -71,8 +71,8 @@ bool ParsePromDuration(std::string_view text, absl::Duration* out) {
     absl::Duration length;
   };
   static const Unit kUnits[] = {
-      {"y", absl::Hours(24 * 365)}, {"w", absl::Hours(24 * 7)}, {"d", absl::Hours(24)},
-      {"h", absl::Hours(1)},        {"m", absl::Minutes(1)},    {"s", absl::Seconds(1)},
+      {"y", absl::Hours(24 * 365)},  {"w", absl::Hours(24 * 7)}, {"d", absl::Hours(24)},
+      {"h", absl::Hours(1)},         {"m", absl::Minutes(1)},    {"s", absl::Seconds(1)},
       {"ms", absl::Milliseconds(1)},
   };
   constexpr int kNumUnits = sizeof(kUnits) / sizeof(kUnits[0]);
@@ -116,8 +116,8 @@ std::string FormatPromDuration(absl::Duration d) {
     int64_t ms;
   };
   // Weeks and years are left out on purpose: "336h" reads better than "2w".
-  static const Unit kUnits[] = {{"d", 86'400'000}, {"h", 3'600'000}, {"m", 60'000},
-                                {"s", 1'000},      {"ms", 1}};
+  static const Unit kUnits[] = {
+      {"d", 86'400'000}, {"h", 3'600'000}, {"m", 60'000}, {"s", 1'000}, {"ms", 1}};
   std::string out;
   for (const Unit& unit : kUnits) {
     if (ms >= unit.ms) {
@@ -255,31 +255,25 @@ class ConfigParser {
              }},
             {"paths",
              [&](const Field& f) {
-               return ParseMap(f.value, f.line, f.path, f.path,
-                               {
-                                   {"procfs",
-                                    [&](const Field& g) {
-                                      return ParsePath(g, config.paths.procfs);
-                                    }},
-                                   {"sysfs",
-                                    [&](const Field& g) {
-                                      return ParsePath(g, config.paths.sysfs);
-                                    }},
-                               });
+               return ParseMap(
+                   f.value, f.line, f.path, f.path,
+                   {
+                       {"procfs",
+                        [&](const Field& g) { return ParsePath(g, config.paths.procfs); }},
+                       {"sysfs", [&](const Field& g) { return ParsePath(g, config.paths.sysfs); }},
+                   });
              }},
             {"collectors",
              [&](const Field& f) {
-               return ParseMap(f.value, f.line, f.path, f.path,
-                               {
-                                   {"bio",
-                                    [&](const Field& g) {
-                                      return ParseBio(g, config.collectors.bio);
-                                    }},
-                                   {"diskstats",
-                                    [&](const Field& g) {
-                                      return ParseDiskstats(g, config.collectors.diskstats);
-                                    }},
-                               });
+               return ParseMap(
+                   f.value, f.line, f.path, f.path,
+                   {
+                       {"bio", [&](const Field& g) { return ParseBio(g, config.collectors.bio); }},
+                       {"diskstats",
+                        [&](const Field& g) {
+                          return ParseDiskstats(g, config.collectors.diskstats);
+                        }},
+                   });
              }},
         });
     if (!status.ok()) return status;
@@ -295,7 +289,8 @@ class ConfigParser {
   using Handler = std::function<absl::Status(const Field&)>;
 
   absl::Status Fail(int line, std::string_view path, std::string_view problem) const {
-    return absl::InvalidArgumentError(absl::StrCat(source_, " line ", line, ": ", AV(path), ": ", AV(problem)));
+    return absl::InvalidArgumentError(
+        absl::StrCat(source_, " line ", line, ": ", AV(path), ": ", AV(problem)));
   }
   absl::Status Fail(const YAML::Node& node, int fallback_line, std::string_view path,
                     std::string_view problem) const {
@@ -393,9 +388,9 @@ class ConfigParser {
   absl::Status GetInt(const Field& f, int64_t min, int64_t max, int64_t& out) {
     int64_t v = 0;
     if (!ParseInt(f.value, v) || v < min || v > max) {
-      return Fail(f.line, f.path,
-                  absl::StrCat("expected an integer from ", min, " to ", max, ", got ",
-                               Describe(f.value)));
+      return Fail(
+          f.line, f.path,
+          absl::StrCat("expected an integer from ", min, " to ", max, ", got ", Describe(f.value)));
     }
     out = v;
     return absl::OkStatus();
@@ -405,9 +400,10 @@ class ConfigParser {
                            absl::Duration& out) {
     absl::Duration d;
     if (!f.value.IsScalar() || !ParsePromDuration(f.value.Scalar(), &d)) {
-      return Fail(f.line, f.path,
-                  absl::StrCat("expected a duration like \"500ms\", \"10s\", \"5m\" or \"1h\", got ",
-                               Describe(f.value)));
+      return Fail(
+          f.line, f.path,
+          absl::StrCat("expected a duration like \"500ms\", \"10s\", \"5m\" or \"1h\", got ",
+                       Describe(f.value)));
     }
     if (d < min || d > max) {
       return Fail(f.line, f.path,
@@ -422,10 +418,11 @@ class ConfigParser {
     std::string value;
     if (absl::Status s = GetString(f, value); !s.ok()) return s;
     auto bad = [&](std::string_view why) {
-      return Fail(f.line, f.path,
-                  absl::StrCat("expected host:port or :port (e.g. \":9436\", \"127.0.0.1:9436\", "
-                               "\"[::1]:9436\"), got ",
-                               Quote(value), why.empty() ? "" : " (", AV(why), why.empty() ? "" : ")"));
+      return Fail(
+          f.line, f.path,
+          absl::StrCat("expected host:port or :port (e.g. \":9436\", \"127.0.0.1:9436\", "
+                       "\"[::1]:9436\"), got ",
+                       Quote(value), why.empty() ? "" : " (", AV(why), why.empty() ? "" : ")"));
     };
     size_t colon = value.rfind(':');
     if (colon == std::string::npos) return bad("no port");
@@ -450,8 +447,7 @@ class ConfigParser {
   absl::Status ParseTelemetryPath(const Field& f, std::string& out) {
     std::string value;
     if (absl::Status s = GetString(f, value); !s.ok()) return s;
-    if (value.empty() || value.front() != '/' ||
-        value.find_first_of(" ?#") != std::string::npos) {
+    if (value.empty() || value.front() != '/' || value.find_first_of(" ?#") != std::string::npos) {
       return Fail(f.line, f.path,
                   absl::StrCat("expected a URL path starting with \"/\" (e.g. \"/metrics\"), got ",
                                Quote(value)));
@@ -519,8 +515,9 @@ class ConfigParser {
                                  " is not a power of two (sizes are counted in log2 buckets)"));
       }
       if (!buckets.empty() && bound <= buckets.back()) {
-        return Fail(line, item_path,
-                    absl::StrCat(AV(kExpected), "; ", bound, " is not greater than ", buckets.back()));
+        return Fail(
+            line, item_path,
+            absl::StrCat(AV(kExpected), "; ", bound, " is not greater than ", buckets.back()));
       }
       buckets.push_back(bound);
     }
@@ -530,54 +527,53 @@ class ConfigParser {
 
   absl::Status ParseBio(const Field& f, BioCollectorConfig& bio) {
     int64_t v = 0;
-    return ParseMap(
-        f.value, f.line, f.path, f.path,
-        {
-            {"enabled", [&](const Field& g) { return GetBool(g, bio.enabled); }},
-            {"attach",
-             [&](const Field& g) {
-               std::string value;
-               if (absl::Status s = GetString(g, value); !s.ok()) return s;
-               if (value != "auto" && value != "tp_btf" && value != "raw_tp") {
-                 return Fail(g.line, g.path,
-                             absl::StrCat("expected one of auto, tp_btf, raw_tp, got ",
-                                          Quote(value)));
-               }
-               bio.attach = value;
-               return absl::OkStatus();
-             }},
-            {"size_buckets_bytes",
-             [&](const Field& g) { return ParseBuckets(g, bio.size_buckets_bytes); }},
-            {"exited_process_ttl",
-             [&](const Field& g) {
-               return GetDuration(g, absl::ZeroDuration(), absl::Hours(24 * 365),
-                                  bio.exited_process_ttl);
-             }},
-            {"max_processes",
-             [&](const Field& g) {
-               absl::Status s = GetInt(g, 1, kMaxProcesses, v);
-               if (s.ok()) bio.max_processes = static_cast<int>(v);
-               return s;
-             }},
-            {"max_comms",
-             [&](const Field& g) {
-               absl::Status s = GetInt(g, 1, kMaxComms, v);
-               if (s.ok()) bio.max_comms = static_cast<int>(v);
-               return s;
-             }},
-            {"bio_map_entries",
-             [&](const Field& g) {
-               absl::Status s = GetInt(g, 1, kMaxMapEntries, v);
-               if (s.ok()) bio.bio_map_entries = static_cast<uint32_t>(v);
-               return s;
-             }},
-            {"process_map_entries",
-             [&](const Field& g) {
-               absl::Status s = GetInt(g, 1, kMaxMapEntries, v);
-               if (s.ok()) bio.process_map_entries = static_cast<uint32_t>(v);
-               return s;
-             }},
-        });
+    return ParseMap(f.value, f.line, f.path, f.path,
+                    {
+                        {"enabled", [&](const Field& g) { return GetBool(g, bio.enabled); }},
+                        {"attach",
+                         [&](const Field& g) {
+                           std::string value;
+                           if (absl::Status s = GetString(g, value); !s.ok()) return s;
+                           if (value != "auto" && value != "tp_btf" && value != "raw_tp") {
+                             return Fail(g.line, g.path,
+                                         absl::StrCat("expected one of auto, tp_btf, raw_tp, got ",
+                                                      Quote(value)));
+                           }
+                           bio.attach = value;
+                           return absl::OkStatus();
+                         }},
+                        {"size_buckets_bytes",
+                         [&](const Field& g) { return ParseBuckets(g, bio.size_buckets_bytes); }},
+                        {"exited_process_ttl",
+                         [&](const Field& g) {
+                           return GetDuration(g, absl::ZeroDuration(), absl::Hours(24 * 365),
+                                              bio.exited_process_ttl);
+                         }},
+                        {"max_processes",
+                         [&](const Field& g) {
+                           absl::Status s = GetInt(g, 1, kMaxProcesses, v);
+                           if (s.ok()) bio.max_processes = static_cast<int>(v);
+                           return s;
+                         }},
+                        {"max_comms",
+                         [&](const Field& g) {
+                           absl::Status s = GetInt(g, 1, kMaxComms, v);
+                           if (s.ok()) bio.max_comms = static_cast<int>(v);
+                           return s;
+                         }},
+                        {"bio_map_entries",
+                         [&](const Field& g) {
+                           absl::Status s = GetInt(g, 1, kMaxMapEntries, v);
+                           if (s.ok()) bio.bio_map_entries = static_cast<uint32_t>(v);
+                           return s;
+                         }},
+                        {"process_map_entries",
+                         [&](const Field& g) {
+                           absl::Status s = GetInt(g, 1, kMaxMapEntries, v);
+                           if (s.ok()) bio.process_map_entries = static_cast<uint32_t>(v);
+                           return s;
+                         }},
+                    });
   }
 
   absl::Status ParseDiskstats(const Field& f, DiskstatsCollectorConfig& ds) {
@@ -604,12 +600,12 @@ class ConfigParser {
       std::string interval_path = f.path + ".utilization_sample_interval";
       bool window_given = key_lines_.count(window_path) > 0;
       const std::string& path = window_given ? window_path : interval_path;
-      return Fail(key_lines_[path], path,
-                  absl::StrCat("expected utilization_window (",
-                               FormatPromDuration(ds.utilization_window),
-                               ") to be at least twice utilization_sample_interval (",
-                               FormatPromDuration(ds.utilization_sample_interval),
-                               ") so the window holds two samples"));
+      return Fail(
+          key_lines_[path], path,
+          absl::StrCat("expected utilization_window (", FormatPromDuration(ds.utilization_window),
+                       ") to be at least twice utilization_sample_interval (",
+                       FormatPromDuration(ds.utilization_sample_interval),
+                       ") so the window holds two samples"));
     }
     return absl::OkStatus();
   }

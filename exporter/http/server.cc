@@ -16,13 +16,17 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
+#include "http/gzip.h"
 #include "http/web_config.h"
 #include "prometheus/exposer.h"
+#include "prometheus/text_serializer.h"
 #include "util/log.h"
 #include "version.h"
 
 namespace diskidle {
 namespace {
+
+constexpr char kMetricsContentType[] = "text/plain; version=0.0.4; charset=utf-8";
 
 struct PageState {
   std::string telemetry_path;
@@ -38,12 +42,33 @@ std::string HtmlEscape(absl::string_view text) {
   return absl::StrReplaceAll(text, {{"&", "&amp;"}, {"<", "&lt;"}, {">", "&gt;"}, {"\"", "&quot;"}});
 }
 
-void Reply(mg_connection* conn, int status, const char* content_type, const std::string& body) {
+// civetweb runs without keep-alive, so every response says it closes the
+// connection (clients such as wrk count an unannounced close as an error).
+void Reply(mg_connection* conn, int status, const char* content_type, const std::string& body,
+           const char* extra_headers = "") {
+  const mg_request_info* request = mg_get_request_info(conn);
+  bool head = request != nullptr && request->request_method != nullptr &&
+              strcmp(request->request_method, "HEAD") == 0;
   mg_printf(conn,
-            "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
-            "Cache-Control: no-store\r\n\r\n",
-            status, mg_get_response_code_text(conn, status), content_type, body.size());
-  mg_write(conn, body.data(), body.size());
+            "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n%s"
+            "Cache-Control: no-store\r\nConnection: close\r\n\r\n",
+            status, mg_get_response_code_text(conn, status), content_type, body.size(),
+            extra_headers);
+  if (!head) mg_write(conn, body.data(), body.size());
+}
+
+// The scrape itself: every collector, serialised in the text format
+// (gzip-compressed when the client accepts it, as Prometheus does).
+void ServeMetrics(mg_connection* conn, const PageState& state) {
+  std::string text = prometheus::TextSerializer().Serialize(state.collectors->Collect());
+  const char* accept = mg_get_header(conn, "Accept-Encoding");
+  if (accept != nullptr && AcceptsGzip(accept)) {
+    if (auto gzipped = GzipCompress(text); gzipped.ok()) {
+      Reply(conn, 200, kMetricsContentType, *gzipped, "Content-Encoding: gzip\r\n");
+      return;
+    }
+  }
+  Reply(conn, 200, kMetricsContentType, text);
 }
 
 std::string IndexPage(const PageState& state) {
@@ -64,7 +89,7 @@ std::string IndexPage(const PageState& state) {
       rows, "</table></body></html>\n");
 }
 
-// Serves "/" and "/healthz"; everything else goes on to the Exposer.
+// Serves the telemetry path, "/" and "/healthz"; civetweb answers 404 for the rest.
 int BeginRequest(mg_connection* conn) {
   PageState* state = g_page_state.load();
   const mg_request_info* request = mg_get_request_info(conn);
@@ -78,7 +103,11 @@ int BeginRequest(mg_connection* conn) {
   }
   // Everything but /healthz (the index page, metrics, 404s) needs credentials.
   if (state->auth && !state->auth->AuthorizeRequest(conn, "diskidle_exporter")) return 401;
-  if (uri == "/" && state->telemetry_path != "/") {
+  if (uri == state->telemetry_path) {
+    ServeMetrics(conn, *state);
+    return 200;
+  }
+  if (uri == "/") {
     Reply(conn, 200, "text/html; charset=utf-8", IndexPage(*state));
     return 200;
   }
@@ -191,7 +220,6 @@ absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(
     return absl::UnavailableError(
         absl::StrCat("listen on ", options.listen_address, ": ", e.what()));
   }
-  server->exposer_->RegisterCollectable(collectors, options.telemetry_path);
   return server;
 }
 

@@ -1,4 +1,5 @@
-// The HTTP endpoint: /metrics (prometheus-cpp Exposer over civetweb), a small
+// The HTTP endpoint on prometheus-cpp's Exposer (civetweb): the scrape at the
+// telemetry path (collectors serialised by prometheus-cpp, gzip when asked), a small
 // HTML page at / and /healthz (200 once the BPF programs are attached).
 #pragma once
 

@@ -14,23 +14,21 @@ constexpr std::string_view kWhitespace = " \t\r\v\f";
 
 // Fields after major, minor and name, in the order the kernel prints them.
 constexpr uint64_t DiskStats::*kCounters[] = {
-    &DiskStats::reads_completed,    &DiskStats::reads_merged,
-    &DiskStats::sectors_read,       &DiskStats::read_time_ms,
-    &DiskStats::writes_completed,   &DiskStats::writes_merged,
-    &DiskStats::sectors_written,    &DiskStats::write_time_ms,
-    &DiskStats::ios_in_progress,    &DiskStats::io_time_ms,
-    &DiskStats::weighted_io_time_ms, &DiskStats::discards_completed,
-    &DiskStats::discards_merged,    &DiskStats::sectors_discarded,
-    &DiskStats::discard_time_ms,    &DiskStats::flush_requests,
-    &DiskStats::flush_time_ms,
+    &DiskStats::reads_completed, &DiskStats::reads_merged,        &DiskStats::sectors_read,
+    &DiskStats::read_time_ms,    &DiskStats::writes_completed,    &DiskStats::writes_merged,
+    &DiskStats::sectors_written, &DiskStats::write_time_ms,       &DiskStats::ios_in_progress,
+    &DiskStats::io_time_ms,      &DiskStats::weighted_io_time_ms, &DiskStats::discards_completed,
+    &DiskStats::discards_merged, &DiskStats::sectors_discarded,   &DiskStats::discard_time_ms,
+    &DiskStats::flush_requests,  &DiskStats::flush_time_ms,
 };
 constexpr int kMaxFields = 3 + sizeof(kCounters) / sizeof(kCounters[0]);  // 20
 
 // A token of a line, quoted and bounded for an error message.
 std::string Shown(std::string_view token) {
   constexpr size_t kMax = 32;
-  return absl::StrCat("\"", absl::CHexEscape(absl::string_view(token.data(), std::min(token.size(), kMax))),
-                      token.size() > kMax ? "...\"" : "\"");
+  return absl::StrCat(
+      "\"", absl::CHexEscape(absl::string_view(token.data(), std::min(token.size(), kMax))),
+      token.size() > kMax ? "...\"" : "\"");
 }
 
 template <typename T>
@@ -100,10 +98,9 @@ DiskstatsParseResult ParseDiskstats(std::string_view text) {
     bool ok = true;
     for (int i = 3; i < fields; ++i) {
       if (!ParseUnsigned(tokens[i], disk.*kCounters[i - 3])) {
-        result.errors.push_back(absl::StrCat("line ", line_number, " (", Shown(tokens[2]),
-                                             "): field ", i + 1,
-                                             " is not an unsigned 64-bit integer: ",
-                                             Shown(tokens[i])));
+        result.errors.push_back(
+            absl::StrCat("line ", line_number, " (", Shown(tokens[2]), "): field ", i + 1,
+                         " is not an unsigned 64-bit integer: ", Shown(tokens[i])));
         ok = false;
         break;
       }

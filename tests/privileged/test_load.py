@@ -21,7 +21,9 @@ class LoadTest(unittest.TestCase):
         if shutil.which("wrk") is None:
             self.fail("wrk is not installed (apt-get install wrk; scripts/install-deps.sh does)")
         self.fs = tmpfs_loop_filesystem(self, "ext4")
-        self.exporter = Exporter(self)
+        # Maps big enough that other I/O on a shared machine cannot fill them.
+        self.exporter = Exporter(self, "collectors:\n  bio:\n    bio_map_entries: 262144\n"
+                                       "    process_map_entries: 262144\n")
 
     def flushes(self, samples, gen):
         return total(samples, BIO + "_bucket", pid=gen.pid, comm=gen.comm, device=self.fs.name,

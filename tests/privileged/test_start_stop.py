@@ -40,9 +40,9 @@ class StartStopTest(unittest.TestCase):
         os.chmod(path, 0o644)
         return path
 
-    def run_exporter(self, *args, prefix=(), timeout=20):
+    def run_exporter(self, *args, prefix=(), exporter=EXPORTER, timeout=20):
         """Runs the exporter to its end (it is expected to exit by itself)."""
-        cmd = [*prefix, EXPORTER, *args]
+        cmd = [*prefix, exporter, *args]
         try:
             return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
         except subprocess.TimeoutExpired as e:
@@ -182,10 +182,18 @@ class StartStopTest(unittest.TestCase):
         self.assertIn("address already in use", line.lower())
         self.assert_no_program_left(before)
 
+    def unprivileged_copy(self):
+        """The exporter binary where user nobody can run it (the build tree may not be)."""
+        path = os.path.join(self.dir, "diskidle_exporter")
+        shutil.copy(EXPORTER, path)
+        os.chmod(path, 0o755)
+        return path
+
     def test_unprivileged_user_exits_1_naming_the_privileges(self):
         before = loaded_programs()
         result = self.run_exporter(
             f"--listen_address=127.0.0.1:{free_port()}",
+            exporter=self.unprivileged_copy(),
             prefix=("setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
                     "--inh-caps=-all"))
         self.assert_fatal_line(result, contains=("CAP_BPF", "CAP_PERFMON", "root"))
@@ -200,7 +208,8 @@ class StartStopTest(unittest.TestCase):
         proc = subprocess.Popen(
             ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
              "--inh-caps=-all,+bpf,+perfmon", "--ambient-caps=-all,+bpf,+perfmon",
-             EXPORTER, f"--listen_address=127.0.0.1:{port}"], stdout=log, stderr=subprocess.STDOUT)
+             self.unprivileged_copy(), f"--listen_address=127.0.0.1:{port}"],
+            stdout=log, stderr=subprocess.STDOUT)
 
         def stop():
             if proc.poll() is None:

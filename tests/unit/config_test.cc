@@ -4,8 +4,8 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
-#include <cstdlib>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <iterator>
 #include <sstream>
@@ -125,7 +125,8 @@ TEST(ConfigTest, DumpOfDefaultsRoundTrips) {
   absl::StatusOr<Config> config = ParseConfig(kDefaults);
   ASSERT_TRUE(config.ok()) << config.status() << "\n" << kDefaults;
   EXPECT_EQ(DumpConfig(*config), kDefaults);
-  EXPECT_EQ(config->collectors.diskstats.device_exclude, Config{}.collectors.diskstats.device_exclude);
+  EXPECT_EQ(config->collectors.diskstats.device_exclude,
+            Config{}.collectors.diskstats.device_exclude);
 }
 
 TEST(ConfigTest, AwkwardStringsRoundTrip) {
@@ -290,11 +291,12 @@ TEST(ConfigTest, NullSectionsAndNullRegexesAreEmpty) {
 TEST(ConfigTest, StringsMustBePrintableUtf8) {
   absl::StatusOr<Config> ok = ParseConfig("paths:\n  procfs: \"/mnt/gr\u00f6\u00dfe/proc\"\n");
   ASSERT_TRUE(ok.ok()) << ok.status();
-  EXPECT_EQ(ok->paths.procfs, "/mnt/gr\xc3\xb6\xc3\x9f" "e/proc");
+  EXPECT_EQ(ok->paths.procfs,
+            "/mnt/gr\xc3\xb6\xc3\x9f"
+            "e/proc");
   // Found by the fuzzer: invalid UTF-8 did not survive DumpConfig.
   for (const char* bad : {"/p\xff", "/p\xc3", "/p\xe0\x80\x80", "/p\x7f"}) {
-    absl::StatusOr<Config> config =
-        ParseConfig(std::string("paths:\n  procfs: '") + bad + "'\n");
+    absl::StatusOr<Config> config = ParseConfig(std::string("paths:\n  procfs: '") + bad + "'\n");
     ASSERT_FALSE(config.ok()) << bad;
     EXPECT_THAT(std::string(config.status().message()),
                 StartsWith("config line 2: paths.procfs: expected printable UTF-8 text"));
@@ -317,7 +319,8 @@ TEST(ConfigTest, IPv6AndHostPortAccepted) {
 TEST(ConfigTest, SourceNamesTheFile) {
   absl::StatusOr<Config> config = ParseConfig("web:\n  nope: 1\n", "/etc/diskidle.yaml");
   ASSERT_FALSE(config.ok());
-  EXPECT_THAT(std::string(config.status().message()), StartsWith("/etc/diskidle.yaml line 2: web.nope: "));
+  EXPECT_THAT(std::string(config.status().message()),
+              StartsWith("/etc/diskidle.yaml line 2: web.nope: "));
 }
 
 TEST(ConfigTest, LoadConfigFileErrorsNameTheFile) {
@@ -328,9 +331,7 @@ TEST(ConfigTest, LoadConfigFileErrorsNameTheFile) {
   char dir_template[] = "/tmp/diskidle-config-test-XXXXXX";
   ASSERT_NE(mkdtemp(dir_template), nullptr);
   std::string path = std::string(dir_template) + "/bad.yaml";
-  {
-    std::ofstream(path) << "collectors:\n  bio:\n    max_comms: -3\n";
-  }
+  { std::ofstream(path) << "collectors:\n  bio:\n    max_comms: -3\n"; }
   absl::StatusOr<Config> bad = LoadConfigFile(path);
   std::remove(path.c_str());
   rmdir(dir_template);

@@ -116,8 +116,7 @@ TEST(DiskstatsCollectorTest, ExportsWholeDisksInBaseUnits) {
   EXPECT_THAT(*Value(out, "diskidle_disk_read_time_seconds_total", "sda"), DoubleEq(51.234));
   EXPECT_THAT(*Value(out, "diskidle_disk_writes_completed_total", "sda"), DoubleEq(211984));
   EXPECT_THAT(*Value(out, "diskidle_disk_writes_merged_total", "sda"), DoubleEq(99412));
-  EXPECT_THAT(*Value(out, "diskidle_disk_written_bytes_total", "sda"),
-              DoubleEq(28412560.0 * 512));
+  EXPECT_THAT(*Value(out, "diskidle_disk_written_bytes_total", "sda"), DoubleEq(28412560.0 * 512));
   EXPECT_THAT(*Value(out, "diskidle_disk_write_time_seconds_total", "sda"), DoubleEq(812.34));
   EXPECT_THAT(*Value(out, "diskidle_disk_io_now", "sda"), DoubleEq(2));
   EXPECT_THAT(*Value(out, "diskidle_disk_io_time_seconds_total", "sda"), DoubleEq(301.122));
@@ -125,10 +124,8 @@ TEST(DiskstatsCollectorTest, ExportsWholeDisksInBaseUnits) {
               DoubleEq(921.455));
   EXPECT_THAT(*Value(out, "diskidle_disk_discards_completed_total", "nvme0n1"), DoubleEq(41234));
   EXPECT_THAT(*Value(out, "diskidle_disk_discards_merged_total", "nvme0n1"), DoubleEq(0));
-  EXPECT_THAT(*Value(out, "diskidle_disk_discarded_sectors_total", "nvme0n1"),
-              DoubleEq(961733120));
-  EXPECT_THAT(*Value(out, "diskidle_disk_discard_time_seconds_total", "nvme0n1"),
-              DoubleEq(2.011));
+  EXPECT_THAT(*Value(out, "diskidle_disk_discarded_sectors_total", "nvme0n1"), DoubleEq(961733120));
+  EXPECT_THAT(*Value(out, "diskidle_disk_discard_time_seconds_total", "nvme0n1"), DoubleEq(2.011));
   // The fsync-storm signature on loop3: many flushes, almost nothing written.
   EXPECT_THAT(*Value(out, "diskidle_disk_flush_requests_total", "loop3"), DoubleEq(75190));
   EXPECT_THAT(*Value(out, "diskidle_disk_flush_requests_time_seconds_total", "loop3"),
@@ -164,8 +161,7 @@ TEST(DiskstatsCollectorTest, FamiliesAreWellFormed) {
     EXPECT_THAT(f.name, testing::StartsWith("diskidle_disk_"));
     EXPECT_FALSE(f.help.empty()) << f.name;
     bool counter = f.type == prometheus::MetricType::Counter;
-    EXPECT_EQ(counter, f.name.size() > 6 && f.name.substr(f.name.size() - 6) == "_total")
-        << f.name;
+    EXPECT_EQ(counter, f.name.size() > 6 && f.name.substr(f.name.size() - 6) == "_total") << f.name;
     // A help text says its unit when the name has one.
     if (f.name.find("seconds") != std::string::npos) {
       EXPECT_THAT(f.help, HasSubstr("econds")) << f.name;
@@ -177,8 +173,7 @@ TEST(DiskstatsCollectorTest, FamiliesAreWellFormed) {
   std::string text = prometheus::TextSerializer().Serialize(out);
   EXPECT_THAT(text, HasSubstr("# TYPE diskidle_disk_written_bytes_total counter\n"));
   EXPECT_THAT(text, HasSubstr("diskidle_disk_flush_requests_total{device=\"loop3\"} 75190\n"));
-  EXPECT_THAT(text,
-              HasSubstr("diskidle_disk_info{device=\"dm-0\",major=\"253\",minor=\"0\"} 1\n"));
+  EXPECT_THAT(text, HasSubstr("diskidle_disk_info{device=\"dm-0\",major=\"253\",minor=\"0\"} 1\n"));
 }
 
 TEST(DiskstatsCollectorTest, FourteenFieldKernelHasNoDiscardOrFlushFamilies) {

@@ -166,8 +166,8 @@ TEST(DiskstatsTest, FieldsAppendedByFutureKernelsAreIgnored) {
 }
 
 TEST(DiskstatsTest, DuplicateDeviceKeepsTheFirst) {
-  DiskstatsParseResult r = ParseDiskstats(
-      "8 0 sda 1 2 3 4 5 6 7 8 9 10 11\n8 0 sda 9 2 3 4 5 6 7 8 9 10 11\n");
+  DiskstatsParseResult r =
+      ParseDiskstats("8 0 sda 1 2 3 4 5 6 7 8 9 10 11\n8 0 sda 9 2 3 4 5 6 7 8 9 10 11\n");
   ASSERT_EQ(r.disks.size(), 1u);
   EXPECT_EQ(r.disks[0].reads_completed, 1u);
   EXPECT_THAT(r.errors, ElementsAre(HasSubstr("line 2: duplicate device \"sda\"")));

@@ -1,5 +1,3 @@
-#include "collectors/utilization_sampler.h"
-
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
@@ -10,6 +8,8 @@
 #include <fstream>
 #include <string>
 #include <thread>
+
+#include "collectors/utilization_sampler.h"
 
 namespace diskidle {
 namespace {
