@@ -7,7 +7,7 @@ set -euo pipefail
 
 BUILD_PACKAGES=(
   cmake g++ make pkg-config clang llvm bpftool
-  libbpf-dev libelf-dev zlib1g-dev libcrypt-dev
+  libbpf-dev libelf-dev zlib1g-dev libcrypt-dev libssl-dev
   prometheus-cpp-dev libcivetweb-dev libyaml-cpp-dev libabsl-dev
   libgtest-dev libgmock-dev
 )
