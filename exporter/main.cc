@@ -1,5 +1,6 @@
 // diskidle_exporter: wiring only. Parses flags and config, loads the BPF
 // collector, serves /metrics, and waits for signals.
+#include <malloc.h>
 #include <signal.h>
 
 #include <condition_variable>
@@ -168,6 +169,9 @@ bool PrintHelpIfAsked(int argc, char** argv) {
 
 int Run(int argc, char** argv) {
   if (PrintHelpIfAsked(argc, argv)) return 0;
+  // Few allocation arenas: civetweb's worker threads would each grow their own,
+  // and a long-running exporter would keep them all at their high-water mark.
+  mallopt(M_ARENA_MAX, 2);
   absl::SetProgramUsageMessage(kUsage);
   absl::FlagsUsageConfig usage;
   usage.version_string = [] { return absl::StrCat("diskidle_exporter ", DISKIDLE_VERSION, "\n"); };

@@ -1,5 +1,6 @@
 #include "collectors/bio_collector.h"
 
+#include <malloc.h>
 #include <unistd.h>
 
 #include <mutex>
@@ -14,6 +15,8 @@
 
 namespace diskidle {
 namespace {
+
+constexpr size_t kTrimAfterExpired = 256;
 
 LedgerLimits LimitsOf(const BioCollectorConfig& config) {
   return {config.exited_process_ttl, config.max_processes, config.max_comms};
@@ -69,6 +72,10 @@ struct BioCollector::Impl {
         *snapshot, absl::Now(), [this](const ProcessId& id) { return IsAlive(id); },
         [this](uint32_t dev) { return device_names.Name(dev); });
     if (absl::Status s = maps->Forget(expired); !s.ok()) return s;
+    // After a burst of short-lived processes has been folded, hand the freed
+    // bookkeeping back to the system: glibc keeps freed heap otherwise, and
+    // RSS would stay at the burst's high-water mark.
+    if (expired.size() >= kTrimAfterExpired) malloc_trim(0);
     return snapshot;
   }
 };

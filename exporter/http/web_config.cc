@@ -66,13 +66,16 @@ class ErrorContext {
  public:
   explicit ErrorContext(std::string_view source) : source_(source) {}
 
-  absl::Status At(const YAML::Node& node, std::string_view path, std::string_view problem) const {
+  // The path may hold a user's key: escaped, so the message stays one line.
+  absl::Status At(const YAML::Node& node, std::string_view raw_path,
+                  std::string_view problem) const {
+    const std::string path = absl::CHexEscape(A(raw_path));
     const YAML::Mark mark = node.Mark();
     if (mark.line >= 0) {
       return absl::InvalidArgumentError(
-          absl::StrCat(source_, " line ", mark.line + 1, ": ", A(path), ": ", A(problem)));
+          absl::StrCat(source_, " line ", mark.line + 1, ": ", path, ": ", A(problem)));
     }
-    return absl::InvalidArgumentError(absl::StrCat(source_, ": ", A(path), ": ", A(problem)));
+    return absl::InvalidArgumentError(absl::StrCat(source_, ": ", path, ": ", A(problem)));
   }
 
  private:
@@ -262,7 +265,10 @@ absl::StatusOr<WebSecurityConfig> ParseWebSecurityConfig(std::string_view yaml_t
     root = YAML::Load(std::string(yaml_text));
   } catch (const YAML::Exception& e) {
     return absl::InvalidArgumentError(
-        absl::StrCat(A(source), " line ", e.mark.line + 1, ": invalid YAML: ", e.msg));
+        // yaml-cpp quotes the offending character raw (it may be a newline): escape
+        // it so the error stays one line (found by tests/fuzz/web_config_fuzz.cc).
+        absl::StrCat(A(source), " line ", e.mark.line + 1, ": invalid YAML: ",
+                     absl::CHexEscape(e.msg)));
   }
   WebSecurityConfig config;
   if (root.IsNull()) return config;  // an empty file: plain HTTP, no auth

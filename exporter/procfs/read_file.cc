@@ -14,7 +14,7 @@ absl::StatusOr<std::string> ReadFileToString(const std::string& path) {
   int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
     int err = errno;
-    return absl::ErrnoToStatus(err, absl::StrCat("open ", path, ": ", strerror(err)));
+    return absl::ErrnoToStatus(err, absl::StrCat("open ", path));
   }
   std::string out;
   char buf[16384];
@@ -24,7 +24,7 @@ absl::StatusOr<std::string> ReadFileToString(const std::string& path) {
       if (errno == EINTR) continue;
       int err = errno;
       close(fd);
-      return absl::ErrnoToStatus(err, absl::StrCat("read ", path, ": ", strerror(err)));
+      return absl::ErrnoToStatus(err, absl::StrCat("read ", path));
     }
     if (n == 0) break;
     out.append(buf, static_cast<size_t>(n));

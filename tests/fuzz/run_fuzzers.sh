@@ -2,7 +2,7 @@
 # Builds the libFuzzer targets with clang (ASan + UBSan) and runs each over its
 # committed seed corpus for a bounded time. Fails on any crash, leak, UB or timeout.
 #
-#   tests/fuzz/run_fuzzers.sh [diskstats|config ...]     (default: all)
+#   tests/fuzz/run_fuzzers.sh [diskstats|config|proc_stat|web_config ...]   (default: all)
 #   DISKIDLE_FUZZ_SECONDS=30   run time per target
 #   DISKIDLE_FUZZ_ARTIFACT_DIR where crashing inputs are kept (default /tmp/diskidle-fuzz-artifacts)
 #
@@ -15,7 +15,7 @@ src="$(cd "$here/../.." && pwd)"
 seconds="${DISKIDLE_FUZZ_SECONDS:-30}"
 artifacts="${DISKIDLE_FUZZ_ARTIFACT_DIR:-/tmp/diskidle-fuzz-artifacts}"
 targets=("$@")
-[ ${#targets[@]} -eq 0 ] && targets=(diskstats config)
+[ ${#targets[@]} -eq 0 ] && targets=(diskstats config proc_stat web_config)
 
 cxx=""
 for candidate in clang++ clang++-14; do
@@ -38,7 +38,17 @@ sources_for() {
   case "$1" in
     diskstats) echo "$src/exporter/procfs/diskstats.cc" ;;
     config) echo "$src/exporter/config/config.cc $src/exporter/procfs/read_file.cc" ;;
+    proc_stat) echo "$src/exporter/procfs/proc_stat.cc" ;;
+    web_config) echo "$src/exporter/http/web_config.cc $src/exporter/procfs/read_file.cc $src/exporter/util/log.cc" ;;
     *) echo "run_fuzzers: unknown target $1" >&2; return 1 ;;
+  esac
+}
+
+# web_config.cc also verifies bcrypt (libcrypt), pre-flights TLS (OpenSSL) and
+# answers 401s through civetweb.
+extra_libs_for() {
+  case "$1" in
+    web_config) echo "-lcivetweb -lssl -lcrypto -lcrypt $(pkg-config --libs absl_synchronization absl_hash absl_raw_hash_set)" ;;
   esac
 }
 
@@ -48,7 +58,7 @@ for target in "${targets[@]}"; do
   echo "== building $target fuzzer"
   # shellcheck disable=SC2046
   "$cxx" "${flags[@]}" "$here/${target}_fuzz.cc" $(sources_for "$target") \
-    -lyaml-cpp $absl_libs -o "$binary"
+    -lyaml-cpp $absl_libs $(extra_libs_for "$target") -o "$binary"
 
   # New inputs go to a scratch corpus; the committed seeds are read-only input.
   mkdir -p "$work/corpus_$target"

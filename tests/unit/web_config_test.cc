@@ -120,7 +120,11 @@ INSTANTIATE_TEST_SUITE_P(
         BadConfig{"http_server_config:\n  headers:\n    X-Frame-Options: deny\n",
                   "http_server_config.headers: not supported"},
         BadConfig{"tls_server_config: [\n", "web.yml line"},
-        BadConfig{"- a\n", "expected a mapping at the top level"}),
+        BadConfig{"- a\n", "expected a mapping at the top level"},
+        // Regressions from tests/fuzz/web_config_fuzz.cc: a key or a YAML error
+        // carrying a newline must still give a one-line message.
+        BadConfig{"\"tls\\nserver\": {}\n", "tls\\nserver: unknown key"},
+        BadConfig{"tls_server_config:\n  cert_file: \"a\\\x01\"\n", "invalid YAML: unknown escape"}),
     // Stable test names (ctest discovers them at build time, runs them later).
     [](const ::testing::TestParamInfo<BadConfig>& info) {
       return "Case" + std::to_string(info.index);
