@@ -39,17 +39,31 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, DISKIDLE_CACHE_SLOTS);
+	__type(key, u32);
+	__type(value, struct bio_cache);
+} cache SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, u32);
+	__type(value, struct bio_cache_control);
+} cache_control SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, DISKIDLE_DROP_REASONS);
 	__type(key, u32);
 	__type(value, u64);
 } drops SEC(".maps");
 
-static __always_inline void count_drop(u32 reason)
+static __always_inline void count_drop(u32 reason, u64 bios)
 {
 	u64 *n = bpf_map_lookup_elem(&drops, &reason);
 
 	if (n)
-		*n += 1; /* per-CPU slot: no atomic needed */
+		*n += bios; /* per-CPU slot: no atomic needed */
 }
 
 /* floor(log2(v)) for v > 0, branch-free shift cascade. */
@@ -138,15 +152,53 @@ static __always_inline void remember_process(struct task_struct *leader,
 
 	bpf_probe_read_kernel_str(info.comm, sizeof(info.comm), leader->comm);
 	if (bpf_map_update_elem(&processes, pkey, &info, BPF_ANY))
-		count_drop(DISKIDLE_DROP_PROCESS_MAP_FULL);
+		count_drop(DISKIDLE_DROP_PROCESS_MAP_FULL, 1);
+}
+
+/*
+ * Adds bios/bytes to `key` in bio_counts. Returns 1 if the key is new (then
+ * the caller records the process name), 0 if it existed, -1 if the map was
+ * full (the bios are counted as dropped).
+ */
+static __always_inline int add_to_map(const struct bio_key *key, u64 bios, u64 bytes)
+{
+	struct bio_value *value, first = { .bios = bios, .bytes = bytes };
+
+	value = bpf_map_lookup_elem(&bio_counts, key);
+	if (value) { /* this CPU's slot: no atomics */
+		value->bios += bios;
+		value->bytes += bytes;
+		return 0;
+	}
+	if (!bpf_map_update_elem(&bio_counts, key, &first, BPF_NOEXIST))
+		return 1;
+	/* Lost a race with another CPU inserting the key, or the map is full. */
+	value = bpf_map_lookup_elem(&bio_counts, key);
+	if (!value) {
+		count_drop(DISKIDLE_DROP_BIO_MAP_FULL, bios);
+		return -1;
+	}
+	value->bios += bios;
+	value->bytes += bytes;
+	return 0;
+}
+
+static __always_inline bool same_key(const struct bio_key *a, const struct bio_key *b)
+{
+	const u64 *x = (const u64 *)a, *y = (const u64 *)b;
+
+	return x[0] == y[0] && x[1] == y[1] && x[2] == y[2];
 }
 
 static __always_inline int count_bio(u32 opf, u32 bytes, u32 major, u32 first_minor)
 {
 	struct task_struct *task = bpf_get_current_task_btf();
 	struct task_struct *leader = task->group_leader;
-	struct bio_value *value, first = { .bios = 1, .bytes = bytes };
+	struct bio_cache_control *control;
+	struct bio_cache *cache_slot;
 	struct bio_key key = {};
+	u32 zero = 0, slot;
+	int added;
 
 	key.start_boottime_ns = leader->start_boottime;
 	key.tgid = task->tgid;
@@ -155,27 +207,38 @@ static __always_inline int count_bio(u32 opf, u32 bytes, u32 major, u32 first_mi
 	key.op = classify_op(opf, bytes);
 	key.size_bucket = size_bucket(bytes);
 
-	value = bpf_map_lookup_elem(&bio_counts, &key);
-	if (value) { /* hot path: this CPU's slot, no atomics */
-		value->bios += 1;
-		value->bytes += bytes;
+	slot = DISKIDLE_CACHE_SLOT(key.tgid, key.dev);
+	cache_slot = bpf_map_lookup_elem(&cache, &slot);
+	control = bpf_map_lookup_elem(&cache_control, &zero);
+	if (!cache_slot || !control)
+		return 0;
+	if (!control->bypass && same_key(&cache_slot->key, &key)) {
+		/* hot path: the same key again on this CPU */
+		cache_slot->pending_bios += 1;
+		cache_slot->pending_bytes += bytes;
 		return 0;
 	}
-	if (bpf_map_update_elem(&bio_counts, &key, &first, BPF_NOEXIST)) {
-		/* Lost a race with another CPU inserting the key, or the map is full. */
-		value = bpf_map_lookup_elem(&bio_counts, &key);
-		if (!value) {
-			count_drop(DISKIDLE_DROP_BIO_MAP_FULL);
-			return 0;
-		}
-		value->bios += 1;
-		value->bytes += bytes;
+	if (cache_slot->pending_bios) {
+		/* Move the pending counts into the map; seq is odd meanwhile. */
+		cache_slot->seq += 1;
+		add_to_map(&cache_slot->key, cache_slot->pending_bios, cache_slot->pending_bytes);
+		cache_slot->pending_bios = 0;
+		cache_slot->pending_bytes = 0;
+		cache_slot->seq += 1;
 	}
-	struct process_key pkey = {
-		.start_boottime_ns = key.start_boottime_ns,
-		.tgid = key.tgid,
-	};
-	remember_process(leader, &pkey);
+	added = add_to_map(&key, 1, bytes);
+	if (added < 0)
+		return 0; /* not in the map: do not cache what was dropped */
+	if (added > 0) {
+		struct process_key pkey = {
+			.start_boottime_ns = key.start_boottime_ns,
+			.tgid = key.tgid,
+		};
+		remember_process(leader, &pkey);
+	}
+	/* Cache this key: its next bios on this CPU take the hot path. */
+	if (!control->bypass)
+		cache_slot->key = key;
 	return 0;
 }
 

@@ -60,6 +60,33 @@ struct process_info {
 	char comm[DISKIDLE_COMM_LEN]; /* group leader's comm at its latest new bio_key */
 };
 
+/*
+ * Per-CPU cache of recent keys and the bios counted for them since
+ * (pending_bios/bytes, not yet in bio_counts). A storm repeats a few keys on a
+ * CPU (the process's flush, the loop or dm worker's bio), so the hot path is
+ * an array lookup instead of a hash lookup. Direct-mapped: slot
+ * DISKIDLE_CACHE_SLOT(tgid, dev). `seq` is odd while the program moves a
+ * slot's pending counts into bio_counts; user space reads the cache,
+ * bio_counts, the cache again, and accepts the snapshot only if no slot's seq
+ * or counts changed in between.
+ */
+#define DISKIDLE_CACHE_SLOTS 8
+#define DISKIDLE_CACHE_SLOT(tgid, dev) \
+	((((tgid) * 2654435761u) ^ (dev)) >> 29 & (DISKIDLE_CACHE_SLOTS - 1))
+
+struct bio_cache {
+	struct bio_key key;
+	__u64 pending_bios;
+	__u64 pending_bytes;
+	__u64 seq;
+};
+
+/* Written by user space: while bypass is 1 the program moves every CPU's
+ * pending counts into bio_counts and counts without the cache (snapshots). */
+struct bio_cache_control {
+	__u32 bypass;
+};
+
 /* Indexes of the per-CPU drop counters. */
 enum diskidle_drop_reason {
 	DISKIDLE_DROP_BIO_MAP_FULL = 0, /* a bio not counted: bio_counts was full */

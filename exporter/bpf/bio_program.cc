@@ -7,6 +7,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <map>
 #include <set>
 
 #include "absl/strings/numbers.h"
@@ -150,33 +151,118 @@ std::string BioProgram::program_name() const {
   return attach_mode_ == "tp_btf" ? "block_bio_queue_btf" : "block_bio_queue_raw";
 }
 
+std::vector<BioCount> BioProgram::ReadCountMap() const {
+  std::vector<BioCount> counts;
+  int fd = bpf_map__fd(skel_->maps.bio_counts);
+  size_t stride = PerCpuStride(sizeof(bio_value));
+  std::vector<char> values(stride * num_cpus_);
+  bio_key key{}, next{};
+  const bio_key* prev = nullptr;
+  while (bpf_map_get_next_key(fd, prev, &next) == 0) {
+    key = next;
+    prev = &key;
+    if (bpf_map_lookup_elem(fd, &key, values.data()) != 0) continue;  // deleted meanwhile
+    BioCount count;
+    count.key = key;
+    for (int cpu = 0; cpu < num_cpus_; ++cpu) {
+      const auto* v = reinterpret_cast<const bio_value*>(values.data() + cpu * stride);
+      count.bios += v->bios;
+      count.bytes += v->bytes;
+    }
+    counts.push_back(count);
+  }
+  return counts;
+}
+
+// Every slot of every CPU, as one flat vector (slot-major).
+absl::StatusOr<std::vector<bio_cache>> BioProgram::ReadCache() const {
+  const size_t stride = PerCpuStride(sizeof(bio_cache));
+  std::vector<char> raw(stride * num_cpus_);
+  std::vector<bio_cache> slots(static_cast<size_t>(DISKIDLE_CACHE_SLOTS) * num_cpus_);
+  for (uint32_t slot = 0; slot < DISKIDLE_CACHE_SLOTS; ++slot) {
+    if (bpf_map_lookup_elem(bpf_map__fd(skel_->maps.cache), &slot, raw.data()) != 0) {
+      return absl::InternalError(absl::StrCat("read BPF map cache: ", ErrnoText(errno)));
+    }
+    for (int cpu = 0; cpu < num_cpus_; ++cpu) {
+      memcpy(&slots[slot * num_cpus_ + cpu], raw.data() + cpu * stride, sizeof(bio_cache));
+    }
+  }
+  return slots;
+}
+
+absl::Status BioProgram::SetCacheBypass(bool bypass) {
+  uint32_t zero = 0;
+  bio_cache_control control{};
+  control.bypass = bypass ? 1 : 0;
+  if (bpf_map_update_elem(bpf_map__fd(skel_->maps.cache_control), &zero, &control, BPF_ANY)) {
+    return absl::InternalError(absl::StrCat("write BPF map cache_control: ", ErrnoText(errno)));
+  }
+  return absl::OkStatus();
+}
+
+// The program keeps the counts of each CPU's last key in `cache` and moves
+// them into bio_counts when the key changes (bio_stats.h). With the cache
+// bypassed, each CPU moves its pending counts at most once more, so reading
+// cache, map, cache until nothing moved in between settles quickly, and the
+// sum of map and cache is then exact: nothing counted twice or missed.
+absl::Status BioProgram::ReadCounts(std::vector<BioCount>& out) {
+  constexpr int kMaxAttempts = 100;
+  if (absl::Status s = SetCacheBypass(true); !s.ok()) return s;
+  absl::Status result = absl::UnavailableError(
+      "BPF counters kept moving while being read (snapshot did not settle)");
+  for (int attempt = 0; attempt < kMaxAttempts; ++attempt) {
+    auto before = ReadCache();
+    if (!before.ok()) {
+      result = before.status();
+      break;
+    }
+    std::vector<BioCount> counts = ReadCountMap();
+    auto after = ReadCache();
+    if (!after.ok()) {
+      result = after.status();
+      break;
+    }
+    bool settled = true;
+    for (size_t i = 0; i < before->size() && settled; ++i) {
+      const bio_cache& a = (*before)[i];
+      const bio_cache& b = (*after)[i];
+      settled = a.seq % 2 == 0 && a.seq == b.seq && a.pending_bios == b.pending_bios &&
+                a.pending_bytes == b.pending_bytes;
+    }
+    if (!settled) continue;
+    std::map<std::vector<char>, size_t> index;  // key bytes -> position in counts
+    auto key_bytes = [](const bio_key& k) {
+      const char* p = reinterpret_cast<const char*>(&k);
+      return std::vector<char>(p, p + sizeof(k));
+    };
+    for (size_t i = 0; i < counts.size(); ++i) index[key_bytes(counts[i].key)] = i;
+    for (const bio_cache& slot : *after) {
+      if (slot.pending_bios == 0) continue;
+      auto [it, inserted] = index.try_emplace(key_bytes(slot.key), counts.size());
+      if (inserted) {
+        BioCount count;
+        count.key = slot.key;
+        counts.push_back(count);
+      }
+      counts[it->second].bios += slot.pending_bios;
+      counts[it->second].bytes += slot.pending_bytes;
+    }
+    out = std::move(counts);
+    result = absl::OkStatus();
+    break;
+  }
+  if (absl::Status s = SetCacheBypass(false); !s.ok() && result.ok()) result = s;
+  return result;
+}
+
 absl::StatusOr<BioSnapshot> BioProgram::Snapshot() {
   BioSnapshot snap;
   bio_stats* skel = skel_.get();
   snap.bio_map_capacity = bpf_map__max_entries(skel->maps.bio_counts);
   snap.process_map_capacity = bpf_map__max_entries(skel->maps.processes);
 
-  // bio_counts: per-CPU values, summed here.
-  {
-    int fd = bpf_map__fd(skel->maps.bio_counts);
-    size_t stride = PerCpuStride(sizeof(bio_value));
-    std::vector<char> values(stride * num_cpus_);
-    bio_key key{}, next{};
-    const bio_key* prev = nullptr;
-    while (bpf_map_get_next_key(fd, prev, &next) == 0) {
-      key = next;
-      prev = &key;
-      if (bpf_map_lookup_elem(fd, &key, values.data()) != 0) continue;  // deleted meanwhile
-      BioCount count;
-      count.key = key;
-      for (int cpu = 0; cpu < num_cpus_; ++cpu) {
-        const auto* v = reinterpret_cast<const bio_value*>(values.data() + cpu * stride);
-        count.bios += v->bios;
-        count.bytes += v->bytes;
-      }
-      snap.counts.push_back(count);
-    }
-  }
+  // bio_counts plus the per-CPU cache of pending counts, read consistently.
+  if (absl::Status s = ReadCounts(snap.counts); !s.ok()) return s;
   // processes: comm of each (tgid, start time), as the kernel last recorded it.
   {
     int fd = bpf_map__fd(skel->maps.processes);
@@ -213,6 +299,7 @@ absl::StatusOr<BioSnapshot> BioProgram::Snapshot() {
     snap.program_name = program_name();
     snap.program_run_time_ns = info.run_time_ns;
     snap.program_run_count = info.run_cnt;
+    snap.program_recursion_misses = info.recursion_misses;
   }
   return snap;
 }

@@ -36,6 +36,9 @@ struct BioSnapshot {
   std::string program_name;
   uint64_t program_run_time_ns = 0;
   uint64_t program_run_count = 0;
+  // Runs the kernel skipped because the program was already running on that
+  // CPU (a bio submitted from an interrupt during our run): lost events.
+  uint64_t program_recursion_misses = 0;
 };
 
 class BioMaps {

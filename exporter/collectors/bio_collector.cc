@@ -127,6 +127,8 @@ absl::Status BioCollector::Collect(std::vector<prometheus::MetricFamily>& out) {
   AddSample(dropped, {{"reason", "bio_map_full"}}, snap.drops[DISKIDLE_DROP_BIO_MAP_FULL]);
   AddSample(dropped, {{"reason", "process_map_full"}},
             snap.drops[DISKIDLE_DROP_PROCESS_MAP_FULL]);
+  AddSample(dropped, {{"reason", "recursion"}},
+            static_cast<double>(snap.program_recursion_misses));
   out.push_back(std::move(dropped));
 
   auto entries = MakeFamily("diskidle_bpf_map_entries", "Entries in a BPF map.",

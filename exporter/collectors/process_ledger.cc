@@ -65,8 +65,11 @@ std::vector<ProcessId> ProcessLedger::Update(const BioSnapshot& snapshot, absl::
     if (retired_processes_.count(id)) continue;
     activity[id] += count.bios;
   }
-  // Retired processes whose kernel entries are gone need no more shielding.
+  // Retired processes whose kernel entries are gone need no more shielding;
+  // those still there (a failed removal, or counts the BPF program's per-CPU
+  // cache moved into the map after the removal) are removed again.
   std::erase_if(retired_processes_, [&](const ProcessId& id) { return !in_kernel.count(id); });
+  std::vector<ProcessId> to_forget(retired_processes_.begin(), retired_processes_.end());
 
   // Learn new processes, forget those no longer in the kernel map, track deaths.
   for (auto it = processes_.begin(); it != processes_.end();) {
@@ -106,6 +109,7 @@ std::vector<ProcessId> ProcessLedger::Update(const BioSnapshot& snapshot, absl::
       if (!processes_[id].folded) ++folded_exited_;
       processes_.erase(id);
       retired_processes_.insert(id);
+      to_forget.push_back(id);
     }
   }
 
@@ -122,7 +126,7 @@ std::vector<ProcessId> ProcessLedger::Update(const BioSnapshot& snapshot, absl::
       ++folded_limit_;
     }
   }
-  return expired;
+  return to_forget;
 }
 
 std::map<SeriesKey, SeriesCounts> ProcessLedger::Series(const BioSnapshot& snapshot,

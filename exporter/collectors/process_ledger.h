@@ -55,9 +55,9 @@ class ProcessLedger {
   void SetLimits(LedgerLimits limits) { limits_ = limits; }
 
   // Applies one snapshot taken at `now`. Returns the processes whose counts
-  // were moved into the aggregate: the caller removes them from the kernel
-  // maps. Until they are absent from a snapshot they are ignored, so a failed
-  // removal never counts them twice.
+  // are in the aggregate but still in the kernel maps: the caller removes them.
+  // Until they are absent from a snapshot their kernel counts are ignored, so
+  // a failed or late removal never counts them twice.
   std::vector<ProcessId> Update(const BioSnapshot& snapshot, absl::Time now,
                                 const IsAlive& is_alive, const DeviceName& device_name);
 
