@@ -83,7 +83,12 @@ std::vector<ProcessId> ProcessLedger::Update(const BioSnapshot& snapshot, absl::
       state.comm = comm != snapshot.comms.end() && !comm->second.empty() ? comm->second
                                                                           : kUnknownComm;
     }
-    if (!state.dead && !is_alive(id)) {
+    // Only processes that counted nothing since the last update are looked up
+    // in /proc: one that is still counting is alive (or has just exited, which
+    // the next update notices), so busy nodes pay for idle processes only.
+    bool counting = bios != state.bios;
+    state.bios = bios;
+    if (!state.dead && !counting && !is_alive(id)) {
       state.dead = true;
       state.dead_since = now;
     }

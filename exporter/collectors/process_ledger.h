@@ -74,6 +74,7 @@ class ProcessLedger {
  private:
   struct ProcessState {
     std::string comm;
+    uint64_t bios = 0;  // at the last update: a process still counting is alive
     bool folded = false;
     bool dead = false;
     absl::Time dead_since;

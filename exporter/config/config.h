@@ -39,7 +39,7 @@ struct BioCollectorConfig {
   int max_comms = 500;
   // Kernel map sizes (entries).
   uint32_t bio_map_entries = 16384;
-  uint32_t process_map_entries = 8192;
+  uint32_t process_map_entries = 16384;  // at most one process per bio_counts entry
 };
 
 struct DiskstatsCollectorConfig {

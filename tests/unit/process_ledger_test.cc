@@ -132,6 +132,25 @@ TEST_F(LedgerTest, FailedKernelRemovalNeverCountsTwice) {
   EXPECT_EQ(Sum(Round()), 5u);
 }
 
+TEST_F(LedgerTest, OnlyProcessesThatStoppedCountingAreLookedUp) {
+  int lookups = 0;
+  kernel_.Fsync(100, 1, 5, "busy");
+  kernel_.Fsync(200, 1, 5, "idle");
+  auto update = [&] {
+    ledger_.Update(kernel_.Snapshot(), now_,
+                   [&](const ProcessId& id) {
+                     ++lookups;
+                     return kernel_.Alive(id);
+                   },
+                   DeviceName);
+  };
+  update();
+  EXPECT_EQ(lookups, 0) << "both just counted";
+  kernel_.Fsync(100, 1, 1, "busy");
+  update();
+  EXPECT_EQ(lookups, 1) << "only the idle one";
+}
+
 TEST_F(LedgerTest, PidReuseIsTwoProcesses) {
   kernel_.Fsync(100, 1, 5, "cron");
   Round();
@@ -171,7 +190,8 @@ TEST_F(BoundedLedgerTest, BeyondMaxProcessesTheLeastActiveFoldForGood) {
 TEST_F(BoundedLedgerTest, BeyondMaxCommsAggregatesAreOther) {
   for (uint32_t pid = 1; pid <= 5; ++pid) kernel_.Fsync(pid, 1, pid, absl::StrCat("c", pid));
   for (uint32_t pid = 1; pid <= 5; ++pid) kernel_.Exit(pid, 1);
-  Round();
+  Round();  // first sight: counting, so taken as alive
+  Round();  // nothing new counted: looked up, found exited
   now_ += absl::Seconds(11);
   auto series = Round();
   std::set<std::string> comms;
