@@ -61,11 +61,16 @@ class Housekeeper {
     std::unique_lock<std::mutex> lock(mu_);
     while (!cv_.wait_for(lock, std::chrono::seconds(1), [this] { return stop_; })) {
       lock.unlock();
-      if (absl::Status s = bio_->Housekeep(); !s.ok()) LogWarning(s.message());
+      absl::Status status = bio_->Housekeep();
+      if (!status.ok() && status != last_status_) {
+        LogWarning(absl::StrCat("housekeeping: ", status.message()));  // once per new error
+      }
+      last_status_ = status;
       lock.lock();
     }
   }
   BioCollector* bio_;
+  absl::Status last_status_;
   std::mutex mu_;
   std::condition_variable cv_;
   bool stop_ = false;
