@@ -44,12 +44,9 @@ struct {
 	__type(value, struct bio_cache);
 } cache SEC(".maps");
 
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, u32);
-	__type(value, struct bio_cache_control);
-} cache_control SEC(".maps");
+/* Set by user space while it takes a snapshot (bio_stats.h); in .bss, which
+ * libbpf maps into the exporter's memory, so flipping it needs no syscall. */
+volatile __u32 cache_bypass;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -183,48 +180,67 @@ static __always_inline int add_to_map(const struct bio_key *key, u64 bios, u64 b
 	return 0;
 }
 
-static __always_inline bool same_key(const struct bio_key *a, const struct bio_key *b)
+/* The whole disk of a block device, as MKDEV(major, first_minor). */
+static __always_inline u32 whole_disk(struct block_device *bdev)
 {
-	const u64 *x = (const u64 *)a, *y = (const u64 *)b;
+	struct gendisk *disk = BPF_CORE_READ(bdev, bd_disk);
 
-	return x[0] == y[0] && x[1] == y[1] && x[2] == y[2];
+	return (BPF_CORE_READ(disk, major) << 20) | BPF_CORE_READ(disk, first_minor);
 }
 
-static __always_inline int count_bio(u32 opf, u32 bytes, u32 major, u32 first_minor)
+static __always_inline s32 user_syscall(struct task_struct *task)
+{
+	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(task);
+
+	/* See current_syscall(). */
+#if defined(__TARGET_ARCH_x86)
+	return (s32)regs->orig_ax;
+#else
+	return regs->syscallno;
+#endif
+}
+
+/* Counts one bio of the current task to `bdev` (device number `bd_dev`). */
+static __always_inline int count_bio(u32 opf, u32 bytes, struct block_device *bdev, u32 bd_dev)
 {
 	struct task_struct *task = bpf_get_current_task_btf();
-	struct task_struct *leader = task->group_leader;
-	struct bio_cache_control *control;
-	struct bio_cache *cache_slot;
+	u64 task_start = task->start_time;
+	u32 pid = task->pid;
+	u8 op = classify_op(opf, bytes), bucket = size_bucket(bytes);
+	struct bio_cache *slot;
+	struct task_struct *leader;
 	struct bio_key key = {};
-	u32 zero = 0, slot;
+	u32 index;
 	int added;
 
-	key.start_boottime_ns = leader->start_boottime;
-	key.tgid = task->tgid;
-	key.dev = (major << 20) | first_minor;
-	key.syscall_nr = current_syscall(task);
-	key.op = classify_op(opf, bytes);
-	key.size_bucket = size_bucket(bytes);
-
-	slot = DISKIDLE_CACHE_SLOT(key.tgid, key.dev);
-	cache_slot = bpf_map_lookup_elem(&cache, &slot);
-	control = bpf_map_lookup_elem(&cache_control, &zero);
-	if (!cache_slot || !control)
+	index = (pid * 2654435761u ^ bd_dev) >> 7 & (DISKIDLE_CACHE_SLOTS - 1);
+	slot = bpf_map_lookup_elem(&cache, &index);
+	if (!slot)
 		return 0;
-	if (!control->bypass && same_key(&cache_slot->key, &key)) {
+	if (!cache_bypass && slot->pid == pid && slot->task_start_ns == task_start &&
+	    slot->bd_dev == bd_dev && slot->key.op == op && slot->key.size_bucket == bucket &&
+	    (!slot->user_task || slot->key.syscall_nr == user_syscall(task))) {
 		/* hot path: the same key again on this CPU */
-		cache_slot->pending_bios += 1;
-		cache_slot->pending_bytes += bytes;
+		slot->pending_bios += 1;
+		slot->pending_bytes += bytes;
 		return 0;
 	}
-	if (cache_slot->pending_bios) {
+
+	leader = task->group_leader;
+	key.start_boottime_ns = leader->start_boottime;
+	key.tgid = task->tgid;
+	key.dev = whole_disk(bdev);
+	key.syscall_nr = current_syscall(task);
+	key.op = op;
+	key.size_bucket = bucket;
+
+	if (slot->pending_bios) {
 		/* Move the pending counts into the map; seq is odd meanwhile. */
-		cache_slot->seq += 1;
-		add_to_map(&cache_slot->key, cache_slot->pending_bios, cache_slot->pending_bytes);
-		cache_slot->pending_bios = 0;
-		cache_slot->pending_bytes = 0;
-		cache_slot->seq += 1;
+		slot->seq += 1;
+		add_to_map(&slot->key, slot->pending_bios, slot->pending_bytes);
+		slot->pending_bios = 0;
+		slot->pending_bytes = 0;
+		slot->seq += 1;
 	}
 	added = add_to_map(&key, 1, bytes);
 	if (added < 0)
@@ -237,8 +253,14 @@ static __always_inline int count_bio(u32 opf, u32 bytes, u32 major, u32 first_mi
 		remember_process(leader, &pkey);
 	}
 	/* Cache this key: its next bios on this CPU take the hot path. */
-	if (!control->bypass)
-		cache_slot->key = key;
+	if (!cache_bypass) {
+		slot->key = key;
+		slot->pid = pid;
+		slot->task_start_ns = task_start;
+		slot->bd_dev = bd_dev;
+		slot->user_task = key.syscall_nr != DISKIDLE_SYSCALL_KERNEL_THREAD &&
+				  key.syscall_nr != DISKIDLE_SYSCALL_IO_WORKER;
+	}
 	return 0;
 }
 
@@ -247,9 +269,9 @@ SEC("tp_btf/block_bio_queue")
 int block_bio_queue_btf(u64 *ctx)
 {
 	struct bio *bio = (struct bio *)ctx[0];
-	struct gendisk *disk = bio->bi_bdev->bd_disk; /* bi_bdev: 5.12+ */
+	struct block_device *bdev = bio->bi_bdev; /* bi_bdev: 5.12+ */
 
-	return count_bio(bio->bi_opf, bio->bi_iter.bi_size, disk->major, disk->first_minor);
+	return count_bio(bio->bi_opf, bio->bi_iter.bi_size, bdev, bdev->bd_dev);
 }
 
 /* Twin for kernels where tp_btf cannot attach: same logic, reads through
@@ -258,8 +280,8 @@ SEC("raw_tp/block_bio_queue")
 int block_bio_queue_raw(struct bpf_raw_tracepoint_args *ctx)
 {
 	struct bio *bio = (struct bio *)ctx->args[0];
-	struct gendisk *disk = BPF_CORE_READ(bio, bi_bdev, bd_disk);
+	struct block_device *bdev = BPF_CORE_READ(bio, bi_bdev);
 
-	return count_bio(BPF_CORE_READ(bio, bi_opf), BPF_CORE_READ(bio, bi_iter.bi_size),
-			 BPF_CORE_READ(disk, major), BPF_CORE_READ(disk, first_minor));
+	return count_bio(BPF_CORE_READ(bio, bi_opf), BPF_CORE_READ(bio, bi_iter.bi_size), bdev,
+			 BPF_CORE_READ(bdev, bd_dev));
 }

@@ -64,28 +64,33 @@ struct process_info {
  * Per-CPU cache of recent keys and the bios counted for them since
  * (pending_bios/bytes, not yet in bio_counts). A storm repeats a few keys on a
  * CPU (the process's flush, the loop or dm worker's bio), so the hot path is
- * an array lookup instead of a hash lookup. Direct-mapped: slot
- * DISKIDLE_CACHE_SLOT(tgid, dev). `seq` is odd while the program moves a
- * slot's pending counts into bio_counts; user space reads the cache,
- * bio_counts, the cache again, and accepts the snapshot only if no slot's seq
- * or counts changed in between.
+ * an array slot instead of a hash lookup. Direct-mapped by (thread, device).
+ * A slot is a hit when the same thread (pid and start time, so a reused pid
+ * never matches) sends a bio of the same op and size bucket to
+ * the same block device under the same syscall: the key is then the cached
+ * one, and deriving it (group leader, its start time, the whole disk) is
+ * skipped. `seq` is odd while the program moves a slot's pending counts into
+ * bio_counts; user space reads the cache, bio_counts, the cache again, and
+ * accepts the snapshot only if no slot's seq or counts changed in between.
  */
 #define DISKIDLE_CACHE_SLOTS 8
-#define DISKIDLE_CACHE_SLOT(tgid, dev) \
-	((((tgid) * 2654435761u) ^ (dev)) >> 29 & (DISKIDLE_CACHE_SLOTS - 1))
 
 struct bio_cache {
 	struct bio_key key;
 	__u64 pending_bios;
 	__u64 pending_bytes;
 	__u64 seq;
+	/* What a hit must match besides key.op, key.size_bucket, key.syscall_nr: */
+	__u64 task_start_ns; /* task->start_time */
+	__u32 pid; /* the thread's pid */
+	__u32 bd_dev; /* dev_t of the block device (maybe a partition) */
+	__u32 user_task; /* 0: kernel thread or io worker, no syscall to read */
+	__u32 pad;
 };
 
-/* Written by user space: while bypass is 1 the program moves every CPU's
- * pending counts into bio_counts and counts without the cache (snapshots). */
-struct bio_cache_control {
-	__u32 bypass;
-};
+/* While user space sets the program's global `cache_bypass` to 1, every CPU
+ * moves its pending counts into bio_counts at its next bio and counts without
+ * the cache: a snapshot then settles quickly. */
 
 /* Indexes of the per-CPU drop counters. */
 enum diskidle_drop_reason {

@@ -59,6 +59,7 @@ struct gendisk {
 
 struct block_device {
 	struct gendisk *bd_disk;
+	u32 bd_dev;
 };
 
 struct bio {
@@ -72,6 +73,7 @@ struct task_struct {
 	int pid;
 	int tgid;
 	struct task_struct *group_leader;
+	u64 start_time;
 	u64 start_boottime;
 	char comm[16];
 	void *stack;

@@ -190,14 +190,9 @@ absl::StatusOr<std::vector<bio_cache>> BioProgram::ReadCache() const {
   return slots;
 }
 
-absl::Status BioProgram::SetCacheBypass(bool bypass) {
-  uint32_t zero = 0;
-  bio_cache_control control{};
-  control.bypass = bypass ? 1 : 0;
-  if (bpf_map_update_elem(bpf_map__fd(skel_->maps.cache_control), &zero, &control, BPF_ANY)) {
-    return absl::InternalError(absl::StrCat("write BPF map cache_control: ", ErrnoText(errno)));
-  }
-  return absl::OkStatus();
+void BioProgram::SetCacheBypass(bool bypass) {
+  // .bss is mapped into our memory: a store the program sees on its next run.
+  __atomic_store_n(&skel_->bss->cache_bypass, bypass ? 1u : 0u, __ATOMIC_SEQ_CST);
 }
 
 // The program keeps the counts of each CPU's last key in `cache` and moves
@@ -207,7 +202,7 @@ absl::Status BioProgram::SetCacheBypass(bool bypass) {
 // sum of map and cache is then exact: nothing counted twice or missed.
 absl::Status BioProgram::ReadCounts(std::vector<BioCount>& out) {
   constexpr int kMaxAttempts = 100;
-  if (absl::Status s = SetCacheBypass(true); !s.ok()) return s;
+  SetCacheBypass(true);
   absl::Status result = absl::UnavailableError(
       "BPF counters kept moving while being read (snapshot did not settle)");
   for (int attempt = 0; attempt < kMaxAttempts; ++attempt) {
@@ -251,7 +246,7 @@ absl::Status BioProgram::ReadCounts(std::vector<BioCount>& out) {
     result = absl::OkStatus();
     break;
   }
-  if (absl::Status s = SetCacheBypass(false); !s.ok() && result.ok()) result = s;
+  SetCacheBypass(false);
   return result;
 }
 

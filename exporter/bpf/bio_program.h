@@ -38,7 +38,7 @@ class BioProgram : public BioMaps {
   BioProgram() = default;
   std::vector<BioCount> ReadCountMap() const;
   absl::StatusOr<std::vector<bio_cache>> ReadCache() const;
-  absl::Status SetCacheBypass(bool bypass);
+  void SetCacheBypass(bool bypass);
   absl::Status ReadCounts(std::vector<BioCount>& out);
   struct SkeletonDeleter {
     void operator()(bio_stats* skel) const;

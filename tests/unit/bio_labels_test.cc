@@ -39,7 +39,9 @@ TEST(BioLabels, UpperBoundIsTheLargestSizeOfABucket) {
                          65536ull, 1048577ull, 4294967295ull}) {
     int bucket = KernelBucketOf(bytes);
     EXPECT_LE(bytes, KernelBucketUpperBound(bucket)) << bytes;
-    if (bucket > 0) EXPECT_GT(bytes, KernelBucketUpperBound(bucket - 1)) << bytes;
+    if (bucket > 0) {
+      EXPECT_GT(bytes, KernelBucketUpperBound(bucket - 1)) << bytes;
+    }
   }
 }
 
