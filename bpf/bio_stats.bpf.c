@@ -114,27 +114,33 @@ static __always_inline u8 classify_op(u32 opf, u32 bytes)
 	return DISKIDLE_OP_OTHER;
 }
 
+/*
+ * The user registers saved at kernel entry sit at the top of the task's kernel
+ * stack; orig_ax (x86_64) / syscallno (arm64) is the number of the syscall
+ * being served, or -1 when the task entered the kernel otherwise (fault).
+ * bpf_task_pt_regs() needs Linux 5.15.
+ */
+static __always_inline s32 user_syscall(struct task_struct *task)
+{
+	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(task);
+
+#if defined(__TARGET_ARCH_x86)
+	return (s32)regs->orig_ax;
+#else
+	return regs->syscallno;
+#endif
+}
+
+/* The syscall a task is in, or a marker for threads that make none. */
 static __always_inline s32 current_syscall(struct task_struct *task)
 {
-	struct pt_regs *regs;
 	u32 flags = task->flags;
 
 	if (flags & PF_IO_WORKER)
 		return DISKIDLE_SYSCALL_IO_WORKER;
 	if (flags & PF_KTHREAD)
 		return DISKIDLE_SYSCALL_KERNEL_THREAD;
-	/*
-	 * The user registers saved at kernel entry sit at the top of the task's
-	 * kernel stack; orig_ax (x86_64) / syscallno (arm64) is the number of the
-	 * syscall being served, or -1 when the task entered the kernel otherwise
-	 * (fault). bpf_task_pt_regs() needs Linux 5.15.
-	 */
-	regs = (struct pt_regs *)bpf_task_pt_regs(task);
-#if defined(__TARGET_ARCH_x86)
-	return (s32)regs->orig_ax;
-#else
-	return regs->syscallno;
-#endif
+	return user_syscall(task);
 }
 
 /*
@@ -186,18 +192,6 @@ static __always_inline u32 whole_disk(struct block_device *bdev)
 	struct gendisk *disk = BPF_CORE_READ(bdev, bd_disk);
 
 	return (BPF_CORE_READ(disk, major) << 20) | BPF_CORE_READ(disk, first_minor);
-}
-
-static __always_inline s32 user_syscall(struct task_struct *task)
-{
-	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(task);
-
-	/* See current_syscall(). */
-#if defined(__TARGET_ARCH_x86)
-	return (s32)regs->orig_ax;
-#else
-	return regs->syscallno;
-#endif
 }
 
 /* Counts one bio of the current task to `bdev` (device number `bd_dev`). */

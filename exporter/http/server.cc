@@ -120,6 +120,14 @@ int LogMessage(const mg_connection*, const char* message) {
   return 1;
 }
 
+// An IPv4 socket address, or false when `host` is not an IPv4 literal.
+bool Ipv4Address(const std::string& host, int port, sockaddr_in* addr) {
+  *addr = sockaddr_in{};
+  addr->sin_family = AF_INET;
+  addr->sin_port = htons(static_cast<uint16_t>(port));
+  return inet_pton(AF_INET, host.c_str(), &addr->sin_addr) == 1;
+}
+
 // Binds once ourselves to turn civetweb's generic failure into a reason.
 absl::Status ProbeBind(const std::string& listen_address) {
   std::string host = "0.0.0.0";
@@ -130,12 +138,10 @@ absl::Status ProbeBind(const std::string& listen_address) {
     if (host.empty()) host = "0.0.0.0";
   }
   int port = 0;
-  sockaddr_in addr{};
-  if (!absl::SimpleAtoi(port_text, &port) || inet_pton(AF_INET, host.c_str(), &addr.sin_addr) != 1) {
+  sockaddr_in addr;
+  if (!absl::SimpleAtoi(port_text, &port) || !Ipv4Address(host, port, &addr)) {
     return absl::OkStatus();  // not IPv4: let civetweb decide
   }
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(port));
   int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return absl::OkStatus();
   int one = 1;
@@ -155,10 +161,8 @@ absl::Status ProbeBind(const std::string& listen_address) {
 
 // Opens and closes a TCP connection to host:port (IPv4 only), ignoring errors.
 void PokeListener(const std::string& host, int port) {
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  if (inet_pton(AF_INET, host.c_str(), &addr.sin_addr) != 1) return;
+  sockaddr_in addr;
+  if (!Ipv4Address(host, port, &addr)) return;
   int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   if (fd < 0) return;
   connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
