@@ -34,12 +34,18 @@ int QuietLibbpfPrint(enum libbpf_print_level level, const char* format, va_list 
 
 bool KernelBtfHas(const std::string& btf_path, const char* type_name) {
   struct btf* vmlinux = btf__parse(btf_path.c_str(), nullptr);
-  if (libbpf_get_error(vmlinux)) return false;
-  if (vmlinux == nullptr) return false;
+  if (libbpf_get_error(vmlinux)) return false;  // NULL or an error pointer
   bool found = btf__find_by_name_kind(vmlinux, type_name, BTF_KIND_TYPEDEF) >= 0;
   btf__free(vmlinux);
   return found;
 }
+
+// Keys are plain bytes (padding zeroed by the program): order them as bytes.
+struct BioKeyLess {
+  bool operator()(const bio_key& a, const bio_key& b) const {
+    return memcmp(&a, &b, sizeof(bio_key)) < 0;
+  }
+};
 
 // Per-CPU map values are laid out at 8-byte strides by the kernel.
 size_t PerCpuStride(size_t value_size) { return (value_size + 7) & ~size_t{7}; }
@@ -195,8 +201,8 @@ void BioProgram::SetCacheBypass(bool bypass) {
   __atomic_store_n(&skel_->bss->cache_bypass, bypass ? 1u : 0u, __ATOMIC_SEQ_CST);
 }
 
-// The program keeps the counts of each CPU's last key in `cache` and moves
-// them into bio_counts when the key changes (bio_stats.h). With the cache
+// The program keeps pending counts of recent keys in per-CPU `cache` slots and
+// moves them into bio_counts when a slot's key changes (bio_stats.h). With the cache
 // bypassed, each CPU moves its pending counts at most once more, so reading
 // cache, map, cache until nothing moved in between settles quickly, and the
 // sum of map and cache is then exact: nothing counted twice or missed.
@@ -225,15 +231,11 @@ absl::Status BioProgram::ReadCounts(std::vector<BioCount>& out) {
                 a.pending_bytes == b.pending_bytes;
     }
     if (!settled) continue;
-    std::map<std::vector<char>, size_t> index;  // key bytes -> position in counts
-    auto key_bytes = [](const bio_key& k) {
-      const char* p = reinterpret_cast<const char*>(&k);
-      return std::vector<char>(p, p + sizeof(k));
-    };
-    for (size_t i = 0; i < counts.size(); ++i) index[key_bytes(counts[i].key)] = i;
+    std::map<bio_key, size_t, BioKeyLess> index;  // key -> position in counts
+    for (size_t i = 0; i < counts.size(); ++i) index.emplace(counts[i].key, i);
     for (const bio_cache& slot : *after) {
       if (slot.pending_bios == 0) continue;
-      auto [it, inserted] = index.try_emplace(key_bytes(slot.key), counts.size());
+      auto [it, inserted] = index.try_emplace(slot.key, counts.size());
       if (inserted) {
         BioCount count;
         count.key = slot.key;
