@@ -224,7 +224,7 @@ int Run(int argc, char** argv) {
     bio = std::make_shared<BioCollector>(config->collectors.bio, config->paths.procfs,
                                          program.get());
     collectors->Add(bio);
-    LogInfo(absl::StrCat("BPF program attached: ", program->attach_mode(), "/block_bio_queue"));
+    LogInfo(absl::StrCat("BPF program attached: ", AttachModeName(program->attach_mode()), "/block_bio_queue"));
   }
   std::unique_ptr<UtilizationSampler> sampler;
   if (config->collectors.diskstats.enabled) {

@@ -15,7 +15,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "bio_stats.skel.h"
-#include "procfs/read_file.h"
+#include "util/read_file.h"
 
 namespace diskidle {
 namespace {
@@ -88,19 +88,19 @@ absl::StatusOr<std::unique_ptr<BioProgram>> BioProgram::Load(const BioCollectorC
 
   // tp_btf needs the tracepoint's BTF typedef; raw_tp only needs the tracepoint.
   bool btf_tracepoint = KernelBtfHas(btf_path, "btf_trace_block_bio_queue");
-  std::vector<std::string> modes;
-  if (config.attach == "tp_btf" || (config.attach == "auto" && btf_tracepoint)) {
-    modes.push_back("tp_btf");
+  std::vector<AttachMode> modes;
+  if (config.attach == AttachMode::kTpBtf || (config.attach == AttachMode::kAuto && btf_tracepoint)) {
+    modes.push_back(AttachMode::kTpBtf);
   }
-  if (config.attach == "raw_tp" || config.attach == "auto") modes.push_back("raw_tp");
-  if (config.attach == "tp_btf" && !btf_tracepoint) {
+  if (config.attach != AttachMode::kTpBtf) modes.push_back(AttachMode::kRawTp);
+  if (config.attach == AttachMode::kTpBtf && !btf_tracepoint) {
     return absl::NotFoundError(
         "kernel has no BTF for tracepoint block:block_bio_queue: set "
         "collectors.bio.attach to auto or raw_tp");
   }
 
   absl::Status last_error = absl::UnknownError("no attach mode tried");
-  for (const std::string& mode : modes) {
+  for (AttachMode mode : modes) {
     auto program = std::unique_ptr<BioProgram>(new BioProgram());
     // With CAP_BPF but without CAP_SYS_ADMIN the kernel refuses to enumerate
     // module BTFs (BPF_BTF_GET_NEXT_ID), and libbpf 1.1 then fails every CO-RE
@@ -117,24 +117,24 @@ absl::StatusOr<std::unique_ptr<BioProgram>> BioProgram::Load(const BioCollectorC
     bio_stats* skel = program->skel_.get();
     bpf_map__set_max_entries(skel->maps.bio_counts, config.bio_map_entries);
     bpf_map__set_max_entries(skel->maps.processes, config.process_map_entries);
-    bool use_btf = mode == "tp_btf";
+    bool use_btf = mode == AttachMode::kTpBtf;
     bpf_program__set_autoload(skel->progs.block_bio_queue_btf, use_btf);
     bpf_program__set_autoload(skel->progs.block_bio_queue_raw, !use_btf);
 
     if (int err = bio_stats__load(skel); err != 0) {
       last_error = absl::FailedPreconditionError(absl::StrCat(
-          "load BPF program (", mode, "/block_bio_queue): ", ErrnoText(err),
+          "load BPF program (", AttachModeName(mode), "/block_bio_queue): ", ErrnoText(err),
           " (needs Linux 5.15+ with BTF; set DISKIDLE_LIBBPF_DEBUG=1 for the verifier log)"));
       continue;
     }
     if (int err = bio_stats__attach(skel); err != 0) {
       if (err == -ENOENT || err == -EINVAL) {
         last_error = absl::NotFoundError(absl::StrCat(
-            "attach ", mode, "/block_bio_queue: ", ErrnoText(err),
+            "attach ", AttachModeName(mode), "/block_bio_queue: ", ErrnoText(err),
             ": this kernel has no block:block_bio_queue tracepoint"));
       } else {
         last_error = absl::PermissionDeniedError(
-            absl::StrCat("attach ", mode, "/block_bio_queue: ", ErrnoText(err)));
+            absl::StrCat("attach ", AttachModeName(mode), "/block_bio_queue: ", ErrnoText(err)));
       }
       continue;
     }
@@ -149,12 +149,12 @@ absl::StatusOr<std::unique_ptr<BioProgram>> BioProgram::Load(const BioCollectorC
 }
 
 int BioProgram::program_fd() const {
-  return bpf_program__fd(attach_mode_ == "tp_btf" ? skel_->progs.block_bio_queue_btf
+  return bpf_program__fd(attach_mode_ == AttachMode::kTpBtf ? skel_->progs.block_bio_queue_btf
                                                   : skel_->progs.block_bio_queue_raw);
 }
 
 std::string BioProgram::program_name() const {
-  return attach_mode_ == "tp_btf" ? "block_bio_queue_btf" : "block_bio_queue_raw";
+  return attach_mode_ == AttachMode::kTpBtf ? "block_bio_queue_btf" : "block_bio_queue_raw";
 }
 
 std::vector<BioCount> BioProgram::ReadCountMap() const {

@@ -28,8 +28,8 @@ class BioProgram : public BioMaps {
   absl::StatusOr<BioSnapshot> Snapshot() override;
   absl::Status Forget(const std::vector<ProcessId>& processes) override;
 
-  // "tp_btf" or "raw_tp": what is attached.
-  const std::string& attach_mode() const { return attach_mode_; }
+  // kTpBtf or kRawTp: what is attached.
+  AttachMode attach_mode() const { return attach_mode_; }
   // Kernel id of the attached program (for bpf_prog_info run stats).
   int program_fd() const;
   std::string program_name() const;
@@ -44,7 +44,7 @@ class BioProgram : public BioMaps {
     void operator()(bio_stats* skel) const;
   };
   std::unique_ptr<bio_stats, SkeletonDeleter> skel_;
-  std::string attach_mode_;
+  AttachMode attach_mode_ = AttachMode::kAuto;
   int num_cpus_ = 0;
 };
 

@@ -11,7 +11,7 @@
 #include "model/bio_labels.h"
 #include "procfs/device_names.h"
 #include "procfs/proc_stat.h"
-#include "procfs/read_file.h"
+#include "util/read_file.h"
 
 namespace diskidle {
 namespace {

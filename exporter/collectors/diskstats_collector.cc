@@ -8,7 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "collectors/families.h"
 #include "procfs/diskstats.h"
-#include "procfs/read_file.h"
+#include "util/read_file.h"
 
 namespace diskidle {
 namespace {

@@ -6,7 +6,7 @@
 
 #include "collectors/families.h"
 #include "procfs/proc_stat.h"
-#include "procfs/read_file.h"
+#include "util/read_file.h"
 
 namespace diskidle {
 namespace {

@@ -8,7 +8,7 @@
 #include <thread>
 #include <utility>
 
-#include "procfs/read_file.h"
+#include "util/read_file.h"
 
 namespace diskidle {
 

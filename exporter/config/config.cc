@@ -17,7 +17,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "procfs/read_file.h"
+#include "util/read_file.h"
 #include "yaml-cpp/eventhandler.h"
 #include "yaml-cpp/yaml.h"
 
@@ -534,12 +534,13 @@ class ConfigParser {
                          [&](const Field& g) {
                            std::string value;
                            if (absl::Status s = GetString(g, value); !s.ok()) return s;
-                           if (value != "auto" && value != "tp_btf" && value != "raw_tp") {
+                           std::optional<AttachMode> mode = ParseAttachMode(value);
+                           if (!mode) {
                              return Fail(g.line, g.path,
                                          absl::StrCat("expected one of auto, tp_btf, raw_tp, got ",
                                                       Quote(value)));
                            }
-                           bio.attach = value;
+                           bio.attach = *mode;
                            return absl::OkStatus();
                          }},
                         {"size_buckets_bytes",
@@ -659,7 +660,7 @@ std::string DumpConfig(const Config& config) {
   const BioCollectorConfig& bio = config.collectors.bio;
   out << YAML::Key << "bio" << YAML::Value << YAML::BeginMap;
   boolean("enabled", bio.enabled);
-  str("attach", bio.attach);
+  str("attach", std::string(AttachModeName(bio.attach)));
   out << YAML::Key << "size_buckets_bytes" << YAML::Value << YAML::Flow << YAML::BeginSeq;
   for (uint64_t b : bio.size_buckets_bytes) out << b;
   out << YAML::EndSeq;

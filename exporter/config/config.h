@@ -9,6 +9,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "model/attach_mode.h"
 
 namespace diskidle {
 
@@ -25,8 +26,8 @@ struct PathsConfig {
 
 struct BioCollectorConfig {
   bool enabled = true;
-  // How the BPF program attaches: "auto" (tp_btf, else raw_tp), "tp_btf", "raw_tp".
-  std::string attach = "auto";
+  // How the BPF program attaches: auto (tp_btf, else raw_tp), tp_btf, raw_tp.
+  AttachMode attach = AttachMode::kAuto;
   // Upper bounds (`le`) of diskidle_bio_size_bytes, strictly increasing; each is
   // 0 or a power of two (the kernel counts in log2 buckets, so others would be
   // inexact). +Inf is implied.

@@ -101,7 +101,7 @@ collectors:
   EXPECT_EQ(config->paths.sysfs, "/host/sys");
   const BioCollectorConfig& bio = config->collectors.bio;
   EXPECT_FALSE(bio.enabled);
-  EXPECT_EQ(bio.attach, "raw_tp");
+  EXPECT_EQ(bio.attach, AttachMode::kRawTp);
   EXPECT_EQ(bio.size_buckets_bytes, (std::vector<uint64_t>{0, 4096, 1048576}));
   EXPECT_EQ(bio.exited_process_ttl, absl::Seconds(2));
   EXPECT_EQ(bio.max_processes, 50);

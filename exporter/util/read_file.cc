@@ -1,4 +1,4 @@
-#include "procfs/read_file.h"
+#include "util/read_file.h"
 
 #include <fcntl.h>
 #include <unistd.h>
