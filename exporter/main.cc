@@ -3,12 +3,9 @@
 #include <malloc.h>
 #include <signal.h>
 
-#include <condition_variable>
 #include <cstdio>
 #include <map>
 #include <memory>
-#include <mutex>
-#include <thread>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
@@ -22,10 +19,12 @@
 #include "collectors/collector_set.h"
 #include "collectors/diskstats_collector.h"
 #include "collectors/process_collector.h"
+#include "collectors/readiness.h"
 #include "collectors/utilization_sampler.h"
 #include "config/config.h"
 #include "http/server.h"
 #include "util/log.h"
+#include "util/periodic_thread.h"
 #include "version.h"
 
 ABSL_FLAG(std::string, config, "",
@@ -43,39 +42,18 @@ namespace {
 
 constexpr int kExitFatal = 1;
 
-// Periodic work that must not wait for a scrape (process expiry).
-class Housekeeper {
- public:
-  explicit Housekeeper(BioCollector* bio) : bio_(bio), thread_([this] { Run(); }) {}
-  ~Housekeeper() {
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      stop_ = true;
+// Expires exited processes every second, so the kernel maps stay small on a
+// node nobody scrapes. A new error is logged once, not every second.
+std::unique_ptr<PeriodicThread> StartHousekeeping(BioCollector* bio) {
+  auto tick = [bio, last = absl::OkStatus()]() mutable {
+    absl::Status status = bio->Housekeep();
+    if (!status.ok() && status != last) {
+      LogWarning(absl::StrCat("housekeeping: ", status.message()));
     }
-    cv_.notify_all();
-    thread_.join();
-  }
-
- private:
-  void Run() {
-    std::unique_lock<std::mutex> lock(mu_);
-    while (!cv_.wait_for(lock, std::chrono::seconds(1), [this] { return stop_; })) {
-      lock.unlock();
-      absl::Status status = bio_->Housekeep();
-      if (!status.ok() && status != last_status_) {
-        LogWarning(absl::StrCat("housekeeping: ", status.message()));  // once per new error
-      }
-      last_status_ = status;
-      lock.lock();
-    }
-  }
-  BioCollector* bio_;
-  absl::Status last_status_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool stop_ = false;
-  std::thread thread_;
-};
+    last = status;
+  };
+  return std::make_unique<PeriodicThread>(absl::Seconds(1), std::move(tick));
+}
 
 absl::StatusOr<Config> LoadConfig() {
   std::string path = absl::GetFlag(FLAGS_config);
@@ -91,16 +69,28 @@ absl::StatusOr<Config> LoadConfig() {
   return config;
 }
 
-// Starts the diskstats collector (and its utilization sampler) in `collectors`,
-// replacing a running one of the same name.
-std::unique_ptr<UtilizationSampler> StartDiskstats(const Config& config,
-                                                   CollectorSet& collectors) {
+// The utilization sampler of the running diskstats collector, and the thread
+// that feeds it.
+struct DiskstatsSampling {
+  std::unique_ptr<UtilizationSampler> sampler;
+  std::unique_ptr<PeriodicThread> thread;  // after sampler: destroyed (stopped) first
+};
+
+// Starts the diskstats collector and its sampling in `collectors`, replacing a
+// running one of the same name. The first successful read of diskstats makes
+// that part of `readiness` true.
+DiskstatsSampling StartDiskstats(const Config& config, CollectorSet& collectors,
+                                 Readiness& readiness) {
   const DiskstatsCollectorConfig& d = config.collectors.diskstats;
-  auto sampler = std::make_unique<UtilizationSampler>(config.paths.procfs, d.utilization_window,
-                                                      d.utilization_sample_interval);
-  sampler->Start();
-  collectors.Replace(std::make_shared<DiskstatsCollector>(d, config.paths.procfs, sampler.get()));
-  return sampler;
+  DiskstatsSampling running;
+  running.sampler = std::make_unique<UtilizationSampler>(config.paths.procfs, d.utilization_window);
+  UtilizationSampler* sampler = running.sampler.get();
+  running.thread = std::make_unique<PeriodicThread>(
+      d.utilization_sample_interval, [sampler, &readiness] {
+        if (sampler->SampleOnce().ok()) readiness.SetDiskstatsRead();
+      });
+  collectors.Replace(std::make_shared<DiskstatsCollector>(d, config.paths.procfs, sampler));
+  return running;
 }
 
 bool DiskstatsChanged(const DiskstatsCollectorConfig& a, const DiskstatsCollectorConfig& b) {
@@ -213,36 +203,46 @@ int Run(int argc, char** argv) {
   sigaddset(&signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
+  // Declared before the server: the bio collector the server scrapes points
+  // into the program, so the program is unloaded last.
+  std::unique_ptr<BioProgram> program;
+  Readiness readiness(config->collectors.bio.enabled, config->collectors.diskstats.enabled);
   auto collectors = std::make_shared<CollectorSet>();
   collectors->Add(std::make_shared<ProcessCollector>(config->paths.procfs));
-  std::unique_ptr<BioProgram> program;
-  std::shared_ptr<BioCollector> bio;
-  if (config->collectors.bio.enabled) {
-    auto loaded = BioProgram::Load(config->collectors.bio, config->paths.sysfs);
-    if (!loaded.ok()) return Fatal(loaded.status().message());
-    program = std::move(*loaded);
-    bio = std::make_shared<BioCollector>(config->collectors.bio, config->paths.procfs,
-                                         program.get());
-    collectors->Add(bio);
-    LogInfo(absl::StrCat("BPF program attached: ", AttachModeName(program->attach_mode()), "/block_bio_queue"));
-  }
-  std::unique_ptr<UtilizationSampler> sampler;
+  DiskstatsSampling diskstats;
   if (config->collectors.diskstats.enabled) {
-    sampler = StartDiskstats(*config, *collectors);
+    diskstats = StartDiskstats(*config, *collectors, readiness);
   }
 
+  // The server starts before the BPF program loads, so /healthz answers 503
+  // while it loads; a busy port still fails before anything is in the kernel.
   ServerOptions server_options;
   server_options.listen_address = config->web.listen_address;
   server_options.telemetry_path = config->web.telemetry_path;
   server_options.web_security = std::move(web_security);
-  bool attached = true;  // everything that needs attaching is attached by now
-  auto server = HttpServer::Start(server_options, collectors, [attached] { return attached; });
+  auto server = HttpServer::Start(server_options, collectors,
+                                  [&readiness] { return readiness.Ready(); });
   if (!server.ok()) return Fatal(server.status().message());
   LogInfo(absl::StrCat("listening on ", config->web.listen_address, " (",
                        config->web.telemetry_path, ")"));
 
-  std::unique_ptr<Housekeeper> housekeeper;
-  if (bio) housekeeper = std::make_unique<Housekeeper>(bio.get());
+  std::shared_ptr<BioCollector> bio;
+  std::unique_ptr<PeriodicThread> housekeeping;
+  if (config->collectors.bio.enabled) {
+    const BioCollectorConfig& b = config->collectors.bio;
+    auto loaded = BioProgram::Load({.attach = b.attach,
+                                    .bio_map_entries = b.bio_map_entries,
+                                    .process_map_entries = b.process_map_entries,
+                                    .btf_path = config->paths.sysfs + "/kernel/btf/vmlinux"});
+    if (!loaded.ok()) return Fatal(loaded.status().message());
+    program = std::move(*loaded);
+    bio = std::make_shared<BioCollector>(b, config->paths.procfs, program.get());
+    collectors->Add(bio);
+    readiness.SetBpfAttached();
+    LogInfo(absl::StrCat("BPF program attached: ", AttachModeName(program->attach_mode()),
+                         "/block_bio_queue"));
+    housekeeping = StartHousekeeping(bio.get());
+  }
 
   while (true) {
     int signal_number = 0;
@@ -256,11 +256,11 @@ int Run(int argc, char** argv) {
       }
       KeepRestartOnlySettings(*config, *reloaded);
       if (bio) bio->SetConfig(reloaded->collectors.bio);
-      if (sampler && DiskstatsChanged(config->collectors.diskstats,
-                                      reloaded->collectors.diskstats)) {
-        auto old_sampler = std::move(sampler);
-        sampler = StartDiskstats(*reloaded, *collectors);
-        old_sampler->Stop();  // its collector was replaced: no scrape reads it now
+      if (diskstats.sampler && DiskstatsChanged(config->collectors.diskstats,
+                                                reloaded->collectors.diskstats)) {
+        DiskstatsSampling old = std::move(diskstats);
+        diskstats = StartDiskstats(*reloaded, *collectors, readiness);
+        // `old` goes here: its collector was replaced, so no scrape reads its sampler now.
       }
       *config = *std::move(reloaded);
       LogInfo("config reloaded");
@@ -269,9 +269,9 @@ int Run(int argc, char** argv) {
     LogInfo(absl::StrCat("received ", strsignal(signal_number), ", shutting down"));
     break;
   }
-  housekeeper.reset();
+  housekeeping.reset();
   server->reset();
-  if (sampler) sampler->Stop();
+  diskstats.thread.reset();
   return 0;  // program's destructor detaches and unloads the BPF objects
 }
 

@@ -15,6 +15,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "bio_stats.skel.h"
+#include "bpf/map_helpers.h"
 #include "util/read_file.h"
 
 namespace diskidle {
@@ -47,9 +48,6 @@ struct BioKeyLess {
   }
 };
 
-// Per-CPU map values are laid out at 8-byte strides by the kernel.
-size_t PerCpuStride(size_t value_size) { return (value_size + 7) & ~size_t{7}; }
-
 }  // namespace
 
 absl::Status CheckBpfPrivileges() {
@@ -75,11 +73,13 @@ void BioProgram::SkeletonDeleter::operator()(bio_stats* skel) const {
 
 BioProgram::~BioProgram() = default;
 
-absl::StatusOr<std::unique_ptr<BioProgram>> BioProgram::Load(const BioCollectorConfig& config,
-                                                             const std::string& sysfs) {
+absl::StatusOr<std::unique_ptr<BioProgram>> BioProgram::Load(const BioProgramOptions& options) {
   libbpf_set_print(QuietLibbpfPrint);
+  if (options.bio_map_entries == 0 || options.process_map_entries == 0) {
+    return absl::InvalidArgumentError("BPF map sizes must be at least 1 entry");
+  }
   if (absl::Status s = CheckBpfPrivileges(); !s.ok()) return s;
-  const std::string btf_path = sysfs + "/kernel/btf/vmlinux";
+  const std::string& btf_path = options.btf_path;
   if (access(btf_path.c_str(), R_OK) != 0) {
     return absl::FailedPreconditionError(absl::StrCat(
         "kernel BTF not found at ", btf_path, ": diskidle needs a kernel built with "
@@ -89,11 +89,12 @@ absl::StatusOr<std::unique_ptr<BioProgram>> BioProgram::Load(const BioCollectorC
   // tp_btf needs the tracepoint's BTF typedef; raw_tp only needs the tracepoint.
   bool btf_tracepoint = KernelBtfHas(btf_path, "btf_trace_block_bio_queue");
   std::vector<AttachMode> modes;
-  if (config.attach == AttachMode::kTpBtf || (config.attach == AttachMode::kAuto && btf_tracepoint)) {
+  const AttachMode attach = options.attach;
+  if (attach == AttachMode::kTpBtf || (attach == AttachMode::kAuto && btf_tracepoint)) {
     modes.push_back(AttachMode::kTpBtf);
   }
-  if (config.attach != AttachMode::kTpBtf) modes.push_back(AttachMode::kRawTp);
-  if (config.attach == AttachMode::kTpBtf && !btf_tracepoint) {
+  if (attach != AttachMode::kTpBtf) modes.push_back(AttachMode::kRawTp);
+  if (attach == AttachMode::kTpBtf && !btf_tracepoint) {
     return absl::NotFoundError(
         "kernel has no BTF for tracepoint block:block_bio_queue: set "
         "collectors.bio.attach to auto or raw_tp");
@@ -115,8 +116,8 @@ absl::StatusOr<std::unique_ptr<BioProgram>> BioProgram::Load(const BioCollectorC
       return absl::InternalError(absl::StrCat("open BPF object: ", ErrnoText(errno)));
     }
     bio_stats* skel = program->skel_.get();
-    bpf_map__set_max_entries(skel->maps.bio_counts, config.bio_map_entries);
-    bpf_map__set_max_entries(skel->maps.processes, config.process_map_entries);
+    bpf_map__set_max_entries(skel->maps.bio_counts, options.bio_map_entries);
+    bpf_map__set_max_entries(skel->maps.processes, options.process_map_entries);
     bool use_btf = mode == AttachMode::kTpBtf;
     bpf_program__set_autoload(skel->progs.block_bio_queue_btf, use_btf);
     bpf_program__set_autoload(skel->progs.block_bio_queue_raw, !use_btf);
@@ -160,40 +161,56 @@ std::string BioProgram::program_name() const {
 std::vector<BioCount> BioProgram::ReadCountMap() const {
   std::vector<BioCount> counts;
   int fd = bpf_map__fd(skel_->maps.bio_counts);
-  size_t stride = PerCpuStride(sizeof(bio_value));
-  std::vector<char> values(stride * num_cpus_);
-  bio_key key{}, next{};
-  const bio_key* prev = nullptr;
-  while (bpf_map_get_next_key(fd, prev, &next) == 0) {
-    key = next;
-    prev = &key;
-    if (bpf_map_lookup_elem(fd, &key, values.data()) != 0) continue;  // deleted meanwhile
+  PerCpuValues<bio_value> values(num_cpus_);
+  ForEachKey<bio_key>(fd, [&](const bio_key& key) {
+    if (!values.Lookup(fd, &key)) return;  // deleted meanwhile
     BioCount count;
     count.key = key;
-    for (int cpu = 0; cpu < num_cpus_; ++cpu) {
-      const auto* v = reinterpret_cast<const bio_value*>(values.data() + cpu * stride);
-      count.bios += v->bios;
-      count.bytes += v->bytes;
-    }
+    count.bios = values.Sum(&bio_value::bios);
+    count.bytes = values.Sum(&bio_value::bytes);
     counts.push_back(count);
-  }
+  });
   return counts;
 }
 
 // Every slot of every CPU, as one flat vector (slot-major).
 absl::StatusOr<std::vector<bio_cache>> BioProgram::ReadCache() const {
-  const size_t stride = PerCpuStride(sizeof(bio_cache));
-  std::vector<char> raw(stride * num_cpus_);
-  std::vector<bio_cache> slots(static_cast<size_t>(DISKIDLE_CACHE_SLOTS) * num_cpus_);
+  int fd = bpf_map__fd(skel_->maps.cache);
+  PerCpuValues<bio_cache> values(num_cpus_);
+  std::vector<bio_cache> slots;
+  slots.reserve(static_cast<size_t>(DISKIDLE_CACHE_SLOTS) * num_cpus_);
   for (uint32_t slot = 0; slot < DISKIDLE_CACHE_SLOTS; ++slot) {
-    if (bpf_map_lookup_elem(bpf_map__fd(skel_->maps.cache), &slot, raw.data()) != 0) {
+    if (!values.Lookup(fd, &slot)) {
       return absl::InternalError(absl::StrCat("read BPF map cache: ", ErrnoText(errno)));
     }
-    for (int cpu = 0; cpu < num_cpus_; ++cpu) {
-      memcpy(&slots[slot * num_cpus_ + cpu], raw.data() + cpu * stride, sizeof(bio_cache));
-    }
+    for (int cpu = 0; cpu < num_cpus_; ++cpu) slots.push_back(values.At(cpu));
   }
   return slots;
+}
+
+// processes: comm of each (tgid, start time), as the kernel last recorded it.
+void BioProgram::ReadComms(BioSnapshot& snap) const {
+  int fd = bpf_map__fd(skel_->maps.processes);
+  ForEachKey<process_key>(fd, [&](const process_key& key) {
+    process_info info{};
+    if (bpf_map_lookup_elem(fd, &key, &info) != 0) return;  // deleted meanwhile
+    snap.comms[{key.tgid, key.start_boottime_ns}] =
+        std::string(info.comm, strnlen(info.comm, sizeof(info.comm)));
+  });
+  snap.process_map_entries = static_cast<uint32_t>(snap.comms.size());
+}
+
+// drops: one per-CPU counter per reason.
+absl::Status BioProgram::ReadDrops(BioSnapshot& snap) const {
+  int fd = bpf_map__fd(skel_->maps.drops);
+  PerCpuValues<uint64_t> values(num_cpus_);
+  for (uint32_t reason = 0; reason < DISKIDLE_DROP_REASONS; ++reason) {
+    if (!values.Lookup(fd, &reason)) {
+      return absl::InternalError(absl::StrCat("read BPF map drops: ", ErrnoText(errno)));
+    }
+    snap.drops[reason] = values.Sum();
+  }
+  return absl::OkStatus();
 }
 
 void BioProgram::SetCacheBypass(bool bypass) {
@@ -260,35 +277,8 @@ absl::StatusOr<BioSnapshot> BioProgram::Snapshot() {
 
   // bio_counts plus the per-CPU cache of pending counts, read consistently.
   if (absl::Status s = ReadCounts(snap.counts); !s.ok()) return s;
-  // processes: comm of each (tgid, start time), as the kernel last recorded it.
-  {
-    int fd = bpf_map__fd(skel->maps.processes);
-    process_key key{}, next{};
-    const process_key* prev = nullptr;
-    process_info info{};
-    while (bpf_map_get_next_key(fd, prev, &next) == 0) {
-      key = next;
-      prev = &key;
-      if (bpf_map_lookup_elem(fd, &key, &info) != 0) continue;
-      snap.comms[{key.tgid, key.start_boottime_ns}] =
-          std::string(info.comm, strnlen(info.comm, sizeof(info.comm)));
-    }
-    snap.process_map_entries = static_cast<uint32_t>(snap.comms.size());
-  }
-  // drops: per-CPU counters.
-  {
-    int fd = bpf_map__fd(skel->maps.drops);
-    size_t stride = PerCpuStride(sizeof(uint64_t));
-    std::vector<char> values(stride * num_cpus_);
-    for (uint32_t reason = 0; reason < DISKIDLE_DROP_REASONS; ++reason) {
-      if (bpf_map_lookup_elem(fd, &reason, values.data()) != 0) {
-        return absl::InternalError(absl::StrCat("read BPF map drops: ", ErrnoText(errno)));
-      }
-      for (int cpu = 0; cpu < num_cpus_; ++cpu) {
-        snap.drops[reason] += *reinterpret_cast<const uint64_t*>(values.data() + cpu * stride);
-      }
-    }
-  }
+  ReadComms(snap);
+  if (absl::Status s = ReadDrops(snap); !s.ok()) return s;
   // The kernel's own accounting of our program (kernel.bpf_stats_enabled=1).
   bpf_prog_info info{};
   uint32_t info_len = sizeof(info);
@@ -307,14 +297,10 @@ absl::Status BioProgram::Forget(const std::vector<ProcessId>& processes) {
   bio_stats* skel = skel_.get();
 
   int counts_fd = bpf_map__fd(skel->maps.bio_counts);
-  std::vector<bio_key> doomed;
-  bio_key key{}, next{};
-  const bio_key* prev = nullptr;
-  while (bpf_map_get_next_key(counts_fd, prev, &next) == 0) {
-    key = next;
-    prev = &key;
+  std::vector<bio_key> doomed;  // deleted after the walk (see ForEachKey)
+  ForEachKey<bio_key>(counts_fd, [&](const bio_key& key) {
     if (gone.count({key.tgid, key.start_boottime_ns})) doomed.push_back(key);
-  }
+  });
   for (const bio_key& k : doomed) bpf_map_delete_elem(counts_fd, &k);
 
   int processes_fd = bpf_map__fd(skel->maps.processes);

@@ -7,19 +7,27 @@
 
 #include "absl/status/statusor.h"
 #include "bpf/bio_snapshot.h"
-#include "config/config.h"
+#include "model/attach_mode.h"
 
 struct bio_stats;  // generated skeleton
 
 namespace diskidle {
 
+// What loading needs, and nothing else (the caller maps its config onto it).
+struct BioProgramOptions {
+  // tp_btf, raw_tp, or auto (tp_btf, falling back to raw_tp).
+  AttachMode attach = AttachMode::kAuto;
+  // Sizes (entries) of the bio_counts and processes maps; both must be >= 1.
+  uint32_t bio_map_entries = 0;
+  uint32_t process_map_entries = 0;
+  // The kernel's BTF, e.g. /sys/kernel/btf/vmlinux.
+  std::string btf_path;
+};
+
 class BioProgram : public BioMaps {
  public:
-  // Checks privileges and kernel support, loads and attaches. `config.attach`
-  // picks tp_btf, raw_tp, or auto (tp_btf, falling back to raw_tp). The kernel's
-  // BTF is read from <sysfs>/kernel/btf/vmlinux.
-  static absl::StatusOr<std::unique_ptr<BioProgram>> Load(const BioCollectorConfig& config,
-                                                          const std::string& sysfs);
+  // Checks privileges and kernel support, sizes the maps, loads and attaches.
+  static absl::StatusOr<std::unique_ptr<BioProgram>> Load(const BioProgramOptions& options);
   ~BioProgram() override;
 
   BioProgram(const BioProgram&) = delete;
@@ -37,6 +45,8 @@ class BioProgram : public BioMaps {
  private:
   BioProgram() = default;
   std::vector<BioCount> ReadCountMap() const;
+  absl::Status ReadDrops(BioSnapshot& snap) const;
+  void ReadComms(BioSnapshot& snap) const;
   absl::StatusOr<std::vector<bio_cache>> ReadCache() const;
   void SetCacheBypass(bool bypass);
   absl::Status ReadCounts(std::vector<BioCount>& out);

@@ -45,11 +45,14 @@ prometheus::ClientMetric HistogramMetric(const SeriesKey& key, const SeriesCount
 }  // namespace
 
 struct BioCollector::Impl {
+  Impl(const BioCollectorConfig& config, std::string procfs, BioMaps* maps)
+      : config(config), procfs(std::move(procfs)), maps(maps), ledger(LimitsOf(config)) {}
+
   BioCollectorConfig config;
-  std::string procfs;
-  BioMaps* maps;
+  const std::string procfs;
+  BioMaps* const maps;
   DeviceNames device_names;
-  ProcessLedger ledger{LedgerLimits{}};
+  ProcessLedger ledger;
   uint64_t clock_ticks_ns = 1'000'000'000 / static_cast<uint64_t>(sysconf(_SC_CLK_TCK));
   std::mutex mu;
 
@@ -82,12 +85,7 @@ struct BioCollector::Impl {
 
 BioCollector::BioCollector(const BioCollectorConfig& config, std::string procfs_path,
                            BioMaps* maps)
-    : impl_(std::make_unique<Impl>()) {
-  impl_->config = config;
-  impl_->procfs = std::move(procfs_path);
-  impl_->maps = maps;
-  impl_->ledger.SetLimits(LimitsOf(config));
-}
+    : impl_(std::make_unique<Impl>(config, std::move(procfs_path), maps)) {}
 
 BioCollector::~BioCollector() = default;
 

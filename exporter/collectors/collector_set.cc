@@ -25,7 +25,7 @@ std::shared_ptr<Collector> CollectorSet::Replace(std::shared_ptr<Collector> coll
   return nullptr;
 }
 
-std::vector<prometheus::MetricFamily> CollectorSet::Collect() const {
+std::vector<prometheus::MetricFamily> CollectorSet::Collect() {
   std::lock_guard<std::mutex> lock(mu_);
   std::vector<prometheus::MetricFamily> out;
   auto success = MakeFamily("diskidle_scrape_collector_success",

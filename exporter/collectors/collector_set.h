@@ -1,5 +1,5 @@
-// Runs every collector at scrape time (prometheus-cpp Collectable), times each,
-// and reports diskidle_scrape_collector_{success,duration_seconds} and
+// Runs every collector at scrape time, times each, and reports
+// diskidle_scrape_collector_{success,duration_seconds} and
 // diskidle_exporter_build_info. A failing collector never fails the scrape.
 #pragma once
 
@@ -9,17 +9,19 @@
 #include <vector>
 
 #include "collectors/collector.h"
-#include "prometheus/collectable.h"
+#include "prometheus/metric_family.h"
 
 namespace diskidle {
 
-class CollectorSet : public prometheus::Collectable {
+class CollectorSet {
  public:
   void Add(std::shared_ptr<Collector> collector);
   // Swaps the collector of the same name (config reload); returns the old one,
   // which no scrape uses any more once this returns.
   std::shared_ptr<Collector> Replace(std::shared_ptr<Collector> collector);
-  std::vector<prometheus::MetricFamily> Collect() const override;
+  // Runs every collector, one scrape at a time (concurrent calls wait): the
+  // families of all of them plus the success/duration/build_info families.
+  std::vector<prometheus::MetricFamily> Collect();
 
   // "name: ok" / "name: <error>" per collector, from the last scrape (for "/").
   std::vector<std::pair<std::string, std::string>> LastStatus() const;
@@ -27,7 +29,7 @@ class CollectorSet : public prometheus::Collectable {
  private:
   mutable std::mutex mu_;  // scrapes run one at a time
   std::vector<std::shared_ptr<Collector>> collectors_;
-  mutable std::vector<std::pair<std::string, std::string>> last_status_;
+  std::vector<std::pair<std::string, std::string>> last_status_;
 };
 
 }  // namespace diskidle

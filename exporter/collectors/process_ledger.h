@@ -40,10 +40,12 @@ struct SeriesCounts {
   void Add(const SeriesCounts& other);
 };
 
+// The bounds, as configured in collectors.bio (BioCollectorConfig holds the
+// defaults; none are repeated here).
 struct LedgerLimits {
-  absl::Duration exited_process_ttl = absl::Minutes(5);
-  int max_processes = 1000;
-  int max_comms = 500;
+  absl::Duration exited_process_ttl;
+  int max_processes = 0;
+  int max_comms = 0;
 };
 
 class ProcessLedger {

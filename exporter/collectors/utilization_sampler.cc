@@ -2,10 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
-#include <condition_variable>
-#include <mutex>
 #include <set>
-#include <thread>
 #include <utility>
 
 #include "util/read_file.h"
@@ -52,81 +49,29 @@ std::map<std::string, double> UtilizationWindow::Ratios() const {
   return ratios;
 }
 
-struct UtilizationSampler::Impl {
-  Impl(std::string procfs, absl::Duration window, absl::Duration interval)
-      : path(std::move(procfs) + "/diskstats"), interval(interval), utilization(window) {}
-
-  // A monotonic clock: wall-clock steps must not distort the ratio.
-  static absl::Time MonotonicNow() {
-    return absl::FromUnixNanos(std::chrono::duration_cast<std::chrono::nanoseconds>(
-                                   std::chrono::steady_clock::now().time_since_epoch())
-                                   .count());
-  }
-
-  void SampleOnce() {
-    absl::StatusOr<std::string> text = ReadFileToString(path);
-    if (!text.ok()) return;  // the diskstats collector reports read errors at scrape time
-    DiskstatsParseResult parsed = ParseDiskstats(*text);
-    absl::Time now = MonotonicNow();
-    std::lock_guard<std::mutex> lock(mu);
-    utilization.AddSample(now, parsed.disks);
-  }
-
-  void Run() {
-    auto period = absl::ToChronoNanoseconds(interval);
-    auto next = std::chrono::steady_clock::now() + period;
-    std::unique_lock<std::mutex> lock(mu);
-    while (!stopping) {
-      if (cv.wait_until(lock, next, [this] { return stopping; })) break;
-      lock.unlock();
-      SampleOnce();
-      lock.lock();
-      next += period;
-      // After a long stall, do not try to catch up with a burst of samples.
-      auto now = std::chrono::steady_clock::now();
-      if (next < now) next = now + period;
-    }
-  }
-
-  const std::string path;
-  const absl::Duration interval;
-
-  mutable std::mutex mu;
-  std::condition_variable cv;
-  bool stopping = false;
-  UtilizationWindow utilization;  // guarded by mu
-  std::thread thread;
-};
-
-UtilizationSampler::UtilizationSampler(std::string procfs_path, absl::Duration window,
-                                       absl::Duration interval)
-    : impl_(std::make_unique<Impl>(std::move(procfs_path), window, interval)) {}
-
-UtilizationSampler::~UtilizationSampler() { Stop(); }
-
-void UtilizationSampler::Start() {
-  if (impl_->thread.joinable()) return;
-  {
-    std::lock_guard<std::mutex> lock(impl_->mu);
-    impl_->stopping = false;
-  }
-  impl_->SampleOnce();
-  impl_->thread = std::thread([impl = impl_.get()] { impl->Run(); });
+absl::Time UtilizationSampler::MonotonicNow() {
+  return absl::FromUnixNanos(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                 std::chrono::steady_clock::now().time_since_epoch())
+                                 .count());
 }
 
-void UtilizationSampler::Stop() {
-  if (!impl_->thread.joinable()) return;
-  {
-    std::lock_guard<std::mutex> lock(impl_->mu);
-    impl_->stopping = true;
-  }
-  impl_->cv.notify_all();
-  impl_->thread.join();
+UtilizationSampler::UtilizationSampler(std::string procfs_path, absl::Duration window,
+                                       Clock clock)
+    : path_(std::move(procfs_path) + "/diskstats"), clock_(std::move(clock)), window_(window) {}
+
+absl::Status UtilizationSampler::SampleOnce() {
+  absl::StatusOr<std::string> text = ReadFileToString(path_);
+  if (!text.ok()) return text.status();
+  DiskstatsParseResult parsed = ParseDiskstats(*text);
+  absl::Time now = clock_();
+  std::lock_guard<std::mutex> lock(mu_);
+  window_.AddSample(now, parsed.disks);
+  return absl::OkStatus();
 }
 
 std::map<std::string, double> UtilizationSampler::Ratios() const {
-  std::lock_guard<std::mutex> lock(impl_->mu);
-  return impl_->utilization.Ratios();
+  std::lock_guard<std::mutex> lock(mu_);
+  return window_.Ratios();
 }
 
 }  // namespace diskidle

@@ -1,13 +1,15 @@
 // What iostat calls %util: the fraction of wall time a disk had I/O in flight,
-// over a trailing window, from io_ticks in /proc/diskstats sampled in the background.
+// over a trailing window, from io_ticks in /proc/diskstats sampled periodically.
 #pragma once
 
 #include <deque>
+#include <functional>
 #include <map>
-#include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "absl/time/time.h"
 #include "procfs/diskstats.h"
 
@@ -32,19 +34,30 @@ class UtilizationWindow {
   std::map<std::string, std::deque<std::pair<absl::Time, uint64_t>>> history_;
 };
 
-// Runs a thread that reads <procfs>/diskstats every `interval` into a window.
+// Reads <procfs>/diskstats into a window on each SampleOnce(). It has no thread
+// of its own: the caller runs SampleOnce() periodically (util/PeriodicThread),
+// and tests call it directly with an injected clock.
 class UtilizationSampler {
  public:
-  UtilizationSampler(std::string procfs_path, absl::Duration window, absl::Duration interval);
-  ~UtilizationSampler();  // stops the thread
+  using Clock = std::function<absl::Time()>;
+  // A monotonic clock (steady_clock): wall-clock steps must not distort ratios.
+  static absl::Time MonotonicNow();
 
-  void Start();
-  void Stop();
+  UtilizationSampler(std::string procfs_path, absl::Duration window,
+                     Clock clock = &UtilizationSampler::MonotonicNow);
+
+  // Reads the file once and records it at clock(). Returns the read's status;
+  // malformed lines are skipped here (the diskstats collector reports them).
+  absl::Status SampleOnce();
+
+  // Safe to call while another thread runs SampleOnce().
   std::map<std::string, double> Ratios() const;
 
  private:
-  struct Impl;
-  std::unique_ptr<Impl> impl_;
+  const std::string path_;
+  const Clock clock_;
+  mutable std::mutex mu_;
+  UtilizationWindow window_;  // guarded by mu_
 };
 
 }  // namespace diskidle

@@ -3,6 +3,7 @@
 #include "collectors/bio_collector.h"
 
 #include <linux/types.h>
+#include <unistd.h>
 
 #include <cstdlib>
 #include <filesystem>
@@ -20,8 +21,15 @@ namespace fs = std::filesystem;
 class FakeMaps : public BioMaps {
  public:
   absl::StatusOr<BioSnapshot> Snapshot() override { return snapshot; }
+  // Like the kernel maps: the processes' counts are gone from later snapshots.
   absl::Status Forget(const std::vector<ProcessId>& ids) override {
     forgotten.insert(forgotten.end(), ids.begin(), ids.end());
+    for (const ProcessId& id : ids) {
+      std::erase_if(snapshot.counts, [&id](const BioCount& c) {
+        return ProcessId{c.key.tgid, c.key.start_boottime_ns} == id;
+      });
+      snapshot.comms.erase(id);
+    }
     return absl::OkStatus();
   }
   BioSnapshot snapshot;
@@ -122,6 +130,78 @@ TEST_F(BioCollectorTest, CustomBucketsAreCumulativeAndExact) {
   EXPECT_NE(text.find("le=\"0\"} 1\n"), std::string::npos) << text;
   EXPECT_NE(text.find("le=\"1024\"} 3\n"), std::string::npos) << text;
   EXPECT_NE(text.find("le=\"+Inf\"} 4\n"), std::string::npos) << text;
+}
+
+// Liveness: a process that stopped counting is looked up in <procfs>/<pid>/stat,
+// and is alive only if its start time (field 22, in clock ticks) is the one
+// the kernel recorded for it (start_boottime_ns). With a zero TTL, a process
+// found exited is folded into pid="" at once, so the tests need no clock.
+class BioCollectorLivenessTest : public BioCollectorTest {
+ protected:
+  static constexpr uint32_t kPid = 4242;
+  static constexpr uint64_t kStartTicks = 123456;
+  static constexpr uint32_t kLoop3 = (7 << 20) | 3;
+
+  static uint64_t TickNs() { return 1'000'000'000 / static_cast<uint64_t>(sysconf(_SC_CLK_TCK)); }
+  // The kernel's start time is finer than a tick: any ns within the tick matches.
+  static uint64_t StartNs() { return kStartTicks * TickNs() + TickNs() / 2; }
+
+  void WriteStat(uint64_t start_ticks) {
+    fs::create_directories(procfs_ / std::to_string(kPid));
+    // Fields 3..24 of proc(5); field 22 is the start time.
+    std::ofstream(procfs_ / std::to_string(kPid) / "stat")
+        << kPid << " (java) S 1 1 1 0 -1 4194304 0 0 0 0 7 3 0 0 20 0 1 0 " << start_ticks
+        << " 1000000 250 18446744073709551615 0 0 0 0\n";
+  }
+
+  // Three scrapes with unchanged counts: the first sees the process counting,
+  // the next two look it up in procfs.
+  std::string ScrapeIdleProcess() {
+    maps_.snapshot.counts = {Count(kPid, StartNs(), kLoop3, 74, DISKIDLE_OP_FLUSH, 0, 5, 0)};
+    maps_.snapshot.comms[{kPid, StartNs()}] = "java";
+    BioCollectorConfig config;
+    config.exited_process_ttl = absl::ZeroDuration();
+    BioCollector collector(config, procfs_.string(), &maps_);
+    std::string text;
+    for (int scrape = 0; scrape < 3; ++scrape) text = Render(collector);
+    return text;
+  }
+
+  static constexpr char kOwnSeries[] =
+      "diskidle_bio_size_bytes_count{comm=\"java\",device=\"loop3\",op=\"flush\",pid=\"4242\","
+      "syscall=\"fsync\"} 5\n";
+  static constexpr char kFoldedSeries[] =
+      "diskidle_bio_size_bytes_count{comm=\"java\",device=\"loop3\",op=\"flush\",pid=\"\","
+      "syscall=\"fsync\"} 5\n";
+
+  FakeMaps maps_;
+};
+
+TEST_F(BioCollectorLivenessTest, LiveIdleProcessKeepsItsSeriesPastTheTtl) {
+  WriteStat(kStartTicks);
+  std::string text = ScrapeIdleProcess();
+  EXPECT_NE(text.find(kOwnSeries), std::string::npos) << text;
+  EXPECT_EQ(text.find(kFoldedSeries), std::string::npos) << text;
+  EXPECT_NE(text.find("diskidle_tracked_processes 1\n"), std::string::npos) << text;
+  EXPECT_TRUE(maps_.forgotten.empty()) << "a live process's kernel entries were removed";
+}
+
+TEST_F(BioCollectorLivenessTest, ProcessWithoutStatIsExitedAndFolded) {
+  std::string text = ScrapeIdleProcess();  // no <procfs>/4242/stat
+  EXPECT_NE(text.find(kFoldedSeries), std::string::npos) << text;
+  EXPECT_EQ(text.find("pid=\"4242\""), std::string::npos) << text;
+  EXPECT_NE(text.find("diskidle_bio_folded_processes_total{reason=\"exited\"} 1\n"),
+            std::string::npos)
+      << text;
+  EXPECT_EQ(maps_.forgotten, (std::vector<ProcessId>{{kPid, StartNs()}}));
+}
+
+TEST_F(BioCollectorLivenessTest, ReusedPidWithAnotherStartTimeIsExitedAndFolded) {
+  WriteStat(kStartTicks + 1);  // a new process got the PID one tick later
+  std::string text = ScrapeIdleProcess();
+  EXPECT_NE(text.find(kFoldedSeries), std::string::npos) << text;
+  EXPECT_EQ(text.find("pid=\"4242\""), std::string::npos) << text;
+  EXPECT_EQ(maps_.forgotten, (std::vector<ProcessId>{{kPid, StartNs()}}));
 }
 
 }  // namespace

@@ -3,11 +3,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <chrono>
 #include <cstdio>
 #include <fstream>
 #include <string>
-#include <thread>
 
 #include "collectors/utilization_sampler.h"
 
@@ -114,43 +112,35 @@ std::string Line(const std::string& name, uint64_t io_ticks) {
   return "8 0 " + name + " 1 0 8 1 1 0 8 1 0 " + std::to_string(io_ticks) + " 2\n";
 }
 
-TEST(UtilizationSamplerTest, SamplesTheFileInTheBackgroundAndStopsPromptly) {
+TEST(UtilizationSamplerTest, SampleOnceReadsTheFileAtTheInjectedClock) {
   TempProcfs procfs;
+  absl::Time now = kT0;
+  UtilizationSampler sampler(procfs.dir(), absl::Seconds(10), [&now] { return now; });
   procfs.WriteDiskstats(Line("sda", 0));
-  UtilizationSampler sampler(procfs.dir(), absl::Seconds(10), absl::Milliseconds(100));
-  sampler.Start();  // first sample now
-  EXPECT_THAT(sampler.Ratios(), IsEmpty());
-  // Pretend the disk was busy "forever": the ratio is clamped to 1 once a second sample lands.
-  procfs.WriteDiskstats(Line("sda", 1'000'000));
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-  while (sampler.Ratios().empty() && std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  EXPECT_THAT(sampler.Ratios(), UnorderedElementsAre(Pair("sda", 1.0)));
-
-  auto before = std::chrono::steady_clock::now();
-  sampler.Stop();
-  EXPECT_LT(std::chrono::steady_clock::now() - before, std::chrono::milliseconds(500));
+  ASSERT_TRUE(sampler.SampleOnce().ok());
+  EXPECT_THAT(sampler.Ratios(), IsEmpty()) << "one sample is no ratio";
+  // 500 ms busy in 2 s of the injected clock: 0.25, so the clock is the one used.
+  now += absl::Seconds(2);
+  procfs.WriteDiskstats(Line("sda", 500));
+  ASSERT_TRUE(sampler.SampleOnce().ok());
+  EXPECT_THAT(sampler.Ratios(), UnorderedElementsAre(Pair("sda", DoubleNear(0.25, 1e-9))));
 }
 
-TEST(UtilizationSamplerTest, StopWithLongIntervalDoesNotWaitForIt) {
-  TempProcfs procfs;
-  procfs.WriteDiskstats(Line("sda", 0));
-  auto before = std::chrono::steady_clock::now();
-  {
-    UtilizationSampler sampler(procfs.dir(), absl::Minutes(60), absl::Minutes(10));
-    sampler.Start();
-  }  // destructor stops
-  EXPECT_LT(std::chrono::steady_clock::now() - before, std::chrono::milliseconds(500));
+TEST(UtilizationSamplerTest, MissingFileFailsAndRecordsNothing) {
+  absl::Time now = kT0;
+  UtilizationSampler sampler("/nonexistent-procfs", absl::Seconds(2), [&now] { return now; });
+  absl::Status status = sampler.SampleOnce();
+  EXPECT_FALSE(status.ok());
+  EXPECT_THAT(std::string(status.message()), ::testing::HasSubstr("/nonexistent-procfs/diskstats"));
+  now += absl::Seconds(1);
+  EXPECT_FALSE(sampler.SampleOnce().ok());
+  EXPECT_THAT(sampler.Ratios(), IsEmpty());
 }
 
-TEST(UtilizationSamplerTest, MissingFileIsNotFatal) {
-  UtilizationSampler sampler("/nonexistent-procfs", absl::Seconds(2), absl::Milliseconds(100));
-  sampler.Start();
-  std::this_thread::sleep_for(std::chrono::milliseconds(250));
-  EXPECT_THAT(sampler.Ratios(), IsEmpty());
-  sampler.Stop();
-  sampler.Stop();  // idempotent
+TEST(UtilizationSamplerTest, DefaultClockIsMonotonic) {
+  absl::Time a = UtilizationSampler::MonotonicNow();
+  absl::Time b = UtilizationSampler::MonotonicNow();
+  EXPECT_LE(a, b);
 }
 
 }  // namespace
