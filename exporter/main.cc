@@ -203,6 +203,11 @@ int Run(int argc, char** argv) {
   sigaddset(&signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
+  // Missing privileges fail at once, before the server starts listening.
+  if (config->collectors.bio.enabled) {
+    if (absl::Status s = CheckBpfPrivileges(); !s.ok()) return Fatal(s.message());
+  }
+
   // Declared before the server: the bio collector the server scrapes points
   // into the program, so the program is unloaded last.
   std::unique_ptr<BioProgram> program;
