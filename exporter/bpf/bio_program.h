@@ -38,12 +38,12 @@ class BioProgram : public BioMaps {
 
   // kTpBtf or kRawTp: what is attached.
   AttachMode attach_mode() const { return attach_mode_; }
-  // Kernel id of the attached program (for bpf_prog_info run stats).
-  int program_fd() const;
-  std::string program_name() const;
 
  private:
   BioProgram() = default;
+  // The attached program's fd (for its bpf_prog_info run stats) and name.
+  int program_fd() const;
+  std::string program_name() const;
   std::vector<BioCount> ReadCountMap() const;
   absl::Status ReadDrops(BioSnapshot& snap) const;
   void ReadComms(BioSnapshot& snap) const;
