@@ -83,6 +83,17 @@ def add_pid(procfs, pid):
     os.symlink(f"/proc/{pid}", link)
 
 
+def open_writer(fifo):
+    """A write end of `fifo` once a reader has it open, else None (never blocks,
+    so an exporter that died does not hang the test)."""
+    try:
+        fd = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
+    except OSError:  # ENXIO: no reader yet
+        return None
+    os.set_blocking(fd, True)
+    return fd
+
+
 def write_atomically(path, text):
     tmp = path + ".tmp"
     with open(tmp, "w") as f:
@@ -123,6 +134,43 @@ class ReadinessTest(unittest.TestCase):
             value(self, samples, "diskidle_scrape_collector_success", collector="diskstats"), 1)
         self.assertEqual(
             value(self, samples, "diskidle_scrape_collector_success", collector="bio"), 1)
+        self.assertEqual(exporter.stop(), 0, exporter.read_log())
+
+    def test_healthz_is_503_while_the_program_loads(self):
+        # The loader first opens <sysfs>/kernel/btf/vmlinux. As a FIFO with no
+        # writer, that open blocks: the program load is held at its start for
+        # as long as the test wants, with the server already answering.
+        sysfs = tempfile.mkdtemp(prefix="diskidle-sysfs-")
+        self.addCleanup(shutil.rmtree, sysfs, ignore_errors=True)
+        os.makedirs(os.path.join(sysfs, "kernel", "btf"))
+        btf = os.path.join(sysfs, "kernel", "btf", "vmlinux")
+        os.mkfifo(btf)
+        exporter = StartingExporter(self, f"paths:\n  sysfs: {sysfs}\n")
+
+        # diskstats is read (success 1), the program is not loaded (no bio
+        # collector yet): not ready.
+        def diskstats_ok():
+            samples = exporter.scrape()
+            ok = [v for n, l, v in samples
+                  if n == "diskidle_scrape_collector_success" and l == {"collector": "diskstats"}]
+            return samples if ok == [1.0] else None
+        samples = poll(self, "diskstats collector succeeding", diskstats_ok)
+        self.assertEqual([l for n, l, _ in samples if l.get("collector") == "bio"], [],
+                         "the bio collector runs before its program is loaded")
+        self.assertEqual(healthz(exporter), 503, exporter.read_log())
+
+        # Release the load: a writer lets the blocked open return (at once,
+        # since the reader waits), the real BTF takes the FIFO's place for the
+        # loader's later opens, and closing the writer gives the first read EOF
+        # (no BTF there: auto then picks raw_tp).
+        writer = poll(self, "the loader opening the BTF", lambda: open_writer(btf))
+        link = btf + ".link"
+        os.symlink("/sys/kernel/btf/vmlinux", link)
+        os.rename(link, btf)
+        os.close(writer)
+        poll(self, "/healthz 200 once the program is attached", lambda: healthz(exporter) == 200)
+        self.assertEqual(
+            value(self, exporter.scrape(), "diskidle_scrape_collector_success", collector="bio"), 1)
         self.assertEqual(exporter.stop(), 0, exporter.read_log())
 
     def test_without_diskstats_collector_ready_once_attached(self):
