@@ -33,7 +33,7 @@ TEST(ConfigTest, EmptyTextGivesDefaults) {
 
 TEST(ConfigTest, DefaultsMatchContract) {
   Config config;
-  EXPECT_EQ(config.web.listen_address, ":9436");
+  EXPECT_EQ(config.web.listen_address, (ListenAddress{"", 9436}));
   EXPECT_EQ(config.web.telemetry_path, "/metrics");
   EXPECT_EQ(config.collectors.bio.size_buckets_bytes,
             (std::vector<uint64_t>{0, 512, 4096, 16384, 65536, 262144, 1048576}));
@@ -95,7 +95,7 @@ collectors:
     utilization_sample_interval: 500ms
 )");
   ASSERT_TRUE(config.ok()) << config.status();
-  EXPECT_EQ(config->web.listen_address, "127.0.0.1:9999");
+  EXPECT_EQ(config->web.listen_address, (ListenAddress{"127.0.0.1", 9999}));
   EXPECT_EQ(config->web.telemetry_path, "/m");
   EXPECT_EQ(config->paths.procfs, "/host/proc");
   EXPECT_EQ(config->paths.sysfs, "/host/sys");
@@ -284,7 +284,7 @@ TEST(ConfigTest, NullSectionsAndNullRegexesAreEmpty) {
   absl::StatusOr<Config> config =
       ParseConfig("web:\ncollectors:\n  diskstats:\n    device_exclude:\n");
   ASSERT_TRUE(config.ok()) << config.status();
-  EXPECT_EQ(config->web.listen_address, ":9436");
+  EXPECT_EQ(config->web.listen_address.ToString(), ":9436");
   EXPECT_EQ(config->collectors.diskstats.device_exclude, "");
 }
 
@@ -308,7 +308,7 @@ TEST(ConfigTest, IPv6AndHostPortAccepted) {
     absl::StatusOr<Config> config =
         ParseConfig(std::string("web:\n  listen_address: '") + address + "'\n");
     ASSERT_TRUE(config.ok()) << address << ": " << config.status();
-    EXPECT_EQ(config->web.listen_address, address);
+    EXPECT_EQ(config->web.listen_address.ToString(), address);
   }
   for (const char* address : {"::1:9436", "[::1]", "host:", "host:port", ":-1"}) {
     EXPECT_FALSE(ParseConfig(std::string("web:\n  listen_address: '") + address + "'\n").ok())
