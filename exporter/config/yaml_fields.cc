@@ -214,7 +214,8 @@ absl::Status FieldReader::Error(int line, std::string_view path, std::string_vie
                    ": ", AV(problem)));
 }
 
-absl::Status FieldReader::ForEachKey(const Field& field, const std::vector<KnownKey>& known) const {
+absl::Status FieldReader::ForEachKey(const Field& field, const std::vector<KnownKey>& known,
+                                     const std::vector<RefusedKey>& refused) const {
   if (field.value.IsNull()) return absl::OkStatus();
   std::vector<std::string> names;
   for (const KnownKey& key : known) names.push_back(key.name);
@@ -238,6 +239,12 @@ absl::Status FieldReader::ForEachKey(const Field& field, const std::vector<Known
     auto known_key = std::find_if(known.begin(), known.end(),
                                   [&](const KnownKey& k) { return k.name == name; });
     if (known_key == known.end()) {
+      for (const RefusedKey& r : refused) {
+        if (r.name == name) {
+          return Error(key_line, path,
+                       absl::StrCat("not supported by diskidle_exporter (", r.why, ")"));
+        }
+      }
       return Error(key_line, path, absl::StrCat("unknown key; expected one of ", listed));
     }
     if (!seen.insert(name).second) return Error(key_line, path, "duplicate key");

@@ -35,6 +35,13 @@ struct KnownKey {
   std::function<absl::Status(const Field&)> read;
 };
 
+// A key another program's format has that we refuse by name rather than
+// ignore (ignoring a security setting would quietly weaken it).
+struct RefusedKey {
+  std::string name;
+  std::string why;  // "put the PEM in a file and set cert_file"
+};
+
 // Reads fields of documents from one source (a file path, "config", ...).
 class FieldReader {
  public:
@@ -52,10 +59,12 @@ class FieldReader {
   }
 
   // Calls each key's `read` for the keys present in the map `field`, in
-  // document order. A key not in `known` is an error listing the known ones; a
-  // repeated key is an error. A null value (a section written with no keys)
-  // counts as an empty map.
-  absl::Status ForEachKey(const Field& field, const std::vector<KnownKey>& known) const;
+  // document order. A key in `refused` is an error "not supported by
+  // diskidle_exporter (<why>)"; any other key not in `known` is an error
+  // listing the known ones; a repeated key is an error. A null value (a
+  // section written with no keys) counts as an empty map.
+  absl::Status ForEachKey(const Field& field, const std::vector<KnownKey>& known,
+                          const std::vector<RefusedKey>& refused = {}) const;
 
   // For maps whose keys are the user's (names of users, say): calls `read`
   // with each key, which must be a scalar, and its value. A repeated key is an
