@@ -61,7 +61,7 @@ Codec<T> IntCodec(int64_t min, int64_t max) {
 
 Codec<absl::Duration> DurationCodec(absl::Duration min, absl::Duration max) {
   return {[min, max](const FieldReader& r, const Field& f) { return r.Duration(f, min, max); },
-          [](YAML::Emitter& out, const absl::Duration& v) { out << yaml::FormatDuration(v); }};
+          [](YAML::Emitter& out, const absl::Duration& v) { out << yaml::FormatPromDuration(v); }};
 }
 
 // Printable text, checked further by `check` (which returns a problem, or ""
@@ -323,9 +323,9 @@ class ConfigParser {
     const std::string& path = lines_.count(window) > 0 ? window : interval;
     return reader_.Error(
         lines_.count(path) > 0 ? lines_[path] : 1, path,
-        absl::StrCat("expected utilization_window (", yaml::FormatDuration(ds.utilization_window),
+        absl::StrCat("expected utilization_window (", yaml::FormatPromDuration(ds.utilization_window),
                      ") to be at least twice utilization_sample_interval (",
-                     yaml::FormatDuration(ds.utilization_sample_interval),
+                     yaml::FormatPromDuration(ds.utilization_sample_interval),
                      ") so the window holds two samples"));
   }
 

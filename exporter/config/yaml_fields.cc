@@ -114,7 +114,7 @@ bool IsPrintableText(std::string_view s) {
   return true;
 }
 
-std::optional<absl::Duration> ParseDuration(std::string_view text) {
+std::optional<absl::Duration> ParsePromDuration(std::string_view text) {
   if (text == "0") return absl::ZeroDuration();
   struct Unit {
     std::string_view name;
@@ -157,7 +157,7 @@ std::optional<absl::Duration> ParseDuration(std::string_view text) {
   return total;
 }
 
-std::string FormatDuration(absl::Duration d) {
+std::string FormatPromDuration(absl::Duration d) {
   int64_t ms = absl::ToInt64Milliseconds(d);
   if (ms <= 0) return "0s";
   struct Unit {
@@ -337,15 +337,15 @@ absl::StatusOr<std::string> FieldReader::Text(const Field& field, bool null_is_e
 absl::StatusOr<absl::Duration> FieldReader::Duration(const Field& field, absl::Duration min,
                                                      absl::Duration max) const {
   std::optional<absl::Duration> d;
-  if (field.value.IsScalar()) d = ParseDuration(field.value.Scalar());
+  if (field.value.IsScalar()) d = ParsePromDuration(field.value.Scalar());
   if (!d) {
     return Error(field,
                  absl::StrCat("expected a duration like \"500ms\", \"10s\", \"5m\" or \"1h\", got ",
                               Describe(field.value)));
   }
   if (*d < min || *d > max) {
-    return Error(field, absl::StrCat("expected a duration from ", yaml::FormatDuration(min), " to ",
-                                     yaml::FormatDuration(max), ", got ", Describe(field.value)));
+    return Error(field, absl::StrCat("expected a duration from ", FormatPromDuration(min), " to ",
+                                     FormatPromDuration(max), ", got ", Describe(field.value)));
   }
   return *d;
 }

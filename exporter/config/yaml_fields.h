@@ -87,7 +87,7 @@ class FieldReader {
   // end up in logs, labels, URLs and file paths. Null gives "" when
   // `null_is_empty`.
   absl::StatusOr<std::string> Text(const Field& field, bool null_is_empty = false) const;
-  // A Prometheus-style duration in [min, max] (see ParseDuration).
+  // A Prometheus-style duration in [min, max] (see ParsePromDuration).
   absl::StatusOr<absl::Duration> Duration(const Field& field, absl::Duration min,
                                           absl::Duration max) const;
   // One of `names` (exact spelling); the error lists them.
@@ -126,9 +126,9 @@ bool IsPrintableText(std::string_view text);
 
 // Prometheus-style duration: one or more <integer><unit>, units in decreasing
 // order (y, w, d, h, m, s, ms), e.g. "500ms", "10s", "1h30m"; "0" is zero.
-std::optional<absl::Duration> ParseDuration(std::string_view text);
+std::optional<absl::Duration> ParsePromDuration(std::string_view text);
 
 // The shortest such text for a duration, in d/h/m/s/ms ("90s" -> "1m30s").
-std::string FormatDuration(absl::Duration duration);
+std::string FormatPromDuration(absl::Duration duration);
 
 }  // namespace diskidle::yaml
