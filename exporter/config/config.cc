@@ -298,7 +298,10 @@ class ConfigParser {
  private:
   absl::Status ReadSection(const Field& field, const std::string& prefix, Config& config) {
     std::vector<yaml::KnownKey> known;
-    for (const auto& [segment, key] : Children(prefix)) {
+    for (const auto& child : Children(prefix)) {
+      // Named copies: clang 14 cannot capture structured bindings.
+      const std::string& segment = child.first;
+      const Key* key = child.second;
       if (key != nullptr) {
         known.push_back({segment, [this, key, &config](const Field& f) {
                            lines_[key->path] = f.line;
