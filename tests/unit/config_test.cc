@@ -475,6 +475,29 @@ TEST(ConfigReloadTest, SeveralRestartOnlyChangesAreListedInSchemaOrder) {
   EXPECT_EQ(plan.config, Config{});
 }
 
+TEST(ConfigReloadTest, DocumentedExampleMarksExactlyTheRestartOnlyKeys) {
+  // config/diskidle.yaml ends each restart-only key's line with "# restart-only".
+  std::ifstream in(SourcePath("config/diskidle.yaml"));
+  ASSERT_TRUE(in) << "config/diskidle.yaml";
+  std::vector<std::string> sections;  // the key path down to the current line
+  std::vector<std::string> marked;
+  std::string line;
+  while (std::getline(in, line)) {
+    size_t indent = line.find_first_not_of(' ');
+    if (indent == std::string::npos || line[indent] == '#') continue;
+    size_t colon = line.find(':');
+    if (colon == std::string::npos) continue;
+    sections.resize(indent / 2);
+    sections.push_back(line.substr(indent, colon - indent));
+    if (line.find("# restart-only") != std::string::npos) {
+      std::string path;
+      for (const std::string& s : sections) path += (path.empty() ? "" : ".") + s;
+      marked.push_back(path);
+    }
+  }
+  EXPECT_EQ(marked, RestartOnlyKeyPaths());
+}
+
 struct GoodAddress {
   const char* text;
   const char* host;
