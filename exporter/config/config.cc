@@ -1,5 +1,6 @@
 #include "config/config.h"
 
+#include <algorithm>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -68,14 +69,14 @@ Codec<absl::Duration> DurationCodec(absl::Duration min, absl::Duration max) {
 // when the text is fine). Written single-quoted so any text round-trips.
 Codec<std::string> TextCodec(std::function<std::string(const std::string&)> check,
                              bool null_is_empty = false) {
-  return {[check, null_is_empty](const FieldReader& r,
-                                 const Field& f) -> absl::StatusOr<std::string> {
-            absl::StatusOr<std::string> text = r.Text(f, null_is_empty);
-            if (!text.ok()) return text;
-            if (std::string problem = check(*text); !problem.empty()) return r.Error(f, problem);
-            return text;
-          },
-          [](YAML::Emitter& out, const std::string& v) { out << YAML::SingleQuoted << v; }};
+  return {
+      [check, null_is_empty](const FieldReader& r, const Field& f) -> absl::StatusOr<std::string> {
+        absl::StatusOr<std::string> text = r.Text(f, null_is_empty);
+        if (!text.ok()) return text;
+        if (std::string problem = check(*text); !problem.empty()) return r.Error(f, problem);
+        return text;
+      },
+      [](YAML::Emitter& out, const std::string& v) { out << YAML::SingleQuoted << v; }};
 }
 
 std::string CheckDirectory(const std::string& path) {
@@ -122,8 +123,8 @@ std::string CheckRegex(const std::string& re) {
   try {
     std::regex compiled(re, std::regex::ECMAScript);
   } catch (const std::regex_error& e) {
-    return absl::StrCat("expected a regular expression (ECMAScript syntax), got ", Quote(re),
-                        ": ", e.what());
+    return absl::StrCat("expected a regular expression (ECMAScript syntax), got ", Quote(re), ": ",
+                        e.what());
   }
   return "";
 }
@@ -167,7 +168,8 @@ Codec<std::vector<uint64_t>> BucketsCodec() {
             for (const Field& item : *items) {
               absl::StatusOr<int64_t> v = r.Int(item, 0, kMaxBucketBound);
               if (!v.ok()) {
-                return r.Error(item, absl::StrCat(AV(kExpected), ", got ", yaml::Describe(item.value)));
+                return r.Error(item,
+                               absl::StrCat(AV(kExpected), ", got ", yaml::Describe(item.value)));
               }
               uint64_t bound = static_cast<uint64_t>(*v);
               if (bound == 0 && !buckets.empty()) {
@@ -229,15 +231,15 @@ Key MakeKey(std::string path, Reload reload, Member member, Codec<T> codec) {
 
 // The key path is the member's path in Config, spelled once.
 #define DISKIDLE_CONFIG_KEY(member_path, reload, codec) \
-  MakeKey(#member_path, reload, [](auto& c) -> auto& { return c.member_path; }, codec)
+  MakeKey(                                              \
+      #member_path, reload, [](auto& c) -> auto& { return c.member_path; }, codec)
 
 // The schema: every key, in the order of the dump and of config/diskidle.yaml.
 // Defaults are not here: they are the struct initialisers in config.h.
 const std::vector<Key>& Keys() {
   static const std::vector<Key>* const keys = new std::vector<Key>{
       DISKIDLE_CONFIG_KEY(web.listen_address, Reload::kRestartOnly, ListenAddressCodec()),
-      DISKIDLE_CONFIG_KEY(web.telemetry_path, Reload::kRestartOnly,
-                          TextCodec(CheckTelemetryPath)),
+      DISKIDLE_CONFIG_KEY(web.telemetry_path, Reload::kRestartOnly, TextCodec(CheckTelemetryPath)),
       DISKIDLE_CONFIG_KEY(paths.procfs, Reload::kRestartOnly, TextCodec(CheckDirectory)),
       DISKIDLE_CONFIG_KEY(paths.sysfs, Reload::kRestartOnly, TextCodec(CheckDirectory)),
       DISKIDLE_CONFIG_KEY(collectors.bio.enabled, Reload::kRestartOnly, BoolCodec()),
@@ -247,8 +249,7 @@ const std::vector<Key>& Keys() {
                           DurationCodec(absl::ZeroDuration(), absl::Hours(24 * 365))),
       DISKIDLE_CONFIG_KEY(collectors.bio.max_processes, Reload::kApplies,
                           IntCodec<int>(1, kMaxProcesses)),
-      DISKIDLE_CONFIG_KEY(collectors.bio.max_comms, Reload::kApplies,
-                          IntCodec<int>(1, kMaxComms)),
+      DISKIDLE_CONFIG_KEY(collectors.bio.max_comms, Reload::kApplies, IntCodec<int>(1, kMaxComms)),
       DISKIDLE_CONFIG_KEY(collectors.bio.bio_map_entries, Reload::kRestartOnly,
                           IntCodec<uint32_t>(1, kMaxMapEntries)),
       DISKIDLE_CONFIG_KEY(collectors.bio.process_map_entries, Reload::kRestartOnly,
@@ -324,12 +325,12 @@ class ConfigParser {
     const std::string window = "collectors.diskstats.utilization_window";
     const std::string interval = "collectors.diskstats.utilization_sample_interval";
     const std::string& path = lines_.count(window) > 0 ? window : interval;
-    return reader_.Error(
-        lines_.count(path) > 0 ? lines_[path] : 1, path,
-        absl::StrCat("expected utilization_window (", yaml::FormatPromDuration(ds.utilization_window),
-                     ") to be at least twice utilization_sample_interval (",
-                     yaml::FormatPromDuration(ds.utilization_sample_interval),
-                     ") so the window holds two samples"));
+    return reader_.Error(lines_.count(path) > 0 ? lines_[path] : 1, path,
+                         absl::StrCat("expected utilization_window (",
+                                      yaml::FormatPromDuration(ds.utilization_window),
+                                      ") to be at least twice utilization_sample_interval (",
+                                      yaml::FormatPromDuration(ds.utilization_sample_interval),
+                                      ") so the window holds two samples"));
   }
 
   FieldReader reader_;

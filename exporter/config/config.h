@@ -58,12 +58,12 @@ struct BioCollectorConfig {
 // A change to any of these on reload restarts the diskstats collector.
 struct DiskstatsCollectorConfig {
   bool enabled = true;  // restart-only
-  // Regexes (std::regex ECMAScript syntax, must match the whole name) on the device name; empty include = all.
+  // Regexes (std::regex ECMAScript syntax, must match the whole name) on the
+  // device name; empty include = all.
   std::string device_include = "";
   // Default: RAM disks, floppies and partitions (per-disk numbers are what
   // %util is about; flushes are not tracked for partitions).
-  std::string device_exclude =
-      "^(z?ram\\d+|fd\\d+|[hsv]d[a-z]+\\d+|xvd[a-z]+\\d+|.+\\d+p\\d+)$";
+  std::string device_exclude = "^(z?ram\\d+|fd\\d+|[hsv]d[a-z]+\\d+|xvd[a-z]+\\d+|.+\\d+p\\d+)$";
   // diskidle_disk_utilization_ratio is the busy fraction over this window...
   absl::Duration utilization_window = absl::Seconds(10);
   // ...sampled from /proc/diskstats in the background at this interval.

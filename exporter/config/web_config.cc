@@ -93,44 +93,44 @@ absl::Status ReadTls(const FieldReader& r, const Field& f, std::string_view base
       return absl::OkStatus();
     };
   };
-  absl::Status status = r.ForEachKey(
-      f,
-      {
-          {"cert_file", file(tls.cert_file)},
-          {"key_file", file(tls.key_file)},
-          {"client_ca_file", file(tls.client_ca_file)},
-          {"client_auth_type",
-           [&](const Field& g) -> absl::Status {
-             absl::StatusOr<ClientAuthType> type = r.OneOf(g, ClientAuthTypes());
-             if (!type.ok()) return type.status();
-             tls.client_auth_type = *type;
-             auth_given = true;
-             return absl::OkStatus();
-           }},
-          {"min_version",
-           [&](const Field& g) -> absl::Status {
-             absl::StatusOr<TlsVersion> version = ReadTlsVersion(r, g);
-             if (!version.ok()) return version.status();
-             tls.min_version = *version;
-             min_version_line = g.line;
-             return absl::OkStatus();
-           }},
-          {"max_version",
-           [&](const Field& g) -> absl::Status {
-             absl::StatusOr<TlsVersion> version = ReadTlsVersion(r, g);
-             if (!version.ok()) return version.status();
-             tls.max_version = *version;
-             return absl::OkStatus();
-           }},
-          {"prefer_server_cipher_suites",
-           [&](const Field& g) -> absl::Status {
-             absl::StatusOr<bool> prefer = r.Bool(g);
-             if (!prefer.ok()) return prefer.status();
-             tls.prefer_server_cipher_suites = *prefer;
-             return absl::OkStatus();
-           }},
-      },
-      RefusedTlsKeys());
+  absl::Status status =
+      r.ForEachKey(f,
+                   {
+                       {"cert_file", file(tls.cert_file)},
+                       {"key_file", file(tls.key_file)},
+                       {"client_ca_file", file(tls.client_ca_file)},
+                       {"client_auth_type",
+                        [&](const Field& g) -> absl::Status {
+                          absl::StatusOr<ClientAuthType> type = r.OneOf(g, ClientAuthTypes());
+                          if (!type.ok()) return type.status();
+                          tls.client_auth_type = *type;
+                          auth_given = true;
+                          return absl::OkStatus();
+                        }},
+                       {"min_version",
+                        [&](const Field& g) -> absl::Status {
+                          absl::StatusOr<TlsVersion> version = ReadTlsVersion(r, g);
+                          if (!version.ok()) return version.status();
+                          tls.min_version = *version;
+                          min_version_line = g.line;
+                          return absl::OkStatus();
+                        }},
+                       {"max_version",
+                        [&](const Field& g) -> absl::Status {
+                          absl::StatusOr<TlsVersion> version = ReadTlsVersion(r, g);
+                          if (!version.ok()) return version.status();
+                          tls.max_version = *version;
+                          return absl::OkStatus();
+                        }},
+                       {"prefer_server_cipher_suites",
+                        [&](const Field& g) -> absl::Status {
+                          absl::StatusOr<bool> prefer = r.Bool(g);
+                          if (!prefer.ok()) return prefer.status();
+                          tls.prefer_server_cipher_suites = *prefer;
+                          return absl::OkStatus();
+                        }},
+                   },
+                   RefusedTlsKeys());
   if (!status.ok()) return status;
 
   const bool ca_given = !tls.client_ca_file.empty();
@@ -151,9 +151,10 @@ absl::Status ReadTls(const FieldReader& r, const Field& f, std::string_view base
                    "RequireAndVerifyClientCert)");
   }
   if (tls.min_version > tls.max_version) {
-    return r.Error(min_version_line, prefix + "min_version",
-                   absl::StrCat(AV(TlsVersionName(tls.min_version)), " is greater than max_version ",
-                                AV(TlsVersionName(tls.max_version))));
+    return r.Error(
+        min_version_line, prefix + "min_version",
+        absl::StrCat(AV(TlsVersionName(tls.min_version)), " is greater than max_version ",
+                     AV(TlsVersionName(tls.max_version))));
   }
   return absl::OkStatus();
 }
@@ -164,14 +165,14 @@ absl::Status ReadUsers(const FieldReader& r, const Field& f,
       f, "a map of user name to bcrypt hash",
       [&](const std::string& name, const Field& g) -> absl::Status {
         if (name.empty() || absl::StrContains(name, ":") || !yaml::IsPrintableText(name)) {
-          return r.Error(g.line, g.path,
-                         "user names must be non-empty printable text without ':'");
+          return r.Error(g.line, g.path, "user names must be non-empty printable text without ':'");
         }
         absl::StatusOr<std::string> hash = r.String(g);
         if (!hash.ok()) return hash.status();
         if (!IsBcryptHash(*hash) || !CryptAcceptsHash(*hash)) {
-          return r.Error(g, "not a valid bcrypt hash (expected $2y$..., e.g. from "
-                            "`htpasswd -nBC 10 USER`)");
+          return r.Error(g,
+                         "not a valid bcrypt hash (expected $2y$..., e.g. from "
+                         "`htpasswd -nBC 10 USER`)");
         }
         users[name] = *hash;
         return absl::OkStatus();
@@ -179,13 +180,12 @@ absl::Status ReadUsers(const FieldReader& r, const Field& f,
 }
 
 absl::Status ReadHttpServerConfig(const FieldReader& r, const Field& f) {
-  return r.ForEachKey(
-      f,
-      {
-          // The server speaks HTTP/1.1 only; the setting has nothing to turn off.
-          {"http2", [&](const Field& g) { return r.Bool(g).status(); }},
-      },
-      {{"headers", "remove it; the exporter sets its own response headers"}});
+  return r.ForEachKey(f,
+                      {
+                          // The server speaks HTTP/1.1 only; the setting has nothing to turn off.
+                          {"http2", [&](const Field& g) { return r.Bool(g).status(); }},
+                      },
+                      {{"headers", "remove it; the exporter sets its own response headers"}});
 }
 
 }  // namespace

@@ -32,8 +32,7 @@ std::string KeyForPath(std::string_view key) {
 }
 
 std::string ChildPath(const Field& parent, std::string_view key) {
-  return parent.path.empty() ? KeyForPath(key)
-             : absl::StrCat(parent.path, ".", KeyForPath(key));
+  return parent.path.empty() ? KeyForPath(key) : absl::StrCat(parent.path, ".", KeyForPath(key));
 }
 
 // Sees only where documents start; used to count them.
@@ -200,8 +199,7 @@ absl::StatusOr<Field> FieldReader::Load(std::string_view text) const {
         absl::StrCat(source_, " line 1: invalid YAML: ", absl::CHexEscape(e.what())));
   }
   if (documents > 1) {
-    return Error(second_document.line + 1, root.path,
-                 "expected a single YAML document, got more");
+    return Error(second_document.line + 1, root.path, "expected a single YAML document, got more");
   }
   if (documents == 0) root.value = YAML::Node(YAML::NodeType::Null);
   root.line = LineOf(root.value, 1);
@@ -209,9 +207,9 @@ absl::StatusOr<Field> FieldReader::Load(std::string_view text) const {
 }
 
 absl::Status FieldReader::Error(int line, std::string_view path, std::string_view problem) const {
-  return absl::InvalidArgumentError(
-      absl::StrCat(source_, " line ", std::max(line, 1), ": ", path.empty() ? "top level" : AV(path),
-                   ": ", AV(problem)));
+  return absl::InvalidArgumentError(absl::StrCat(source_, " line ", std::max(line, 1), ": ",
+                                                 path.empty() ? "top level" : AV(path), ": ",
+                                                 AV(problem)));
 }
 
 absl::Status FieldReader::ForEachKey(const Field& field, const std::vector<KnownKey>& known,
@@ -221,8 +219,8 @@ absl::Status FieldReader::ForEachKey(const Field& field, const std::vector<Known
   for (const KnownKey& key : known) names.push_back(key.name);
   const std::string listed = absl::StrJoin(names, ", ");
   if (!field.value.IsMap()) {
-    return Error(field,
-                 absl::StrCat("expected a map with keys ", listed, ", got ", Describe(field.value)));
+    return Error(
+        field, absl::StrCat("expected a map with keys ", listed, ", got ", Describe(field.value)));
   }
   std::set<std::string> seen;
   for (auto it = field.value.begin(); it != field.value.end(); ++it) {
@@ -236,8 +234,8 @@ absl::Status FieldReader::ForEachKey(const Field& field, const std::vector<Known
     }
     const std::string& name = key.Scalar();
     const std::string path = ChildPath(field, name);
-    auto known_key = std::find_if(known.begin(), known.end(),
-                                  [&](const KnownKey& k) { return k.name == name; });
+    auto known_key =
+        std::find_if(known.begin(), known.end(), [&](const KnownKey& k) { return k.name == name; });
     if (known_key == known.end()) {
       for (const RefusedKey& r : refused) {
         if (r.name == name) {

@@ -6,8 +6,8 @@
 
 #include <cstdio>
 #include <cstdlib>
-#include <functional>
 #include <fstream>
+#include <functional>
 #include <iterator>
 #include <set>
 #include <sstream>
@@ -315,8 +315,8 @@ TEST(ConfigTest, IPv6AndHostPortAccepted) {
     ASSERT_TRUE(config.ok()) << address << ": " << config.status();
     EXPECT_EQ(config->web.listen_address.ToString(), address);
   }
-  for (const char* address : {"::1:9436", "[::1]", "host:", "host:port", ":-1", "300.1.1.1:1",
-                              "[]:1", "bad host:1"}) {
+  for (const char* address :
+       {"::1:9436", "[::1]", "host:", "host:port", ":-1", "300.1.1.1:1", "[]:1", "bad host:1"}) {
     EXPECT_FALSE(ParseConfig(std::string("web:\n  listen_address: '") + address + "'\n").ok())
         << address;
   }
@@ -362,7 +362,9 @@ std::vector<Mutation> OneChangePerKey() {
       {"collectors.bio.enabled", [](Config& c) { c.collectors.bio.enabled = false; }},
       {"collectors.bio.attach", [](Config& c) { c.collectors.bio.attach = AttachMode::kRawTp; }},
       {"collectors.bio.size_buckets_bytes",
-       [](Config& c) { c.collectors.bio.size_buckets_bytes = {0, 4096}; }},
+       [](Config& c) {
+         c.collectors.bio.size_buckets_bytes = {0, 4096};
+       }},
       {"collectors.bio.exited_process_ttl",
        [](Config& c) { c.collectors.bio.exited_process_ttl = absl::Seconds(61); }},
       {"collectors.bio.max_processes", [](Config& c) { c.collectors.bio.max_processes = 7; }},
@@ -414,8 +416,8 @@ TEST(ConfigReloadTest, RestartOnlyKeysAreTheDocumentedOnes) {
   // The listener, the paths and what is loaded into the kernel; the diskstats
   // switch too (the collector set is built at start).
   EXPECT_THAT(RestartOnlyKeyPaths(),
-              ElementsAre("web.listen_address", "web.telemetry_path", "paths.procfs",
-                          "paths.sysfs", "collectors.bio.enabled", "collectors.bio.attach",
+              ElementsAre("web.listen_address", "web.telemetry_path", "paths.procfs", "paths.sysfs",
+                          "collectors.bio.enabled", "collectors.bio.attach",
                           "collectors.bio.bio_map_entries", "collectors.bio.process_map_entries",
                           "collectors.diskstats.enabled"));
 }

@@ -1,6 +1,4 @@
 // The web-config.yml parser in config/ (no OpenSSL: the TLS pre-flight is http/'s).
-#include "config/web_config.h"
-
 #include <crypt.h>
 #include <unistd.h>
 
@@ -10,6 +8,7 @@
 #include <memory>
 #include <string>
 
+#include "config/web_config.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -47,7 +46,8 @@ tls_server_config:
 http_server_config:
   http2: false
 basic_auth_users:
-  alice: )") + kAliceHash + "\n  bob: " + kBobHash + "\n");
+  alice: )") + kAliceHash + "\n  bob: " + kBobHash +
+                                                   "\n");
   ASSERT_TRUE(config.ok()) << config.status();
   ASSERT_TRUE(config->tls.has_value());
   // Relative paths are relative to the web config's directory.

@@ -112,11 +112,10 @@ TEST(FieldReaderTest, ForEachEntryRefusesDuplicatesAndOddKeys) {
   FieldReader r("f");
   auto run = [&](const std::string& text, std::vector<std::string>* keys) {
     Field users = Child(r, text, "users");
-    return r.ForEachEntry(users, "a map of users",
-                          [&](const std::string& key, const Field& value) {
-                            keys->push_back(key + "=" + value.value.Scalar() + "@" + value.path);
-                            return absl::OkStatus();
-                          });
+    return r.ForEachEntry(users, "a map of users", [&](const std::string& key, const Field& value) {
+      keys->push_back(key + "=" + value.value.Scalar() + "@" + value.path);
+      return absl::OkStatus();
+    });
   };
   std::vector<std::string> keys;
   ASSERT_TRUE(run("users:\n  b: 1\n  a: 2\n", &keys).ok());
@@ -145,7 +144,8 @@ TEST(FieldReaderTest, Bool) {
   for (const char* other : {"yes", "no", "on", "1", "''", "[true]"}) {
     absl::StatusOr<bool> v = r.Bool(Child(r, std::string("k: ") + other + "\n", "k"));
     ASSERT_FALSE(v.ok()) << other;
-    EXPECT_THAT(Message(v.status()), ::testing::StartsWith("f line 1: k: expected true or false, got "));
+    EXPECT_THAT(Message(v.status()),
+                ::testing::StartsWith("f line 1: k: expected true or false, got "));
   }
 }
 
@@ -155,9 +155,17 @@ TEST(FieldReaderTest, IntWithRange) {
     const char* text;
     bool ok;
     int64_t want;
-  } cases[] = {{"1", true, 1},      {"10", true, 10},   {"0", false, 0},    {"11", false, 0},
-               {"-1", false, 0},    {"1.5", false, 0},  {"0x5", false, 0},  {"5 ", false, 0},
-               {"+5", false, 0},    {"", false, 0},     {"99999999999999999999", false, 0}};
+  } cases[] = {{"1", true, 1},
+               {"10", true, 10},
+               {"0", false, 0},
+               {"11", false, 0},
+               {"-1", false, 0},
+               {"1.5", false, 0},
+               {"0x5", false, 0},
+               {"5 ", false, 0},
+               {"+5", false, 0},
+               {"", false, 0},
+               {"99999999999999999999", false, 0}};
   for (const Case& c : cases) {
     absl::StatusOr<int64_t> v = r.Int(Child(r, std::string("k: '") + c.text + "'\n", "k"), 1, 10);
     ASSERT_EQ(v.ok(), c.ok) << "'" << c.text << "': " << v.status();
@@ -174,7 +182,9 @@ TEST(FieldReaderTest, TextIsPrintableUtf8) {
   FieldReader r("f");
   absl::StatusOr<std::string> v = r.Text(Child(r, "k: \"gr\\u00f6\\u00dfe\"\n", "k"));
   ASSERT_TRUE(v.ok()) << v.status();
-  EXPECT_EQ(*v, "gr\xc3\xb6\xc3\x9f" "e");
+  EXPECT_EQ(*v,
+            "gr\xc3\xb6\xc3\x9f"
+            "e");
   for (const char* bad : {"\"a\\tb\"", "\"a\\x7f\"", "\"\\u0085\"", "'\xff'", "'\xc3'",
                           "'\xe0\x80\x80'", "'\xed\xa0\x80'"}) {
     absl::StatusOr<std::string> text = r.Text(Child(r, std::string("k: ") + bad + "\n", "k"));
@@ -202,16 +212,12 @@ TEST(FieldReaderTest, Durations) {
   struct Case {
     const char* text;
     absl::Duration want;
-  } cases[] = {{"5m", absl::Minutes(5)},
-               {"2s", absl::Seconds(2)},
-               {"100ms", absl::Milliseconds(100)},
-               {"1h30m", absl::Minutes(90)},
-               {"1d", absl::Hours(24)},
-               {"0", absl::ZeroDuration()}};
+  } cases[] = {
+      {"5m", absl::Minutes(5)},     {"2s", absl::Seconds(2)}, {"100ms", absl::Milliseconds(100)},
+      {"1h30m", absl::Minutes(90)}, {"1d", absl::Hours(24)},  {"0", absl::ZeroDuration()}};
   for (const Case& c : cases) {
-    absl::StatusOr<absl::Duration> d =
-        r.Duration(Child(r, std::string("k: ") + c.text + "\n", "k"), absl::ZeroDuration(),
-                   absl::Hours(48));
+    absl::StatusOr<absl::Duration> d = r.Duration(Child(r, std::string("k: ") + c.text + "\n", "k"),
+                                                  absl::ZeroDuration(), absl::Hours(48));
     ASSERT_TRUE(d.ok()) << c.text << ": " << d.status();
     EXPECT_EQ(*d, c.want) << c.text;
     // The formatted form parses back to the same duration.
@@ -220,16 +226,15 @@ TEST(FieldReaderTest, Durations) {
     EXPECT_EQ(*again, c.want);
   }
   for (const char* bad : {"10", "1m1h", "5 m", "ms", "-1s", "1.5s", "1s1s", "9999999999999h"}) {
-    absl::StatusOr<absl::Duration> d =
-        r.Duration(Child(r, std::string("k: '") + bad + "'\n", "k"), absl::ZeroDuration(),
-                   absl::Hours(48));
+    absl::StatusOr<absl::Duration> d = r.Duration(Child(r, std::string("k: '") + bad + "'\n", "k"),
+                                                  absl::ZeroDuration(), absl::Hours(48));
     ASSERT_FALSE(d.ok()) << bad;
     EXPECT_THAT(Message(d.status()),
                 ::testing::StartsWith("f line 1: k: expected a duration like \"500ms\""));
   }
-  EXPECT_EQ(Message(r.Duration(Child(r, "k: 3d\n", "k"), absl::Seconds(1), absl::Hours(48))
-                        .status()),
-            "f line 1: k: expected a duration from 1s to 2d, got \"3d\"");
+  EXPECT_EQ(
+      Message(r.Duration(Child(r, "k: 3d\n", "k"), absl::Seconds(1), absl::Hours(48)).status()),
+      "f line 1: k: expected a duration from 1s to 2d, got \"3d\"");
   EXPECT_EQ(FormatPromDuration(absl::Milliseconds(90500)), "1m30s500ms");
 }
 
