@@ -73,7 +73,8 @@ class FieldReader {
       const Field& field, std::string_view expected,
       const std::function<absl::Status(const std::string& key, const Field& value)>& read) const;
 
-  // The items of a list; anything else is an error mentioning `expected`.
+  // The items of a non-empty list, with paths "key[0]", ...; anything else is
+  // the error "<expected>, got <what it is>".
   absl::StatusOr<std::vector<Field>> Items(const Field& field, std::string_view expected) const;
 
   // true/True/TRUE/false/False/FALSE (YAML 1.2 core schema; "yes" is refused).
@@ -104,8 +105,6 @@ class FieldReader {
     for (const auto& [name, value] : names) spellings.push_back(name);
     return UnknownValue(field, spellings);
   }
-
-  const std::string& source() const { return source_; }
 
  private:
   absl::Status UnknownValue(const Field& field, const std::vector<std::string_view>& names) const;
