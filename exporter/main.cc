@@ -30,7 +30,8 @@
 ABSL_FLAG(std::string, config, "",
           "Path of the YAML config file (every key optional; built-in defaults when unset).");
 ABSL_FLAG(std::string, listen_address, "",
-          "Address to listen on, host:port or :port (overrides web.listen_address; default :9436).");
+          "Address to listen on: host:port, [ipv6]:port or :port (overrides web.listen_address; "
+          "default :9436).");
 ABSL_FLAG(std::string, web_config_file, "",
           "Path of an exporter-toolkit web-config.yml enabling TLS and/or basic auth "
           "(see docs/security.md). /healthz stays unauthenticated.");
@@ -61,10 +62,13 @@ absl::StatusOr<Config> LoadConfig() {
   if (!config.ok()) return config;
   std::string listen = absl::GetFlag(FLAGS_listen_address);
   if (!listen.empty()) {
-    if (auto port = CivetwebListeningPort(listen); !port.ok()) {
-      return absl::InvalidArgumentError(absl::StrCat("--listen_address: ", port.status().message()));
+    // The same parser as web.listen_address, so the flag and the key agree.
+    absl::StatusOr<ListenAddress> address = ParseListenAddress(listen);
+    if (!address.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--listen_address: ", address.status().message()));
     }
-    config->web.listen_address = listen;
+    config->web.listen_address = *std::move(address);
   }
   return config;
 }
@@ -91,40 +95,6 @@ DiskstatsSampling StartDiskstats(const Config& config, CollectorSet& collectors,
       });
   collectors.Replace(std::make_shared<DiskstatsCollector>(d, config.paths.procfs, sampler));
   return running;
-}
-
-bool DiskstatsChanged(const DiskstatsCollectorConfig& a, const DiskstatsCollectorConfig& b) {
-  return a.device_include != b.device_include || a.device_exclude != b.device_exclude ||
-         a.utilization_window != b.utilization_window ||
-         a.utilization_sample_interval != b.utilization_sample_interval;
-}
-
-// Settings a reload cannot change (listener, paths, what is loaded into the
-// kernel): keep the running values and say that a restart applies them.
-void KeepRestartOnlySettings(const Config& running, Config& next) {
-  std::vector<std::string> ignored;
-  auto keep = [&ignored](auto& next_value, const auto& running_value, const char* key) {
-    if (next_value != running_value) {
-      ignored.push_back(key);
-      next_value = running_value;
-    }
-  };
-  keep(next.web.listen_address, running.web.listen_address, "web.listen_address");
-  keep(next.web.telemetry_path, running.web.telemetry_path, "web.telemetry_path");
-  keep(next.paths.procfs, running.paths.procfs, "paths.procfs");
-  keep(next.paths.sysfs, running.paths.sysfs, "paths.sysfs");
-  keep(next.collectors.bio.enabled, running.collectors.bio.enabled, "collectors.bio.enabled");
-  keep(next.collectors.bio.attach, running.collectors.bio.attach, "collectors.bio.attach");
-  keep(next.collectors.bio.bio_map_entries, running.collectors.bio.bio_map_entries,
-       "collectors.bio.bio_map_entries");
-  keep(next.collectors.bio.process_map_entries, running.collectors.bio.process_map_entries,
-       "collectors.bio.process_map_entries");
-  keep(next.collectors.diskstats.enabled, running.collectors.diskstats.enabled,
-       "collectors.diskstats.enabled");
-  if (!ignored.empty()) {
-    LogWarning(absl::StrCat("reload: changes to ", absl::StrJoin(ignored, ", "),
-                            " take effect after a restart"));
-  }
 }
 
 int Fatal(absl::string_view message) {
@@ -222,13 +192,13 @@ int Run(int argc, char** argv) {
   // The server starts before the BPF program loads, so /healthz answers 503
   // while it loads; a busy port still fails before anything is in the kernel.
   ServerOptions server_options;
-  server_options.listen_address = config->web.listen_address;
+  server_options.listen_address = config->web.listen_address.ToString();
   server_options.telemetry_path = config->web.telemetry_path;
   server_options.web_security = std::move(web_security);
   auto server = HttpServer::Start(server_options, collectors,
                                   [&readiness] { return readiness.Ready(); });
   if (!server.ok()) return Fatal(server.status().message());
-  LogInfo(absl::StrCat("listening on ", config->web.listen_address, " (",
+  LogInfo(absl::StrCat("listening on ", config->web.listen_address.ToString(), " (",
                        config->web.telemetry_path, ")"));
 
   std::shared_ptr<BioCollector> bio;
@@ -259,15 +229,20 @@ int Run(int argc, char** argv) {
                               reloaded.status().message()));
         continue;
       }
-      KeepRestartOnlySettings(*config, *reloaded);
-      if (bio) bio->SetConfig(reloaded->collectors.bio);
-      if (diskstats.sampler && DiskstatsChanged(config->collectors.diskstats,
-                                                reloaded->collectors.diskstats)) {
+      // Settings a reload cannot change (listener, paths, what is loaded into
+      // the kernel) keep their running values; say that a restart applies them.
+      ReloadPlan plan = PlanReload(*config, *reloaded);
+      if (!plan.needs_restart.empty()) {
+        LogWarning(absl::StrCat("reload: changes to ", absl::StrJoin(plan.needs_restart, ", "),
+                                " take effect after a restart"));
+      }
+      if (bio) bio->SetConfig(plan.config.collectors.bio);
+      if (diskstats.sampler && config->collectors.diskstats != plan.config.collectors.diskstats) {
         DiskstatsSampling old = std::move(diskstats);
-        diskstats = StartDiskstats(*reloaded, *collectors, readiness);
+        diskstats = StartDiskstats(plan.config, *collectors, readiness);
         // `old` goes here: its collector was replaced, so no scrape reads its sampler now.
       }
-      *config = *std::move(reloaded);
+      *config = std::move(plan.config);
       LogInfo("config reloaded");
       continue;
     }

@@ -1,5 +1,9 @@
 // The exporter's configuration: a YAML file where every key is optional.
 // The built-in defaults equal config/diskidle.yaml (a test keeps them equal).
+//
+// The struct initialisers below are the only place a default is written. Each
+// key is declared once more, in the key table of config.cc, which drives
+// parsing, dumping and reloads (and says which keys need a restart).
 #pragma once
 
 #include <cstdint>
@@ -9,24 +13,31 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "config/listen_address.h"
 #include "model/attach_mode.h"
 
 namespace diskidle {
 
+// Keys marked "restart-only" keep their running value on a reload (SIGHUP);
+// PlanReload reports them.
+
 struct WebConfig {
-  // host:port or :port; ":9436" listens on every address.
-  std::string listen_address = ":9436";
-  std::string telemetry_path = "/metrics";
+  // ":9436" listens on every address. Restart-only.
+  ListenAddress listen_address;
+  std::string telemetry_path = "/metrics";  // restart-only
+  bool operator==(const WebConfig&) const = default;
 };
 
 struct PathsConfig {
-  std::string procfs = "/proc";
-  std::string sysfs = "/sys";
+  std::string procfs = "/proc";  // restart-only
+  std::string sysfs = "/sys";    // restart-only
+  bool operator==(const PathsConfig&) const = default;
 };
 
 struct BioCollectorConfig {
-  bool enabled = true;
+  bool enabled = true;  // restart-only
   // How the BPF program attaches: auto (tp_btf, else raw_tp), tp_btf, raw_tp.
+  // Restart-only.
   AttachMode attach = AttachMode::kAuto;
   // Upper bounds (`le`) of diskidle_bio_size_bytes, strictly increasing; each is
   // 0 or a power of two (the kernel counts in log2 buckets, so others would be
@@ -38,34 +49,39 @@ struct BioCollectorConfig {
   int max_processes = 1000;
   // Distinct comm values; beyond, comm="other".
   int max_comms = 500;
-  // Kernel map sizes (entries).
+  // Kernel map sizes (entries). Restart-only.
   uint32_t bio_map_entries = 16384;
   uint32_t process_map_entries = 16384;  // at most one process per bio_counts entry
+  bool operator==(const BioCollectorConfig&) const = default;
 };
 
+// A change to any of these on reload restarts the diskstats collector.
 struct DiskstatsCollectorConfig {
-  bool enabled = true;
-  // Regexes (std::regex ECMAScript syntax, must match the whole name) on the device name; empty include = all.
+  bool enabled = true;  // restart-only
+  // Regexes (std::regex ECMAScript syntax, must match the whole name) on the
+  // device name; empty include = all.
   std::string device_include = "";
   // Default: RAM disks, floppies and partitions (per-disk numbers are what
   // %util is about; flushes are not tracked for partitions).
-  std::string device_exclude =
-      "^(z?ram\\d+|fd\\d+|[hsv]d[a-z]+\\d+|xvd[a-z]+\\d+|.+\\d+p\\d+)$";
+  std::string device_exclude = "^(z?ram\\d+|fd\\d+|[hsv]d[a-z]+\\d+|xvd[a-z]+\\d+|.+\\d+p\\d+)$";
   // diskidle_disk_utilization_ratio is the busy fraction over this window...
   absl::Duration utilization_window = absl::Seconds(10);
   // ...sampled from /proc/diskstats in the background at this interval.
   absl::Duration utilization_sample_interval = absl::Seconds(1);
+  bool operator==(const DiskstatsCollectorConfig&) const = default;
 };
 
 struct CollectorsConfig {
   BioCollectorConfig bio;
   DiskstatsCollectorConfig diskstats;
+  bool operator==(const CollectorsConfig&) const = default;
 };
 
 struct Config {
   WebConfig web;
   PathsConfig paths;
   CollectorsConfig collectors;
+  bool operator==(const Config&) const = default;
 };
 
 // Parses YAML text. Unknown keys, wrong types, bad regexes and out-of-range
@@ -79,5 +95,20 @@ absl::StatusOr<Config> LoadConfigFile(const std::string& path);
 
 // The effective configuration as YAML that ParseConfig accepts (round-trips).
 std::string DumpConfig(const Config& config);
+
+// What a reload applies.
+struct ReloadPlan {
+  // The new config with every restart-only value taken from the running one.
+  Config config;
+  // Restart-only keys whose new value was not applied ("web.listen_address"),
+  // in schema order: for "reload: changes to X, Y take effect after a restart".
+  std::vector<std::string> needs_restart;
+};
+ReloadPlan PlanReload(const Config& running, const Config& next);
+
+// Every key path of the schema ("web.listen_address", ...) in schema order,
+// and those of them that only a restart applies.
+std::vector<std::string> ConfigKeyPaths();
+std::vector<std::string> RestartOnlyKeyPaths();
 
 }  // namespace diskidle

@@ -1,7 +1,8 @@
 # libFuzzer targets for the text parsers (diskstats, config, /proc/<pid>/stat,
-# web-config.yml), issue 3.
+# web-config.yml, the shared YAML field reader with the listen address), issue 3.
 #
-# CTest: fuzz.diskstats, fuzz.config, fuzz.proc_stat, fuzz.web_config (label "fuzz") run tests/fuzz/run_fuzzers.sh,
+# CTest: fuzz.diskstats, fuzz.config, fuzz.proc_stat, fuzz.web_config, fuzz.yaml_fields
+# (label "fuzz") run tests/fuzz/run_fuzzers.sh,
 # which builds each target with clang++ -fsanitize=fuzzer,address,undefined on its
 # own (the main build may use g++) and runs it over its committed seed corpus for
 # DISKIDLE_FUZZ_SECONDS (default 30). Any crash, leak, UB report or hang fails.
@@ -14,7 +15,7 @@ set(DISKIDLE_FUZZ_SOURCE_ROOT ${PROJECT_SOURCE_DIR})
 
 find_program(DISKIDLE_FUZZ_CLANGXX NAMES clang++ clang++-14)
 if(DISKIDLE_FUZZ_CLANGXX)
-  foreach(fuzz_target diskstats config proc_stat web_config)
+  foreach(fuzz_target diskstats config proc_stat web_config yaml_fields)
     add_test(NAME fuzz.${fuzz_target}
              COMMAND bash ${DISKIDLE_FUZZ_DIR}/run_fuzzers.sh ${fuzz_target})
     set_tests_properties(fuzz.${fuzz_target} PROPERTIES
@@ -31,6 +32,8 @@ if(DISKIDLE_BUILD_FUZZERS AND CMAKE_CXX_COMPILER_ID STREQUAL "Clang")
     ${DISKIDLE_FUZZ_SOURCE_ROOT}/exporter/procfs/diskstats.cc)
   set(_fuzz_sources_config
     ${DISKIDLE_FUZZ_SOURCE_ROOT}/exporter/config/config.cc
+    ${DISKIDLE_FUZZ_SOURCE_ROOT}/exporter/config/yaml_fields.cc
+    ${DISKIDLE_FUZZ_SOURCE_ROOT}/exporter/config/listen_address.cc
     ${DISKIDLE_FUZZ_SOURCE_ROOT}/exporter/model/attach_mode.cc
     ${DISKIDLE_FUZZ_SOURCE_ROOT}/exporter/util/read_file.cc)
   foreach(fuzz_target diskstats config)

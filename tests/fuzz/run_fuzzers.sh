@@ -2,7 +2,7 @@
 # Builds the libFuzzer targets with clang (ASan + UBSan) and runs each over its
 # committed seed corpus for a bounded time. Fails on any crash, leak, UB or timeout.
 #
-#   tests/fuzz/run_fuzzers.sh [diskstats|config|proc_stat|web_config ...]   (default: all)
+#   tests/fuzz/run_fuzzers.sh [diskstats|config|proc_stat|web_config|yaml_fields ...]   (default: all)
 #   DISKIDLE_FUZZ_SECONDS=30   run time per target
 #   DISKIDLE_FUZZ_ARTIFACT_DIR where crashing inputs are kept (default /tmp/diskidle-fuzz-artifacts)
 #
@@ -15,7 +15,7 @@ src="$(cd "$here/../.." && pwd)"
 seconds="${DISKIDLE_FUZZ_SECONDS:-30}"
 artifacts="${DISKIDLE_FUZZ_ARTIFACT_DIR:-/tmp/diskidle-fuzz-artifacts}"
 targets=("$@")
-[ ${#targets[@]} -eq 0 ] && targets=(diskstats config proc_stat web_config)
+[ ${#targets[@]} -eq 0 ] && targets=(diskstats config proc_stat web_config yaml_fields)
 
 cxx=""
 for candidate in clang++ clang++-14; do
@@ -37,9 +37,13 @@ absl_libs="$(pkg-config --libs absl_status absl_statusor absl_strings absl_str_f
 sources_for() {
   case "$1" in
     diskstats) echo "$src/exporter/procfs/diskstats.cc" ;;
-    config) echo "$src/exporter/config/config.cc $src/exporter/model/attach_mode.cc $src/exporter/util/read_file.cc" ;;
+    config) echo "$src/exporter/config/config.cc $src/exporter/config/yaml_fields.cc" \
+                 "$src/exporter/config/listen_address.cc $src/exporter/model/attach_mode.cc" \
+                 "$src/exporter/util/read_file.cc" ;;
     proc_stat) echo "$src/exporter/procfs/proc_stat.cc" ;;
     web_config) echo "$src/exporter/http/web_config.cc $src/exporter/util/read_file.cc $src/exporter/util/log.cc" ;;
+    yaml_fields) echo "$src/exporter/config/yaml_fields.cc $src/exporter/config/listen_address.cc" \
+                      "$src/exporter/config/web_config.cc $src/exporter/util/read_file.cc" ;;
     *) echo "run_fuzzers: unknown target $1" >&2; return 1 ;;
   esac
 }
@@ -49,6 +53,7 @@ sources_for() {
 extra_libs_for() {
   case "$1" in
     web_config) echo "-lcivetweb -lssl -lcrypto -lcrypt $(pkg-config --libs absl_synchronization absl_hash absl_raw_hash_set)" ;;
+    yaml_fields) echo "-lcrypt" ;;
   esac
 }
 

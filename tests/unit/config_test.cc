@@ -7,14 +7,19 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <functional>
 #include <iterator>
+#include <set>
 #include <sstream>
 #include <string>
+#include <vector>
 
 namespace diskidle {
 namespace {
 
+using ::testing::ElementsAre;
 using ::testing::HasSubstr;
+using ::testing::IsEmpty;
 using ::testing::StartsWith;
 
 const std::string kDefaults = DumpConfig(Config{});
@@ -33,7 +38,7 @@ TEST(ConfigTest, EmptyTextGivesDefaults) {
 
 TEST(ConfigTest, DefaultsMatchContract) {
   Config config;
-  EXPECT_EQ(config.web.listen_address, ":9436");
+  EXPECT_EQ(config.web.listen_address, (ListenAddress{"", 9436}));
   EXPECT_EQ(config.web.telemetry_path, "/metrics");
   EXPECT_EQ(config.collectors.bio.size_buckets_bytes,
             (std::vector<uint64_t>{0, 512, 4096, 16384, 65536, 262144, 1048576}));
@@ -95,7 +100,7 @@ collectors:
     utilization_sample_interval: 500ms
 )");
   ASSERT_TRUE(config.ok()) << config.status();
-  EXPECT_EQ(config->web.listen_address, "127.0.0.1:9999");
+  EXPECT_EQ(config->web.listen_address, (ListenAddress{"127.0.0.1", 9999}));
   EXPECT_EQ(config->web.telemetry_path, "/m");
   EXPECT_EQ(config->paths.procfs, "/host/proc");
   EXPECT_EQ(config->paths.sysfs, "/host/sys");
@@ -284,7 +289,7 @@ TEST(ConfigTest, NullSectionsAndNullRegexesAreEmpty) {
   absl::StatusOr<Config> config =
       ParseConfig("web:\ncollectors:\n  diskstats:\n    device_exclude:\n");
   ASSERT_TRUE(config.ok()) << config.status();
-  EXPECT_EQ(config->web.listen_address, ":9436");
+  EXPECT_EQ(config->web.listen_address.ToString(), ":9436");
   EXPECT_EQ(config->collectors.diskstats.device_exclude, "");
 }
 
@@ -308,9 +313,10 @@ TEST(ConfigTest, IPv6AndHostPortAccepted) {
     absl::StatusOr<Config> config =
         ParseConfig(std::string("web:\n  listen_address: '") + address + "'\n");
     ASSERT_TRUE(config.ok()) << address << ": " << config.status();
-    EXPECT_EQ(config->web.listen_address, address);
+    EXPECT_EQ(config->web.listen_address.ToString(), address);
   }
-  for (const char* address : {"::1:9436", "[::1]", "host:", "host:port", ":-1"}) {
+  for (const char* address :
+       {"::1:9436", "[::1]", "host:", "host:port", ":-1", "300.1.1.1:1", "[]:1", "bad host:1"}) {
     EXPECT_FALSE(ParseConfig(std::string("web:\n  listen_address: '") + address + "'\n").ok())
         << address;
   }
@@ -338,6 +344,261 @@ TEST(ConfigTest, LoadConfigFileErrorsNameTheFile) {
   ASSERT_FALSE(bad.ok());
   EXPECT_THAT(std::string(bad.status().message()),
               StartsWith(path + " line 3: collectors.bio.max_comms: expected an integer"));
+}
+
+// One change per key of the schema, each to a valid non-default value.
+struct Mutation {
+  std::string key;
+  std::function<void(Config&)> apply;
+};
+
+std::vector<Mutation> OneChangePerKey() {
+  return {
+      {"web.listen_address", [](Config& c) { c.web.listen_address.port = 1; }},
+      {"web.listen_address", [](Config& c) { c.web.listen_address.host = "::1"; }},
+      {"web.telemetry_path", [](Config& c) { c.web.telemetry_path = "/m"; }},
+      {"paths.procfs", [](Config& c) { c.paths.procfs = "/host/proc"; }},
+      {"paths.sysfs", [](Config& c) { c.paths.sysfs = "/host/sys"; }},
+      {"collectors.bio.enabled", [](Config& c) { c.collectors.bio.enabled = false; }},
+      {"collectors.bio.attach", [](Config& c) { c.collectors.bio.attach = AttachMode::kRawTp; }},
+      {"collectors.bio.size_buckets_bytes",
+       [](Config& c) {
+         c.collectors.bio.size_buckets_bytes = {0, 4096};
+       }},
+      {"collectors.bio.exited_process_ttl",
+       [](Config& c) { c.collectors.bio.exited_process_ttl = absl::Seconds(61); }},
+      {"collectors.bio.max_processes", [](Config& c) { c.collectors.bio.max_processes = 7; }},
+      {"collectors.bio.max_comms", [](Config& c) { c.collectors.bio.max_comms = 9; }},
+      {"collectors.bio.bio_map_entries", [](Config& c) { c.collectors.bio.bio_map_entries = 64; }},
+      {"collectors.bio.process_map_entries",
+       [](Config& c) { c.collectors.bio.process_map_entries = 32; }},
+      {"collectors.diskstats.enabled", [](Config& c) { c.collectors.diskstats.enabled = false; }},
+      {"collectors.diskstats.device_include",
+       [](Config& c) { c.collectors.diskstats.device_include = "sd.*"; }},
+      {"collectors.diskstats.device_exclude",
+       [](Config& c) { c.collectors.diskstats.device_exclude = ""; }},
+      {"collectors.diskstats.utilization_window",
+       [](Config& c) { c.collectors.diskstats.utilization_window = absl::Seconds(20); }},
+      {"collectors.diskstats.utilization_sample_interval",
+       [](Config& c) { c.collectors.diskstats.utilization_sample_interval = absl::Seconds(2); }},
+  };
+}
+
+TEST(ConfigSchemaTest, TheTableBelowCoversEveryKey) {
+  std::set<std::string> mutated;
+  for (const Mutation& m : OneChangePerKey()) mutated.insert(m.key);
+  std::vector<std::string> keys = ConfigKeyPaths();
+  EXPECT_EQ(mutated, std::set<std::string>(keys.begin(), keys.end()));
+  EXPECT_EQ(keys.size(), std::set<std::string>(keys.begin(), keys.end()).size()) << "a key twice";
+}
+
+TEST(ConfigSchemaTest, EveryFieldTakesPartInEquality) {
+  EXPECT_EQ(Config{}, Config{});
+  for (const Mutation& m : OneChangePerKey()) {
+    Config changed;
+    m.apply(changed);
+    EXPECT_NE(changed, Config{}) << m.key;
+    EXPECT_FALSE(changed == Config{}) << m.key;
+  }
+}
+
+TEST(ConfigSchemaTest, EveryFieldIsDumpedAndParsedBack) {
+  for (const Mutation& m : OneChangePerKey()) {
+    Config changed;
+    m.apply(changed);
+    absl::StatusOr<Config> again = ParseConfig(DumpConfig(changed));
+    ASSERT_TRUE(again.ok()) << m.key << ": " << again.status() << "\n" << DumpConfig(changed);
+    EXPECT_EQ(*again, changed) << m.key << "\n" << DumpConfig(changed);
+  }
+}
+
+TEST(ConfigReloadTest, RestartOnlyKeysAreTheDocumentedOnes) {
+  // The listener, the paths and what is loaded into the kernel; the diskstats
+  // switch too (the collector set is built at start).
+  EXPECT_THAT(RestartOnlyKeyPaths(),
+              ElementsAre("web.listen_address", "web.telemetry_path", "paths.procfs", "paths.sysfs",
+                          "collectors.bio.enabled", "collectors.bio.attach",
+                          "collectors.bio.bio_map_entries", "collectors.bio.process_map_entries",
+                          "collectors.diskstats.enabled"));
+}
+
+TEST(ConfigReloadTest, RestartOnlyChangeIsKeptAndReported) {
+  std::vector<std::string> restart_only = RestartOnlyKeyPaths();
+  std::set<std::string> restart_only_set(restart_only.begin(), restart_only.end());
+  for (const Mutation& m : OneChangePerKey()) {
+    if (restart_only_set.count(m.key) == 0) continue;
+    const Config running;
+    Config next;
+    next.collectors.bio.max_comms = 42;  // a reloadable change alongside
+    m.apply(next);
+    ReloadPlan plan = PlanReload(running, next);
+    EXPECT_THAT(plan.needs_restart, ElementsAre(m.key));
+    Config want = running;
+    want.collectors.bio.max_comms = 42;
+    EXPECT_EQ(plan.config, want) << m.key << " was applied, or max_comms was not";
+  }
+}
+
+TEST(ConfigReloadTest, ReloadableChangeIsAppliedAndNotReported) {
+  std::vector<std::string> restart_only = RestartOnlyKeyPaths();
+  std::set<std::string> restart_only_set(restart_only.begin(), restart_only.end());
+  int reloadable = 0;
+  for (const Mutation& m : OneChangePerKey()) {
+    if (restart_only_set.count(m.key) > 0) continue;
+    ++reloadable;
+    Config running;
+    running.paths.procfs = "/running/proc";
+    Config next;
+    m.apply(next);
+    ReloadPlan plan = PlanReload(running, next);
+    EXPECT_THAT(plan.needs_restart, ElementsAre("paths.procfs")) << m.key;
+    Config want = next;
+    want.paths.procfs = "/running/proc";
+    EXPECT_EQ(plan.config, want) << m.key;
+  }
+  EXPECT_EQ(reloadable, 8);
+}
+
+TEST(ConfigReloadTest, NoChangeReportsNothing) {
+  Config running;
+  running.web.listen_address = {"127.0.0.1", 1};
+  ReloadPlan plan = PlanReload(running, running);
+  EXPECT_THAT(plan.needs_restart, IsEmpty());
+  EXPECT_EQ(plan.config, running);
+}
+
+TEST(ConfigReloadTest, SeveralRestartOnlyChangesAreListedInSchemaOrder) {
+  Config next;
+  next.collectors.diskstats.enabled = false;
+  next.web.listen_address.port = 1;
+  ReloadPlan plan = PlanReload(Config{}, next);
+  EXPECT_THAT(plan.needs_restart,
+              ElementsAre("web.listen_address", "collectors.diskstats.enabled"));
+  EXPECT_EQ(plan.config, Config{});
+}
+
+TEST(ConfigReloadTest, DocumentedExampleMarksExactlyTheRestartOnlyKeys) {
+  // config/diskidle.yaml ends each restart-only key's line with "# restart-only".
+  std::ifstream in(SourcePath("config/diskidle.yaml"));
+  ASSERT_TRUE(in) << "config/diskidle.yaml";
+  std::vector<std::string> sections;  // the key path down to the current line
+  std::vector<std::string> marked;
+  std::string line;
+  while (std::getline(in, line)) {
+    size_t indent = line.find_first_not_of(' ');
+    if (indent == std::string::npos || line[indent] == '#') continue;
+    size_t colon = line.find(':');
+    if (colon == std::string::npos) continue;
+    sections.resize(indent / 2);
+    sections.push_back(line.substr(indent, colon - indent));
+    if (line.find("# restart-only") != std::string::npos) {
+      std::string path;
+      for (const std::string& s : sections) path += (path.empty() ? "" : ".") + s;
+      marked.push_back(path);
+    }
+  }
+  EXPECT_EQ(marked, RestartOnlyKeyPaths());
+}
+
+struct GoodAddress {
+  const char* text;
+  const char* host;
+  uint16_t port;
+  bool ipv6;
+};
+
+TEST(ListenAddressTest, AcceptsAndRoundTrips) {
+  const GoodAddress cases[] = {
+      {":9436", "", 9436, false},
+      {":0", "", 0, false},  // tests bind port 0 and read the port from the log
+      {"0.0.0.0:9436", "0.0.0.0", 9436, false},
+      {"127.0.0.1:9436", "127.0.0.1", 9436, false},
+      {"[::]:9436", "::", 9436, true},
+      {"[::1]:9436", "::1", 9436, true},
+      {"[fe80::1:2]:65535", "fe80::1:2", 65535, true},
+      {"[::ffff:10.0.0.1]:1", "::ffff:10.0.0.1", 1, true},
+      {"localhost:9436", "localhost", 9436, false},
+      {"node-1.example.com:80", "node-1.example.com", 80, false},
+  };
+  for (const GoodAddress& c : cases) {
+    absl::StatusOr<ListenAddress> address = ParseListenAddress(c.text);
+    ASSERT_TRUE(address.ok()) << c.text << ": " << address.status();
+    EXPECT_EQ(address->host, c.host) << c.text;
+    EXPECT_EQ(address->port, c.port) << c.text;
+    EXPECT_EQ(address->IsIpv6(), c.ipv6) << c.text;
+    EXPECT_EQ(address->ToString(), c.text);
+    absl::StatusOr<ListenAddress> again = ParseListenAddress(address->ToString());
+    ASSERT_TRUE(again.ok()) << again.status();
+    EXPECT_EQ(*again, *address);
+  }
+  EXPECT_EQ(ListenAddress{}.ToString(), ":9436");
+}
+
+struct BadAddress {
+  const char* text;
+  const char* why;  // the part in parentheses
+};
+
+TEST(ListenAddressTest, RefusesWithOneLineNamingInputAndExample) {
+  const BadAddress cases[] = {
+      {"", "no port"},
+      {"localhost", "no port"},
+      {"9436", "no port"},
+      {"[::1]", "no port"},
+      {"localhost:", "port must be a number from 0 to 65535"},
+      {":65536", "port must be a number from 0 to 65535"},
+      {":99999999999", "port must be a number from 0 to 65535"},
+      {":-1", "port must be a number from 0 to 65535"},
+      {":+1", "port must be a number from 0 to 65535"},
+      {"host:http", "port must be a number from 0 to 65535"},
+      {"::1:9436", "put an IPv6 address in brackets, e.g. \"[::1]:9436\""},
+      {"::9436", "put an IPv6 address in brackets, e.g. \"[::1]:9436\""},
+      {"300.1.1.1:9436", "not an IPv4 address"},
+      {"1.2.3:9436", "not an IPv4 address"},
+      {"[]:9436", "empty host in brackets; \"[::]:9436\" is every IPv6 address"},
+      {"[::1:9436", "unbalanced brackets"},
+      {"::1]:9436", "put an IPv6 address in brackets, e.g. \"[::1]:9436\""},
+      {"a]:9436", "unbalanced brackets"},
+      {"[::1]9436", "expected \":port\" after \"]\""},
+      {"[1.2.3.4]:9436", "not an IPv6 address in brackets"},
+      {"[localhost]:9436", "not an IPv6 address in brackets"},
+      {"ho$t:9436", "the host must be an IP address or a DNS name of letters, digits, '-' and '.'"},
+      {"a..b:9436", "the host must be an IP address or a DNS name of letters, digits, '-' and '.'"},
+      {"-a:9436", "the host must be an IP address or a DNS name of letters, digits, '-' and '.'"},
+      {"h\xc3\xb6st:9436",
+       "the host must be an IP address or a DNS name of letters, digits, '-' and '.'"},
+      {" :9436", "no spaces or control characters"},
+      {":9436 ", "no spaces or control characters"},
+      {"localhost:94\n36", "no spaces or control characters"},
+  };
+  for (const BadAddress& c : cases) {
+    absl::StatusOr<ListenAddress> address = ParseListenAddress(c.text);
+    ASSERT_FALSE(address.ok()) << c.text;
+    EXPECT_EQ(address.status().code(), absl::StatusCode::kInvalidArgument);
+    std::string message(address.status().message());
+    EXPECT_THAT(message, StartsWith("expected host:port or :port (e.g. \":9436\", "
+                                    "\"127.0.0.1:9436\", \"[::1]:9436\"), got \""))
+        << c.text;
+    EXPECT_THAT(message, HasSubstr(std::string(" (") + c.why + ")")) << c.text;
+    EXPECT_EQ(message.find('\n'), std::string::npos) << message;
+  }
+  // The exact whole message, once.
+  absl::StatusOr<ListenAddress> address = ParseListenAddress("::1:9436");
+  ASSERT_FALSE(address.ok());
+  EXPECT_EQ(std::string(address.status().message()),
+            "expected host:port or :port (e.g. \":9436\", \"127.0.0.1:9436\", \"[::1]:9436\"), "
+            "got \"::1:9436\" (put an IPv6 address in brackets, e.g. \"[::1]:9436\")");
+}
+
+TEST(ListenAddressTest, ConfigKeyUsesTheSameParser) {
+  absl::StatusOr<Config> config = ParseConfig("web:\n  listen_address: '[::]:9436'\n");
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->web.listen_address, (ListenAddress{"::", 9436}));
+  absl::StatusOr<Config> bad = ParseConfig("web:\n  listen_address: '300.1.1.1:1'\n");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(std::string(bad.status().message()),
+            "config line 2: web.listen_address: expected host:port or :port (e.g. \":9436\", "
+            "\"127.0.0.1:9436\", \"[::1]:9436\"), got \"300.1.1.1:1\" (not an IPv4 address)");
 }
 
 }  // namespace
