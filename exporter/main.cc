@@ -17,6 +17,7 @@
 #include "absl/flags/usage_config.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/numbers.h"
 #include "bpf/bio_program.h"
 #include "collectors/bio_collector.h"
 #include "collectors/collector_set.h"
@@ -24,7 +25,11 @@
 #include "collectors/process_collector.h"
 #include "collectors/utilization_sampler.h"
 #include "config/config.h"
+#include "http/exporter_routes.h"
 #include "http/server.h"
+#include "http/tls_context.h"
+#include "http/web_config.h"
+#include "prometheus/text_serializer.h"
 #include "util/log.h"
 #include "version.h"
 
@@ -82,12 +87,7 @@ absl::StatusOr<Config> LoadConfig() {
   absl::StatusOr<Config> config = path.empty() ? Config{} : LoadConfigFile(path);
   if (!config.ok()) return config;
   std::string listen = absl::GetFlag(FLAGS_listen_address);
-  if (!listen.empty()) {
-    if (auto port = CivetwebListeningPort(listen); !port.ok()) {
-      return absl::InvalidArgumentError(absl::StrCat("--listen_address: ", port.status().message()));
-    }
-    config->web.listen_address = listen;
-  }
+  if (!listen.empty()) config->web.listen_address = listen;
   return config;
 }
 
@@ -135,6 +135,20 @@ void KeepRestartOnlySettings(const Config& running, Config& next) {
     LogWarning(absl::StrCat("reload: changes to ", absl::StrJoin(ignored, ", "),
                             " take effect after a restart"));
   }
+}
+
+// Until the config's ListenAddress lands: "host:port", ":port", "[v6]:port".
+absl::StatusOr<std::pair<std::string, uint16_t>> SplitListenAddress(const std::string& text) {
+  size_t colon = text.rfind(':');
+  int port = -1;
+  if (colon == std::string::npos || !absl::SimpleAtoi(text.substr(colon + 1), &port) ||
+      port < 0 || port > 65535) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "listen address \"", text, "\": expected host:port or :port, e.g. :9436"));
+  }
+  std::string host = text.substr(0, colon);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  return std::make_pair(host, static_cast<uint16_t>(port));
 }
 
 int Fatal(absl::string_view message) {
@@ -198,6 +212,13 @@ int Run(int argc, char** argv) {
     auto loaded = http::LoadWebSecurityConfig(path);
     if (!loaded.ok()) return Fatal(loaded.status().message());
     web_security = *std::move(loaded);
+    if (web_security.tls) {
+      // Certificate, key and CA are loaded once here so that a bad file is a
+      // start-up error naming it, not a failed handshake later.
+      if (auto ctx = http::BuildSslContext(*web_security.tls); !ctx.ok()) {
+        return Fatal(absl::StrCat(path, ": ", ctx.status().message()));
+      }
+    }
   }
   if (absl::GetFlag(FLAGS_check_config)) {
     printf("%s", DumpConfig(*config).c_str());
@@ -231,14 +252,26 @@ int Run(int argc, char** argv) {
     sampler = StartDiskstats(*config, *collectors);
   }
 
-  ServerOptions server_options;
-  server_options.listen_address = config->web.listen_address;
-  server_options.telemetry_path = config->web.telemetry_path;
-  server_options.web_security = std::move(web_security);
+  // host:port, :port or [v6]:port (the same rules as the config key).
+  auto address = SplitListenAddress(config->web.listen_address);
+  if (!address.ok()) return Fatal(address.status().message());
+  http::ServerOptions server_options;
+  server_options.host = address->first;
+  server_options.port = address->second;
+  server_options.tls = web_security.tls;
+  server_options.basic_auth_users = web_security.basic_auth_users;
+  http::ExporterPages pages;
+  pages.telemetry_path = config->web.telemetry_path;
+  pages.render_metrics = [collectors] {
+    return prometheus::TextSerializer().Serialize(collectors->Collect());
+  };
   bool attached = true;  // everything that needs attaching is attached by now
-  auto server = HttpServer::Start(server_options, collectors, [attached] { return attached; });
+  pages.ready = [attached] { return attached; };
+  pages.collector_status = [collectors] { return collectors->LastStatus(); };
+  server_options.routes = http::ExporterRoutes(std::move(pages));
+  auto server = http::HttpServer::Start(std::move(server_options));
   if (!server.ok()) return Fatal(server.status().message());
-  LogInfo(absl::StrCat("listening on ", config->web.listen_address, " (",
+  LogInfo(absl::StrCat("listening on ", absl::StrJoin((*server)->addresses(), ", "), " (",
                        config->web.telemetry_path, ")"));
 
   std::unique_ptr<Housekeeper> housekeeper;

@@ -11,20 +11,13 @@
 #pragma once
 
 #include <map>
-#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
-#include "absl/base/thread_annotations.h"
-#include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
-
-struct CivetCallbacks;
-struct mg_connection;
 
 namespace diskidle::http {
 
@@ -65,51 +58,8 @@ absl::StatusOr<WebSecurityConfig> ParseWebSecurityConfig(std::string_view yaml_t
                                                          std::string_view source,
                                                          std::string_view base_dir);
 
-// Reads, parses and pre-flights a web config file: the certificate, key and
-// client CA are loaded into a scratch TLS context so that a missing file, a
-// key that does not match the certificate or a bad PEM is a start-up error
-// naming the file rather than a failed handshake later.
+// Reads and parses a web config file (the TLS files are checked when the
+// server builds its context: see http/tls_context.h).
 absl::StatusOr<WebSecurityConfig> LoadWebSecurityConfig(const std::string& path);
-
-// Configures an OpenSSL SSL_CTX (passed as void* as civetweb does) from the
-// config: certificate and key, client verification, protocol versions.
-absl::Status ConfigureSslContext(const TlsServerConfig& tls, void* ssl_ctx);
-
-// "9436" -> "9436s", "127.0.0.1:9436" -> "127.0.0.1:9436s": civetweb marks
-// TLS ports with an "s" suffix. Comma-separated lists are handled per port.
-std::string TlsListeningPorts(std::string_view civetweb_ports);
-
-// Points civetweb's init_ssl callback at `tls` (kept alive by the caller's
-// shared_ptr copy held here). civetweb hands init_ssl the CivetServer as user
-// data, which prometheus-cpp owns, so the config lives in a process-wide slot:
-// one TLS listener per process, which is all the exporter has.
-void InstallTlsCallback(CivetCallbacks* callbacks, std::shared_ptr<const TlsServerConfig> tls);
-
-// Verifies basic-auth credentials against bcrypt hashes with the system's
-// crypt library (libxcrypt understands $2a$, $2b$ and $2y$). Thread-safe.
-class BasicAuthenticator {
- public:
-  explicit BasicAuthenticator(std::map<std::string, std::string> users);
-
-  // True if `user` exists and `password` matches its hash. Unknown users cost
-  // one bcrypt too, so response time does not reveal which names exist.
-  // Successful checks are remembered (keyed by user and a SHA-256 of the
-  // password), so a scrape every few seconds does not pay bcrypt each time.
-  bool Check(std::string_view user, std::string_view password) const;
-
-  // Checks the request's `Authorization: Basic` header. On failure, answers
-  // 401 with `WWW-Authenticate: Basic realm="<realm>"` and returns false; the
-  // caller then reports the request as handled.
-  bool AuthorizeRequest(mg_connection* conn, std::string_view realm) const;
-
- private:
-  std::map<std::string, std::string> users_;
-  mutable absl::Mutex mu_;
-  mutable absl::flat_hash_set<std::string> verified_ ABSL_GUARDED_BY(mu_);
-};
-
-// Checks a password against a crypt(3) hash; constant-time comparison of the
-// result. Exposed for tests.
-bool CryptVerify(std::string_view password, const std::string& hash);
 
 }  // namespace diskidle::http

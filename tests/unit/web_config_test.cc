@@ -1,5 +1,7 @@
 #include "http/web_config.h"
 
+#include "http/basic_auth.h"
+
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -130,54 +132,11 @@ INSTANTIATE_TEST_SUITE_P(
       return "Case" + std::to_string(info.index);
     });
 
-TEST(CryptVerifyTest, AcceptsTheRightPasswordForBothBcryptPrefixes) {
-  EXPECT_TRUE(CryptVerify("correct horse", kAliceHash));
-  EXPECT_TRUE(CryptVerify("s3cret", kBobHash));
-}
-
-TEST(CryptVerifyTest, RefusesWrongPasswords) {
-  EXPECT_FALSE(CryptVerify("correct horsE", kAliceHash));
-  EXPECT_FALSE(CryptVerify("", kAliceHash));
-  EXPECT_FALSE(CryptVerify(std::string_view("correct horse\0x", 15), kAliceHash));
-  EXPECT_FALSE(CryptVerify("anything", "not a hash"));
-}
-
-TEST(BasicAuthenticatorTest, ChecksUserAndPassword) {
-  BasicAuthenticator auth({{"alice", kAliceHash}, {"bob", kBobHash}});
-  EXPECT_TRUE(auth.Check("alice", "correct horse"));
-  EXPECT_TRUE(auth.Check("alice", "correct horse"));  // remembered, still right
-  EXPECT_FALSE(auth.Check("alice", "s3cret"));        // bob's password
-  EXPECT_TRUE(auth.Check("bob", "s3cret"));
-  EXPECT_FALSE(auth.Check("carol", "correct horse"));
-  EXPECT_FALSE(auth.Check("", ""));
-}
-
-TEST(TlsListeningPortsTest, MarksEveryPortAsTls) {
-  EXPECT_EQ(TlsListeningPorts("9436"), "9436s");
-  EXPECT_EQ(TlsListeningPorts("127.0.0.1:9436"), "127.0.0.1:9436s");
-  EXPECT_EQ(TlsListeningPorts("[::1]:9436, 0.0.0.0:9437s"), "[::1]:9436s,0.0.0.0:9437s");
-}
-
 TEST(LoadWebSecurityConfigTest, MissingFileIsNamed) {
   absl::StatusOr<WebSecurityConfig> config = LoadWebSecurityConfig("/nonexistent/web.yml");
   ASSERT_FALSE(config.ok());
   EXPECT_THAT(std::string(config.status().message()),
               HasSubstr("web config \"/nonexistent/web.yml\": No such file or directory"));
-}
-
-TEST(LoadWebSecurityConfigTest, MissingCertificateIsNamedAtLoad) {
-  char dir_template[] = "/tmp/web_config_test.XXXXXX";
-  ASSERT_NE(mkdtemp(dir_template), nullptr);
-  const std::string dir = dir_template;
-  const std::string path = dir + "/web.yml";
-  std::ofstream(path) << "tls_server_config:\n  cert_file: tls.crt\n  key_file: tls.key\n";
-  absl::StatusOr<WebSecurityConfig> config = LoadWebSecurityConfig(path);
-  std::remove(path.c_str());
-  rmdir(dir.c_str());
-  ASSERT_FALSE(config.ok());
-  EXPECT_THAT(std::string(config.status().message()),
-              HasSubstr("tls_server_config.cert_file \"" + dir +
-                        "/tls.crt\": No such file or directory"));
 }
 
 TEST(LoadWebSecurityConfigTest, ShippedExampleLoads) {
