@@ -4,6 +4,11 @@
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 #include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <utility>
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
@@ -51,6 +56,15 @@ bool RequiresClientCertificate(ClientAuthType type) {
 }
 
 absl::StatusOr<std::shared_ptr<SSL_CTX>> BuildSslContext(const TlsServerConfig& tls) {
+  // OpenSSL's own message for a missing file is three library errors long.
+  for (auto [key, path] : {std::pair<const char*, const std::string*>{"cert_file", &tls.cert_file},
+                           {"key_file", &tls.key_file},
+                           {"client_ca_file", &tls.client_ca_file}}) {
+    if (!path->empty() && access(path->c_str(), R_OK) != 0) {
+      return absl::InvalidArgumentError(absl::StrCat("tls_server_config.", key, " ", Quote(*path),
+                                                     ": ", strerror(errno)));
+    }
+  }
   ERR_clear_error();
   std::shared_ptr<SSL_CTX> owner(SSL_CTX_new(TLS_server_method()), SSL_CTX_free);
   SSL_CTX* ctx = owner.get();
