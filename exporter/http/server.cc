@@ -478,7 +478,14 @@ void HttpServer::Impl::Dispatch(Connection& c) {
           bool queued = verifier_->TryPush(
               [this, id, route, request, head_only, credentials = *std::move(credentials),
                unauthorized] {
-                if (!auth_->Verify(credentials)) return Complete(id, unauthorized, head_only);
+                const auto started = Clock::now();
+                if (!auth_->Verify(credentials)) {
+                  Complete(id, unauthorized, head_only);
+                  // Rest as long as the failed check took: a flood of new
+                  // passwords then costs at most half a core.
+                  std::this_thread::sleep_for(Clock::now() - started);
+                  return;
+                }
                 if (route == nullptr) {
                   return Complete(id, HttpResponse::Text(404, "404 Not Found\n"), head_only);
                 }
