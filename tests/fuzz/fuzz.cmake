@@ -1,7 +1,7 @@
 # libFuzzer targets for the text parsers (diskstats, config, /proc/<pid>/stat,
-# web-config.yml), issue 3.
+# web-config.yml, HTTP request heads).
 #
-# CTest: fuzz.diskstats, fuzz.config, fuzz.proc_stat, fuzz.web_config (label "fuzz") run tests/fuzz/run_fuzzers.sh,
+# CTest: fuzz.diskstats, fuzz.config, fuzz.proc_stat, fuzz.web_config, fuzz.http_request (label "fuzz") run tests/fuzz/run_fuzzers.sh,
 # which builds each target with clang++ -fsanitize=fuzzer,address,undefined on its
 # own (the main build may use g++) and runs it over its committed seed corpus for
 # DISKIDLE_FUZZ_SECONDS (default 30). Any crash, leak, UB report or hang fails.
@@ -14,7 +14,7 @@ set(DISKIDLE_FUZZ_SOURCE_ROOT ${PROJECT_SOURCE_DIR})
 
 find_program(DISKIDLE_FUZZ_CLANGXX NAMES clang++ clang++-14)
 if(DISKIDLE_FUZZ_CLANGXX)
-  foreach(fuzz_target diskstats config proc_stat web_config)
+  foreach(fuzz_target diskstats config proc_stat web_config http_request)
     add_test(NAME fuzz.${fuzz_target}
              COMMAND bash ${DISKIDLE_FUZZ_DIR}/run_fuzzers.sh ${fuzz_target})
     set_tests_properties(fuzz.${fuzz_target} PROPERTIES
