@@ -39,16 +39,14 @@ LABEL org.opencontainers.image.title="diskidle_exporter" \
       org.opencontainers.image.version="${VERSION}" \
       org.opencontainers.image.base.name="docker.io/library/debian:bookworm-slim" \
       org.opencontainers.image.documentation="docs/kubernetes.md"
-# libssl3 serves TLS (web config). civetweb loads it at run time through the
-# exporter's own libssl.so/libcrypto.so shims (exporter/http/openssl_shim), so
-# no development symlinks are needed here.
+# libssl3 serves TLS (web config); libcrypt1 checks bcrypt passwords.
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       libbpf1 libelf1 zlib1g \
-      libprometheus-cpp-core1.0 libprometheus-cpp-pull1.0 libcivetweb1 \
+      libprometheus-cpp-core1.0 \
       libyaml-cpp0.7 libabsl20220623 libcrypt1 libssl3 \
  && rm -rf /var/lib/apt/lists/* /var/cache/apt/* /var/log/apt /var/log/dpkg.log
-# /usr/bin/diskidle_exporter and /usr/lib/diskidle_exporter/ (the shims).
+# /usr/bin/diskidle_exporter.
 COPY --from=build /out/usr/ /usr/
 # Smoke test at build time: every shared library resolves and the binary runs.
 RUN ["/usr/bin/diskidle_exporter", "--version"]

@@ -22,7 +22,11 @@
 #include "collectors/readiness.h"
 #include "collectors/utilization_sampler.h"
 #include "config/config.h"
+#include "config/web_config.h"
+#include "http/exporter_routes.h"
 #include "http/server.h"
+#include "http/tls_context.h"
+#include "prometheus/text_serializer.h"
 #include "util/log.h"
 #include "util/periodic_thread.h"
 #include "version.h"
@@ -153,11 +157,18 @@ int Run(int argc, char** argv) {
   auto config = LoadConfig();
   if (!config.ok()) return Fatal(config.status().message());
   // The web config is checked before anything is loaded into the kernel.
-  http::WebSecurityConfig web_security;
+  WebSecurityConfig web_security;
   if (std::string path = absl::GetFlag(FLAGS_web_config_file); !path.empty()) {
-    auto loaded = http::LoadWebSecurityConfig(path);
+    auto loaded = ReadWebSecurityConfigFile(path);
     if (!loaded.ok()) return Fatal(loaded.status().message());
     web_security = *std::move(loaded);
+    if (web_security.tls) {
+      // Certificate, key and CA are loaded once here so that a bad file is a
+      // start-up error naming it, not a failed handshake later.
+      if (auto ctx = http::BuildSslContext(*web_security.tls); !ctx.ok()) {
+        return Fatal(absl::StrCat(path, ": ", ctx.status().message()));
+      }
+    }
   }
   if (absl::GetFlag(FLAGS_check_config)) {
     printf("%s", DumpConfig(*config).c_str());
@@ -191,14 +202,23 @@ int Run(int argc, char** argv) {
 
   // The server starts before the BPF program loads, so /healthz answers 503
   // while it loads; a busy port still fails before anything is in the kernel.
-  ServerOptions server_options;
-  server_options.listen_address = config->web.listen_address.ToString();
-  server_options.telemetry_path = config->web.telemetry_path;
-  server_options.web_security = std::move(web_security);
-  auto server = HttpServer::Start(server_options, collectors,
-                                  [&readiness] { return readiness.Ready(); });
+  http::ServerOptions server_options;
+  server_options.host = config->web.listen_address.host;
+  server_options.port = config->web.listen_address.port;
+  server_options.tls = web_security.tls;
+  server_options.basic_auth_users = web_security.basic_auth_users;
+  http::ExporterPages pages;
+  pages.telemetry_path = config->web.telemetry_path;
+  pages.render_metrics = [collectors] {
+    return prometheus::TextSerializer().Serialize(collectors->Collect());
+  };
+  pages.ready = [&readiness] { return readiness.Ready(); };
+  pages.not_ready_reason = [&readiness] { return readiness.Missing(); };
+  pages.collector_status = [collectors] { return collectors->LastStatus(); };
+  server_options.routes = http::ExporterRoutes(std::move(pages));
+  auto server = http::HttpServer::Start(std::move(server_options));
   if (!server.ok()) return Fatal(server.status().message());
-  LogInfo(absl::StrCat("listening on ", config->web.listen_address.ToString(), " (",
+  LogInfo(absl::StrCat("listening on ", absl::StrJoin((*server)->addresses(), ", "), " (",
                        config->web.telemetry_path, ")"));
 
   std::shared_ptr<BioCollector> bio;

@@ -1,8 +1,9 @@
 # libFuzzer targets for the text parsers (diskstats, config, /proc/<pid>/stat,
-# web-config.yml, the shared YAML field reader with the listen address), issue 3.
+# web-config.yml, the shared YAML field reader with the listen address, HTTP
+# request heads).
 #
-# CTest: fuzz.diskstats, fuzz.config, fuzz.proc_stat, fuzz.web_config, fuzz.yaml_fields
-# (label "fuzz") run tests/fuzz/run_fuzzers.sh,
+# CTest: fuzz.diskstats, fuzz.config, fuzz.proc_stat, fuzz.web_config, fuzz.yaml_fields,
+# fuzz.http_request (label "fuzz") run tests/fuzz/run_fuzzers.sh,
 # which builds each target with clang++ -fsanitize=fuzzer,address,undefined on its
 # own (the main build may use g++) and runs it over its committed seed corpus for
 # DISKIDLE_FUZZ_SECONDS (default 30). Any crash, leak, UB report or hang fails.
@@ -15,7 +16,7 @@ set(DISKIDLE_FUZZ_SOURCE_ROOT ${PROJECT_SOURCE_DIR})
 
 find_program(DISKIDLE_FUZZ_CLANGXX NAMES clang++ clang++-14)
 if(DISKIDLE_FUZZ_CLANGXX)
-  foreach(fuzz_target diskstats config proc_stat web_config yaml_fields)
+  foreach(fuzz_target diskstats config proc_stat web_config yaml_fields http_request)
     add_test(NAME fuzz.${fuzz_target}
              COMMAND bash ${DISKIDLE_FUZZ_DIR}/run_fuzzers.sh ${fuzz_target})
     set_tests_properties(fuzz.${fuzz_target} PROPERTIES

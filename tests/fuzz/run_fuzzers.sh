@@ -15,7 +15,7 @@ src="$(cd "$here/../.." && pwd)"
 seconds="${DISKIDLE_FUZZ_SECONDS:-30}"
 artifacts="${DISKIDLE_FUZZ_ARTIFACT_DIR:-/tmp/diskidle-fuzz-artifacts}"
 targets=("$@")
-[ ${#targets[@]} -eq 0 ] && targets=(diskstats config proc_stat web_config yaml_fields)
+[ ${#targets[@]} -eq 0 ] && targets=(diskstats config proc_stat web_config yaml_fields http_request)
 
 cxx=""
 for candidate in clang++ clang++-14; do
@@ -41,19 +41,19 @@ sources_for() {
                  "$src/exporter/config/listen_address.cc $src/exporter/model/attach_mode.cc" \
                  "$src/exporter/util/read_file.cc" ;;
     proc_stat) echo "$src/exporter/procfs/proc_stat.cc" ;;
-    web_config) echo "$src/exporter/http/web_config.cc $src/exporter/util/read_file.cc $src/exporter/util/log.cc" ;;
+    http_request) echo "$src/exporter/http/request.cc" ;;
+    web_config) echo "$src/exporter/config/web_config.cc $src/exporter/config/yaml_fields.cc" \
+                     "$src/exporter/config/listen_address.cc $src/exporter/util/read_file.cc" ;;
     yaml_fields) echo "$src/exporter/config/yaml_fields.cc $src/exporter/config/listen_address.cc" \
                       "$src/exporter/config/web_config.cc $src/exporter/util/read_file.cc" ;;
     *) echo "run_fuzzers: unknown target $1" >&2; return 1 ;;
   esac
 }
 
-# web_config.cc also verifies bcrypt (libcrypt), pre-flights TLS (OpenSSL) and
-# answers 401s through civetweb.
+# config/web_config.cc checks bcrypt hashes with libcrypt.
 extra_libs_for() {
   case "$1" in
-    web_config) echo "-lcivetweb -lssl -lcrypto -lcrypt $(pkg-config --libs absl_synchronization absl_hash absl_raw_hash_set)" ;;
-    yaml_fields) echo "-lcrypt" ;;
+    web_config | yaml_fields) echo "-lcrypt" ;;
   esac
 }
 

@@ -6,16 +6,11 @@
 #include <string>
 #include <string_view>
 
-#include "http/web_config.h"
-
-// The OpenSSL shims (exporter/http/openssl_shim) only matter to civetweb's
-// run-time TLS loading; the parser under test needs just their anchors.
-extern "C" int diskidle_openssl_ssl_shim(void) { return 1; }
-extern "C" int diskidle_openssl_crypto_shim(void) { return 1; }
+#include "config/web_config.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string_view text(reinterpret_cast<const char*>(data), size);
-  auto config = diskidle::http::ParseWebSecurityConfig(text, "web.yml", "/etc/diskidle");
+  auto config = diskidle::ParseWebSecurityConfig(text, "web.yml", "/etc/diskidle");
   if (!config.ok()) {
     std::string message(config.status().message());
     if (message.empty() || message.find('\n') != std::string::npos) {
