@@ -45,7 +45,7 @@ void AppendEscaped(std::string& out, uint8_t b) {
 
 }  // namespace
 
-std::string SanitizeLabelValue(std::string_view raw) { return std::string(raw);
+std::string SanitizeLabelValue(std::string_view raw) {
   std::string out;
   out.reserve(raw.size());
   for (size_t i = 0; i < raw.size();) {
