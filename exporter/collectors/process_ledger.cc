@@ -1,5 +1,7 @@
 #include "collectors/process_ledger.h"
 
+#include "model/label_text.h"
+
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
@@ -80,8 +82,12 @@ std::vector<ProcessId> ProcessLedger::Update(const BioSnapshot& snapshot, absl::
     ProcessState& state = it->second;
     if (inserted) {
       auto comm = snapshot.comms.find(id);
-      state.comm = comm != snapshot.comms.end() && !comm->second.empty() ? comm->second
-                                                                          : kUnknownComm;
+      // Sanitized here, once, before any series is keyed by it: two raw names
+      // that read the same afterwards then share one series instead of
+      // making two with equal labels.
+      state.comm = comm != snapshot.comms.end() && !comm->second.empty()
+                       ? SanitizeLabelValue(comm->second)
+                       : kUnknownComm;
     }
     // Only processes that counted nothing since the last update are looked up
     // in /proc: one that is still counting is alive (or has just exited, which

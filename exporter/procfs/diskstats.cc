@@ -1,5 +1,7 @@
 #include "procfs/diskstats.h"
 
+#include "model/label_text.h"
+
 #include <algorithm>
 #include <charconv>
 #include <set>
@@ -85,16 +87,8 @@ DiskstatsParseResult ParseDiskstats(std::string_view text) {
                                            Shown(tokens[0]), " ", Shown(tokens[1])));
       continue;
     }
-    // Names become label values: kernel device names are printable ASCII.
-    bool printable = true;
-    for (unsigned char c : tokens[2]) printable = printable && c > 0x20 && c < 0x7f;
-    if (!printable) {
-      result.errors.push_back(absl::StrCat("line ", line_number,
-                                           ": expected a printable ASCII device name, got ",
-                                           Shown(tokens[2])));
-      continue;
-    }
-    disk.name = std::string(tokens[2]);
+    // Names become label values (and device names in the bio metrics).
+    disk.name = SanitizeLabelValue(tokens[2]);
     bool ok = true;
     for (int i = 3; i < fields; ++i) {
       if (!ParseUnsigned(tokens[i], disk.*kCounters[i - 3])) {

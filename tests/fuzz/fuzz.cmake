@@ -16,7 +16,7 @@ set(DISKIDLE_FUZZ_SOURCE_ROOT ${PROJECT_SOURCE_DIR})
 
 find_program(DISKIDLE_FUZZ_CLANGXX NAMES clang++ clang++-14)
 if(DISKIDLE_FUZZ_CLANGXX)
-  foreach(fuzz_target diskstats config proc_stat web_config yaml_fields http_request)
+  foreach(fuzz_target diskstats config proc_stat web_config yaml_fields http_request label_text)
     add_test(NAME fuzz.${fuzz_target}
              COMMAND bash ${DISKIDLE_FUZZ_DIR}/run_fuzzers.sh ${fuzz_target})
     set_tests_properties(fuzz.${fuzz_target} PROPERTIES
@@ -30,7 +30,8 @@ endif()
 if(DISKIDLE_BUILD_FUZZERS AND CMAKE_CXX_COMPILER_ID STREQUAL "Clang")
   set(_fuzz_flags -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined)
   set(_fuzz_sources_diskstats
-    ${DISKIDLE_FUZZ_SOURCE_ROOT}/exporter/procfs/diskstats.cc)
+    ${DISKIDLE_FUZZ_SOURCE_ROOT}/exporter/procfs/diskstats.cc
+    ${DISKIDLE_FUZZ_SOURCE_ROOT}/exporter/model/label_text.cc)
   set(_fuzz_sources_config
     ${DISKIDLE_FUZZ_SOURCE_ROOT}/exporter/config/config.cc
     ${DISKIDLE_FUZZ_SOURCE_ROOT}/exporter/config/yaml_fields.cc

@@ -15,7 +15,7 @@ src="$(cd "$here/../.." && pwd)"
 seconds="${DISKIDLE_FUZZ_SECONDS:-30}"
 artifacts="${DISKIDLE_FUZZ_ARTIFACT_DIR:-/tmp/diskidle-fuzz-artifacts}"
 targets=("$@")
-[ ${#targets[@]} -eq 0 ] && targets=(diskstats config proc_stat web_config yaml_fields http_request)
+[ ${#targets[@]} -eq 0 ] && targets=(diskstats config proc_stat web_config yaml_fields http_request label_text)
 
 cxx=""
 for candidate in clang++ clang++-14; do
@@ -36,7 +36,8 @@ absl_libs="$(pkg-config --libs absl_status absl_statusor absl_strings absl_str_f
 
 sources_for() {
   case "$1" in
-    diskstats) echo "$src/exporter/procfs/diskstats.cc" ;;
+    diskstats) echo "$src/exporter/procfs/diskstats.cc $src/exporter/model/label_text.cc" ;;
+    label_text) echo "$src/exporter/model/label_text.cc" ;;
     config) echo "$src/exporter/config/config.cc $src/exporter/config/yaml_fields.cc" \
                  "$src/exporter/config/listen_address.cc $src/exporter/model/attach_mode.cc" \
                  "$src/exporter/util/read_file.cc" ;;
