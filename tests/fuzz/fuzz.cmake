@@ -31,6 +31,7 @@ if(DISKIDLE_BUILD_FUZZERS AND CMAKE_CXX_COMPILER_ID STREQUAL "Clang")
     ${DISKIDLE_FUZZ_SOURCE_ROOT}/exporter/procfs/diskstats.cc)
   set(_fuzz_sources_config
     ${DISKIDLE_FUZZ_SOURCE_ROOT}/exporter/config/config.cc
+    ${DISKIDLE_FUZZ_SOURCE_ROOT}/exporter/model/attach_mode.cc
     ${DISKIDLE_FUZZ_SOURCE_ROOT}/exporter/util/read_file.cc)
   foreach(fuzz_target diskstats config)
     add_executable(diskidle_fuzz_${fuzz_target}

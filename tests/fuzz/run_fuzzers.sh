@@ -37,7 +37,7 @@ absl_libs="$(pkg-config --libs absl_status absl_statusor absl_strings absl_str_f
 sources_for() {
   case "$1" in
     diskstats) echo "$src/exporter/procfs/diskstats.cc" ;;
-    config) echo "$src/exporter/config/config.cc $src/exporter/util/read_file.cc" ;;
+    config) echo "$src/exporter/config/config.cc $src/exporter/model/attach_mode.cc $src/exporter/util/read_file.cc" ;;
     proc_stat) echo "$src/exporter/procfs/proc_stat.cc" ;;
     web_config) echo "$src/exporter/http/web_config.cc $src/exporter/util/read_file.cc $src/exporter/util/log.cc" ;;
     *) echo "run_fuzzers: unknown target $1" >&2; return 1 ;;
