@@ -92,6 +92,9 @@ class AlertmanagerInhibitionTest(unittest.TestCase):
                 self.proc.kill()
                 self.proc.wait()
                 raise AssertionError("alertmanager ignored SIGTERM for 10 s; killed")
+            if self.proc.returncode != 0:
+                raise AssertionError(f"alertmanager exited with {self.proc.returncode} on "
+                                     f"SIGTERM:\n{self.read_log()}")
 
     def read_log(self):
         self.log.flush()
