@@ -50,7 +50,7 @@ HTTP_REFUSED = ("401", "403")
 # client_auth_type -> what happens without a certificate, and with one signed by
 # another CA than client_ca_file: "ok" (served), "refused" (never served: the TLS
 # handshake fails, or, for a missing certificate, every path but /healthz gets
-# 401), "handshake" (the TLS handshake itself fails).
+# 401 or 403), "handshake" (the TLS handshake itself fails).
 CLIENT_AUTH_MODES = {
     "RequestClientCert": {"none": "ok", "other_ca": "ok"},
     "RequireAnyClientCert": {"none": "refused", "other_ca": "ok"},
