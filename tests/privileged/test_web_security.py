@@ -156,6 +156,17 @@ class WebSecurityTest(unittest.TestCase):
                 return f.read()
         return r.returncode, r.stdout, read(headers), read(body)
 
+    def run_to_refusal(self, web_config):
+        """Runs the exporter with a web config it must refuse at start-up; one that
+        is still running after 20 s accepted it (it is then killed)."""
+        try:
+            return subprocess.run([lib.EXPORTER, f"--listen_address=127.0.0.1:{lib.free_port()}",
+                                   f"--web_config_file={web_config}"],
+                                  capture_output=True, text=True, timeout=20)
+        except subprocess.TimeoutExpired as e:
+            self.fail(f"the exporter started with {web_config} instead of refusing it: "
+                      f"{e.output!r} {e.stderr!r}")
+
     def stop_exporter(self):
         """Stops the exporter of the last start(), asserting exit status 0."""
         self.stop_last()
@@ -359,15 +370,44 @@ class WebSecurityTest(unittest.TestCase):
                 if text is not None:
                     self.assertFalse(self.promtool_accepts(path),
                                      f"promtool accepts {case}: the exporter must not be stricter")
-                r = subprocess.run([lib.EXPORTER, f"--listen_address=127.0.0.1:{lib.free_port()}",
-                                    f"--web_config_file={path}"],
-                                   capture_output=True, text=True, timeout=30)
+                r = self.run_to_refusal(path)
                 self.assertNotEqual(r.returncode, 0)
                 errors = [line for line in (r.stdout + r.stderr).splitlines()
                           if line.startswith("diskidle_exporter:")]
                 self.assertEqual(len(errors), 1, r.stdout + r.stderr)
                 self.assertIn(expected, errors[0])
                 self.assertIn(path, errors[0], "the message names the file")
+
+    def test_unsupported_keys_are_refused_not_ignored(self):
+        """Keys exporter-toolkit knows but this exporter does not implement would
+        change security if ignored (a SAN allow-list, a narrowed cipher or curve
+        list): start-up fails naming the key as not supported (not as unknown;
+        Debian's promtool 2.42 accepts some of them, and knows the newer ones not
+        at all)."""
+        server = "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n"
+        with open(os.path.join(self.dir, "server.crt")) as f:
+            inline_cert = f.read()
+        cases = {
+            "curve_preferences": server + "  curve_preferences: [X25519]\n",
+            "cipher_suites": server + "  cipher_suites: [TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256]\n",
+            "client_allowed_sans": (server + "  client_auth_type: RequireAndVerifyClientCert\n"
+                                    "  client_ca_file: client-ca.crt\n"
+                                    "  client_allowed_sans: [client]\n"),
+            "cert": ("tls_server_config:\n  cert: |\n"
+                     + "".join(f"    {line}\n" for line in inline_cert.splitlines())
+                     + "  key_file: server.key\n"),
+            "headers": "http_server_config:\n  headers:\n    X-Frame-Options: deny\n",
+        }
+        for key, text in cases.items():
+            with self.subTest(key):
+                path = self.write_config(text, f"unsupported-{key}.yml")
+                r = self.run_to_refusal(path)
+                self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+                errors = [line for line in (r.stdout + r.stderr).splitlines()
+                          if line.startswith("diskidle_exporter:")]
+                self.assertEqual(len(errors), 1, r.stdout + r.stderr)
+                self.assertIn(key, errors[0])
+                self.assertIn("not supported", errors[0])
 
 
 if __name__ == "__main__":
