@@ -129,6 +129,12 @@ function checkDaemonSet(objects) {
   if (pod.hostPID !== true) problems.push('hostPID must be true (host pids in labels)');
   if (pod.hostNetwork) problems.push('hostNetwork must not be set');
   if (pod.hostIPC) problems.push('hostIPC must not be set');
+  // The exporter never talks to the Kubernetes API: no service account token
+  // in the pod (docs/kubernetes.md). Only an explicit false keeps it out; an
+  // absent field means the token is mounted.
+  if (pod.automountServiceAccountToken !== false) {
+    problems.push('automountServiceAccountToken must be false (no API token in the pod)');
+  }
   if (!(pod.tolerations || []).some((t) => t.operator === 'Exists' && !t.key && !t.effect)) {
     problems.push('needs a toleration {operator: Exists} to run on every node');
   }
@@ -234,8 +240,14 @@ function checkNetworkPolicy(objects) {
       if (p.port !== PORT && p.port !== 'metrics') problems.push(`NetworkPolicy admits port ${p.port}`);
     }
   }
-  if ((np.spec.policyTypes || []).includes('Egress') && (np.spec.egress || []).length > 0) {
-    problems.push('the exporter needs no egress');
+  // Without Egress in policyTypes the policy leaves egress open; with it, an
+  // absent or empty egress list denies every outgoing connection, which is
+  // what the manifest intends (the exporter talks to the kernel only).
+  if (!(np.spec.policyTypes || []).includes('Egress')) {
+    problems.push('NetworkPolicy must restrict Egress (policyTypes lacks Egress)');
+  }
+  if ((np.spec.egress || []).length > 0) {
+    problems.push('NetworkPolicy must deny all egress (egress must be empty): the exporter needs none');
   }
   return problems;
 }
@@ -295,6 +307,19 @@ const BREAKAGES = {
   },
   'NetworkPolicy admits every port': (o) => {
     o.find((x) => x.kind === 'NetworkPolicy').spec.ingress = [{}];
+  },
+  'service account token mounted': (o) => {
+    delete ds(o).spec.template.spec.automountServiceAccountToken;
+  },
+  'service account token mounted explicitly': (o) => {
+    ds(o).spec.template.spec.automountServiceAccountToken = true;
+  },
+  'NetworkPolicy without Egress policyType': (o) => {
+    const np = o.find((x) => x.kind === 'NetworkPolicy');
+    np.spec.policyTypes = np.spec.policyTypes.filter((t) => t !== 'Egress');
+  },
+  'NetworkPolicy admits all egress': (o) => {
+    o.find((x) => x.kind === 'NetworkPolicy').spec.egress = [{}];
   },
   'ServiceMonitor missing': (o) => { o.splice(o.findIndex((x) => x.kind === 'ServiceMonitor'), 1); },
 };

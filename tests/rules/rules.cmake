@@ -1,4 +1,5 @@
-# Offline checks of the shipped rules, Alertmanager example and dashboards.
+# Offline checks of the shipped rules, Alertmanager example and dashboards
+# (offline = no network and no root; a local Alertmanager on 127.0.0.1 is fine).
 # promtool/amtool come from the Debian packages prometheus and
 # prometheus-alertmanager; a missing binary fails the test with the reason.
 foreach(check_class PromtoolTest AmtoolTest RulesContentTest)
@@ -21,3 +22,13 @@ set_tests_properties(offline.dashboards.check PROPERTIES
 add_test(NAME offline.dashboards.generated
          COMMAND python3 ${PROJECT_SOURCE_DIR}/dashboards/generate.py --check)
 set_tests_properties(offline.dashboards.generated PROPERTIES LABELS offline)
+
+# The Alertmanager example's inhibition, routed through a real Alertmanager on
+# 127.0.0.1 (a random port, a temporary storage dir): a few seconds.
+add_test(NAME offline.rules.alertmanager_inhibition
+         COMMAND python3 -m unittest -v test_inhibition
+         WORKING_DIRECTORY ${CMAKE_CURRENT_LIST_DIR})
+set_tests_properties(offline.rules.alertmanager_inhibition PROPERTIES
+  LABELS offline
+  TIMEOUT 120
+  ENVIRONMENT "DISKIDLE_SOURCE_DIR=${PROJECT_SOURCE_DIR}")
