@@ -397,6 +397,18 @@ def bpf_programs_of(pid):
     return progs
 
 
+def attached_bio_programs(pid):
+    """[(program type, program name, tracepoint)] of the BPF programs process
+    `pid` holds that are attached through a link (`bpftool -j link show`): what
+    actually runs, whatever the config asked for. tp_btf programs have type
+    "tracing", raw_tp ones "raw_tracepoint"; both attach by a raw tracepoint link."""
+    progs = {p["id"]: p for p in bpf_programs_of(pid)}
+    links = json.loads(run("bpftool", "-j", "link", "show").stdout or "[]")
+    return sorted((progs[link["prog_id"]]["type"], progs[link["prog_id"]]["name"],
+                   link.get("tp_name", ""))
+                  for link in links if link.get("prog_id") in progs)
+
+
 def bpf_maps_of(pid):
     """{name: id} of the BPF maps process `pid` holds."""
     maps = {}
