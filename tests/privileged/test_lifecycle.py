@@ -90,7 +90,8 @@ collectors:
 
         def watch():
             samples = exporter.scrape()
-            sums.append(flushes(samples, self.fs.name))
+            # The first scrapes can come before the first child's flush.
+            sums.append(flushes(samples, self.fs.name, absent_ok=True))
             own_pid_counts.append(len(own_pids(samples)))
             peak_entries.append(total(samples, "diskidle_bpf_map_entries", map="bio_counts"))
         watcher = Watcher(self, watch, interval=0.2)
