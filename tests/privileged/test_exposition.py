@@ -21,9 +21,12 @@ class ExpositionTest(unittest.TestCase):
             self.exporter.scrape(), "diskidle_disk_utilization_ratio", device=self.fs.name))
 
     def test_promtool_check_metrics_has_no_findings(self):
-        text = self.exporter.scrape_text()
-        result = subprocess.run(["promtool", "check", "metrics"], input=text,
-                                capture_output=True, text=True)
+        body = self.exporter.scrape_bytes()  # as Prometheus receives it: must be UTF-8
+        result = subprocess.run(["promtool", "check", "metrics"], input=body,
+                                capture_output=True)
+        result.stdout, result.stderr = (result.stdout.decode(errors="backslashreplace"),
+                                        result.stderr.decode(errors="backslashreplace"))
+        body.decode("utf-8")  # raises on a label value that is not UTF-8
         self.assertEqual(result.returncode, 0, result.stdout + result.stderr)
         self.assertEqual((result.stdout + result.stderr).strip(), "",
                          "promtool check metrics reported findings")
