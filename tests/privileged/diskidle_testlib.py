@@ -45,16 +45,20 @@ def run(*cmd, **kwargs):
     return subprocess.run(cmd, check=True, capture_output=True, text=True, **kwargs)
 
 
-def checked_cleanup(*cmd, retry_busy_seconds=10):
+def checked_cleanup(*cmd, retry_busy_seconds=10, fallback=None):
     """Runs a teardown command and raises if it fails, so a leaked mount or loop
     device fails the test instead of passing silently. A busy target (a child
-    still closing its files) is retried for a while."""
+    still closing its files) is retried for a while. `fallback` (e.g. a lazy
+    umount) then runs so the machine is not left with the leak, and the test
+    still fails."""
     deadline = time.monotonic() + retry_busy_seconds
     while True:
         r = subprocess.run(cmd, capture_output=True, text=True)
         if r.returncode == 0:
             return
         if "busy" not in (r.stderr + r.stdout).lower() or time.monotonic() > deadline:
+            if fallback:
+                subprocess.run(fallback, capture_output=True)
             raise AssertionError(f"cleanup {' '.join(cmd)} failed with {r.returncode}: "
                                  f"{(r.stderr or r.stdout).strip()}")
         time.sleep(0.2)
@@ -111,7 +115,8 @@ class LoopFilesystem:
         os.mkdir(self.mountpoint)
         run("mount", *(["-o", mount_options] if mount_options else []), self.fs_device,
             self.mountpoint)
-        test.addCleanup(checked_cleanup, "umount", self.mountpoint)
+        test.addCleanup(checked_cleanup, "umount", self.mountpoint,
+                        fallback=["umount", "-l", self.mountpoint])
 
     def path(self, name):
         return os.path.join(self.mountpoint, name)
@@ -493,7 +498,7 @@ def tmpfs_loop_filesystem(test, fstype, size_mb=512):
     base = tempfile.mkdtemp(prefix="diskidle-tmpfs-")
     test.addCleanup(shutil.rmtree, base, ignore_errors=True)
     run("mount", "-t", "tmpfs", "-o", f"size={size_mb + 64}m,mode=0700", "tmpfs", base)
-    test.addCleanup(checked_cleanup, "umount", base)
+    test.addCleanup(checked_cleanup, "umount", base, fallback=["umount", "-l", base])
     saved = tempfile.tempdir
     tempfile.tempdir = base
     try:
