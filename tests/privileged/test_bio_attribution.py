@@ -1,13 +1,21 @@
 """The core promise, end to end: a real exporter, a real BPF program, real loop
 devices with ext4 and XFS, and /metrics naming the process, syscall, op, size
-and disk of its block I/O, next to the disk's own diskstats counters."""
-import threading
+and disk of its block I/O, next to the disk's own diskstats counters.
+
+Each class pins `attach` (tp_btf or raw_tp, never auto) and first proves which
+program the kernel actually runs for the exporter: its type in `bpftool prog`,
+its link to block_bio_queue in `bpftool link`, and the exporter's log line.
+Counts are exact wherever the workload fixes the number of bios; where the
+filesystem submits journal bios in the caller's context (XFS log writes under
+fdatasync and O_SYNC writes), the bounds are two-sided, the upper one from the
+loop device's own /proc/diskstats delta."""
 import time
 import unittest
 
-from diskidle_testlib import Exporter, IoGen, LoopFilesystem, require_privileges, series, total
+from diskidle_testlib import (Exporter, IoGen, LoopFilesystem, Watcher, attached_bio_programs,
+                              diskstats, require_privileges, series, total, wait_for)
 
-FSYNC_LOOP_MS = 4000
+FSYNC_LOOP_MS = 5000
 
 CONFIG = """
 collectors:
@@ -20,47 +28,82 @@ collectors:
 
 BIO = "diskidle_bio_size_bytes"
 
+# What `bpftool` shows for the program each attach mode must load.
+EXPECTED_PROGRAM = {
+    "tp_btf": ("tracing", "block_bio_queue_btf", "block_bio_queue"),
+    "raw_tp": ("raw_tracepoint", "block_bio_queue_raw", "block_bio_queue"),
+}
+
+
+def assert_program_runs(test, exporter, mode):
+    """The exporter runs exactly the program of `mode`, attached to block_bio_queue."""
+    test.assertEqual(attached_bio_programs(exporter.proc.pid), [EXPECTED_PROGRAM[mode]],
+                     f"the program attached for {mode}")
+    test.assertIn(f"BPF program attached: {mode}/block_bio_queue", exporter.read_log())
+
 
 class AttributionTest:
     fstype = None
-    attach = "auto"
+    attach = None
+    # XFS writes its log from the fsync()/O_SYNC caller's context: those bios are
+    # ours too, and their number depends on the log, not on the workload.
+    journal_in_caller = False
 
     def setUp(self):
         require_privileges(self)
         self.fs = LoopFilesystem(self, self.fstype)
         self.exporter = Exporter(self, CONFIG.format(attach=self.attach))
 
-    def bio(self, samples, suffix, gen, **labels):
-        return total(samples, BIO + suffix, pid=gen.pid, comm=gen.comm,
+    def test_the_configured_program_is_the_one_that_runs(self):
+        assert_program_runs(self, self.exporter, self.attach)
+
+    def bio(self, samples, suffix, gen, absent_ok=False, **labels):
+        return total(samples, BIO + suffix, absent_ok=absent_ok, pid=gen.pid, comm=gen.comm,
                      device=self.fs.name, **labels)
+
+    def run_gen(self, mode, count):
+        """Runs `mode`; returns (gen, before, after, delta of the loop device's diskstats)."""
+        gen = IoGen(self, mode, self.fs.path(mode), count, wait=True)
+        before, disk_before = self.exporter.scrape(), diskstats(self.fs.name)
+        gen.go()
+        gen.wait_done(self)
+        after, disk_after = self.exporter.scrape(), diskstats(self.fs.name)
+        return gen, before, after, {k: disk_after[k] - disk_before[k] for k in disk_before}
+
+    def delta(self, before, after, suffix, gen, **labels):
+        return (self.bio(after, suffix, gen, **labels)
+                - self.bio(before, suffix, gen, absent_ok=True, **labels))
 
     def test_fsync_of_unchanged_file_is_one_zero_byte_flush_each(self):
         disk = dict(device=self.fs.name)
         gen = IoGen(self, "fsync-for", self.fs.path("unchanged"), FSYNC_LOOP_MS, wait=True)
-        time.sleep(1)  # let the set-up write settle before the baseline
+        # The ratio appears after the sampler's second look at the new device.
+        wait_for("diskidle_disk_utilization_ratio of our loop device", lambda: series(
+            self.exporter.scrape(), "diskidle_disk_utilization_ratio", **disk))
+        # The set-up write and its fsync are in the map once this scrape shows them.
         before = self.exporter.scrape()
+        disk_before = diskstats(self.fs.name)
+        start = time.monotonic()
         gen.go()
 
-        # While the loop runs, the disk must look busy.
         utilization = []
-        def watch():
-            while gen.operations is None and len(utilization) < 100:
-                utilization.append(total(self.exporter.scrape(),
-                                         "diskidle_disk_utilization_ratio", **disk))
-                time.sleep(0.5)
-        watcher = threading.Thread(target=watch)
-        watcher.start()
+        watcher = Watcher(self, lambda: utilization.append(
+            total(self.exporter.scrape(), "diskidle_disk_utilization_ratio", **disk)),
+            interval=0.5)
         try:
-            fsyncs = gen.wait_done(self)
+            fsyncs = gen.wait_done(self, timeout=FSYNC_LOOP_MS / 1000 + 60)
         finally:
-            watcher.join()
+            watcher.stop()
+        busy = (diskstats(self.fs.name)["io_ms"] - disk_before["io_ms"]) / 1000
+        elapsed = time.monotonic() - start
         after = self.exporter.scrape()
 
         zero_byte = (self.bio(after, "_bucket", gen, le="0", syscall="fsync", op="flush")
-                     - self.bio(before, "_bucket", gen, le="0", syscall="fsync", op="flush"))
-        self.assertGreater(fsyncs, 500)
-        self.assertAlmostEqual(zero_byte, fsyncs, delta=fsyncs * 0.01,
-                               msg="one zero-byte flush bio per fsync of an unchanged file")
+                     - self.bio(before, "_bucket", gen, absent_ok=True, le="0", syscall="fsync",
+                                op="flush"))
+        self.assertGreater(fsyncs, 100)
+        self.assertEqual(zero_byte, fsyncs, "exactly one zero-byte flush bio per fsync of an "
+                                            "unchanged file")
         flush_count = self.bio(after, "_count", gen, syscall="fsync", op="flush")
         self.assertEqual(flush_count, self.bio(after, "_bucket", gen, le="0", syscall="fsync",
                                                op="flush"), "every flush bio is zero bytes")
@@ -68,39 +111,51 @@ class AttributionTest:
 
         def delta(name):
             return total(after, name, **disk) - total(before, name, **disk)
-        self.assertGreaterEqual(delta("diskidle_disk_writes_completed_total"), fsyncs * 0.9)
-        self.assertGreater(delta("diskidle_disk_io_time_seconds_total"), 0.2)
+        # diskstats counts each flush as a flush request (and usually a write); what
+        # the device received is what the exporter's diskstats collector must show.
+        self.assertGreaterEqual(delta("diskidle_disk_flush_requests_total"), fsyncs)
+        self.assertGreater(delta("diskidle_disk_io_time_seconds_total"), 0)
         self.assertLess(delta("diskidle_disk_written_bytes_total"), 16 * 1024,
                         "an fsync storm on an unchanged file writes (almost) nothing")
-        self.assertTrue(utilization, "no utilization sample during the loop")
-        self.assertGreater(max(utilization), 0.2,
-                           f"diskidle_disk_utilization_ratio during the loop: {utilization}")
+        # How busy the loop device gets depends on the backing store and the load of
+        # the machine; the bound is what /proc/diskstats measured over the same loop:
+        # the best 4 s window lies (almost) inside the loop, so it is at least about
+        # the loop's average busy fraction.
+        self.assertGreater(len(utilization), 3, "too few utilization samples during the loop")
+        average_busy = busy / elapsed
+        self.assertGreater(average_busy, 0, "the loop device was busy during the storm")
+        self.assertGreaterEqual(max(utilization), average_busy * 0.5,
+                                f"utilization during the loop {utilization}, measured busy "
+                                f"fraction {average_busy:.3f}")
+        self.assertLessEqual(max(utilization), 1.0)
 
     def test_pwrite_then_fdatasync_writes_data_under_fdatasync(self):
         n = 50
-        gen = IoGen(self, "pwrite-fdatasync", self.fs.path("data"), n)
-        gen.wait_done(self)
-        samples = self.exporter.scrape()
-        # 4 KiB data bios are in the (2048, 4096] bucket: le=4096 minus le=2048.
-        four_k = (self.bio(samples, "_bucket", gen, le="4096", syscall="fdatasync", op="write")
-                  - self.bio(samples, "_bucket", gen, le="512", syscall="fdatasync", op="write"))
-        self.assertGreaterEqual(four_k, n, "each pwrite's 4 KiB reaches the disk under fdatasync")
-        self.assertGreaterEqual(self.bio(samples, "_sum", gen, syscall="fdatasync", op="write"),
-                                n * 4096)
-        self.assertEqual(self.bio(samples, "_count", gen, syscall="pwrite"), 0,
+        gen, before, after, disk = self.run_gen("pwrite-fdatasync", n)
+        write = dict(syscall="fdatasync", op="write")
+        # 4 KiB data bios are in the (512, 4096] bucket: le=4096 minus le=512.
+        four_k = (self.delta(before, after, "_bucket", gen, le="4096", **write)
+                  - self.delta(before, after, "_bucket", gen, le="512", **write))
+        count = self.delta(before, after, "_count", gen, **write)
+        written = self.delta(before, after, "_sum", gen, **write)
+        if self.journal_in_caller:
+            self.assertGreaterEqual(four_k, n, "each pwrite's 4 KiB reaches the disk")
+            self.assertGreaterEqual(written, n * 4096)
+            self.assertLessEqual(count, disk["writes"] + disk["writes_merged"], disk)
+            self.assertLessEqual(written, disk["sectors_written"] * 512, disk)
+        else:
+            self.assertEqual(four_k, n, "each pwrite's 4 KiB reaches the disk under fdatasync")
+            self.assertEqual(count, n, "and nothing else: the journal is jbd2's")
+            self.assertEqual(written, n * 4096)
+        self.assertEqual(self.bio(after, "_count", gen, absent_ok=True, syscall="pwrite"), 0,
                          "buffered pwrite does not itself send bios")
 
     def test_direct_pwrite_is_counted_exactly(self):
         n = 40
-        gen = IoGen(self, "direct-pwrite", self.fs.path("direct"), n, wait=True)
-        before = self.exporter.scrape()  # after the buffered set-up writes
-        gen.go()
-        gen.wait_done(self)
-        after = self.exporter.scrape()
+        gen, before, after, _ = self.run_gen("direct-pwrite", n)
 
         def delta(suffix, **labels):
-            return (self.bio(after, suffix, gen, syscall="pwrite", op="write", **labels)
-                    - self.bio(before, suffix, gen, syscall="pwrite", op="write", **labels))
+            return self.delta(before, after, suffix, gen, syscall="pwrite", op="write", **labels)
         self.assertEqual(delta("_sum"), n * 65536, "O_DIRECT pwrite bytes reach the disk exactly")
         self.assertEqual(delta("_count"), n)
         self.assertEqual(delta("_bucket", le="65536") - delta("_bucket", le="16384"), n,
@@ -108,12 +163,17 @@ class AttributionTest:
 
     def test_osync_write_is_attributed_to_write(self):
         n = 30
-        gen = IoGen(self, "osync-write", self.fs.path("osync"), n)
-        gen.wait_done(self)
-        samples = self.exporter.scrape()
-        self.assertGreaterEqual(self.bio(samples, "_sum", gen, syscall="write", op="write"),
-                                n * 4096)
-        self.assertGreaterEqual(self.bio(samples, "_count", gen, syscall="write", op="write"), n)
+        gen, before, after, disk = self.run_gen("osync-write", n)
+        count = self.delta(before, after, "_count", gen, syscall="write", op="write")
+        written = self.delta(before, after, "_sum", gen, syscall="write", op="write")
+        if self.journal_in_caller:
+            self.assertGreaterEqual(count, n)
+            self.assertGreaterEqual(written, n * 4096)
+            self.assertLessEqual(count, disk["writes"] + disk["writes_merged"], disk)
+            self.assertLessEqual(written, disk["sectors_written"] * 512, disk)
+        else:
+            self.assertEqual(count, n, "one 4 KiB data bio per O_SYNC write")
+            self.assertEqual(written, n * 4096)
 
     def test_series_labels_are_complete(self):
         gen = IoGen(self, "fsync-loop", self.fs.path("labels"), 5)
@@ -125,18 +185,31 @@ class AttributionTest:
             self.assertEqual(labels["comm"], "diskidle-iogen")
 
 
-class Ext4Test(AttributionTest, unittest.TestCase):
+class Ext4TpBtfTest(AttributionTest, unittest.TestCase):
     fstype = "ext4"
+    attach = "tp_btf"
 
 
-class XfsTest(AttributionTest, unittest.TestCase):
+class XfsTpBtfTest(AttributionTest, unittest.TestCase):
     fstype = "xfs"
+    attach = "tp_btf"
+    journal_in_caller = True
 
 
 class Ext4RawTracepointTest(AttributionTest, unittest.TestCase):
     """The raw_tp twin must count exactly like tp_btf."""
     fstype = "ext4"
     attach = "raw_tp"
+
+
+class AutoAttachTest(unittest.TestCase):
+    def test_auto_picks_tp_btf_on_a_kernel_that_has_it(self):
+        require_privileges(self)
+        with open("/sys/kernel/btf/vmlinux", "rb") as f:
+            self.assertIn(b"btf_trace_block_bio_queue", f.read(),
+                          "this kernel has BTF for the tracepoint, so tp_btf must be chosen")
+        exporter = Exporter(self, "collectors:\n  bio:\n    attach: auto\n")
+        assert_program_runs(self, exporter, "tp_btf")
 
 
 if __name__ == "__main__":

@@ -1,12 +1,12 @@
 """What a scraper and a user's browser see: a valid exposition that promtool
 accepts without findings, the HTML index, /healthz, and 404 elsewhere."""
 import subprocess
-import time
 import unittest
 import urllib.error
 import urllib.request
 
-from diskidle_testlib import Exporter, IoGen, LoopFilesystem, parse_metrics, require_privileges
+from diskidle_testlib import (Exporter, IoGen, LoopFilesystem, parse_metrics, require_privileges,
+                              series, wait_for)
 
 
 class ExpositionTest(unittest.TestCase):
@@ -16,12 +16,17 @@ class ExpositionTest(unittest.TestCase):
         self.exporter = Exporter(self)
         gen = IoGen(self, "fsync-loop", self.fs.path("f"), 20)
         gen.wait_done(self)
-        time.sleep(1.5)  # utilization needs two diskstats samples (1 s apart by default)
+        # Utilization appears after two diskstats samples (1 s apart by default).
+        wait_for("diskidle_disk_utilization_ratio of our loop device", lambda: series(
+            self.exporter.scrape(), "diskidle_disk_utilization_ratio", device=self.fs.name))
 
     def test_promtool_check_metrics_has_no_findings(self):
-        text = self.exporter.scrape_text()
-        result = subprocess.run(["promtool", "check", "metrics"], input=text,
-                                capture_output=True, text=True)
+        body = self.exporter.scrape_bytes()  # as Prometheus receives it: must be UTF-8
+        result = subprocess.run(["promtool", "check", "metrics"], input=body,
+                                capture_output=True)
+        result.stdout, result.stderr = (result.stdout.decode(errors="backslashreplace"),
+                                        result.stderr.decode(errors="backslashreplace"))
+        body.decode("utf-8")  # raises on a label value that is not UTF-8
         self.assertEqual(result.returncode, 0, result.stdout + result.stderr)
         self.assertEqual((result.stdout + result.stderr).strip(), "",
                          "promtool check metrics reported findings")

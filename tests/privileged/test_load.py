@@ -5,7 +5,6 @@ import re
 import shutil
 import socket
 import subprocess
-import time
 import unittest
 
 from diskidle_testlib import Exporter, IoGen, require_privileges, tmpfs_loop_filesystem, total
@@ -25,31 +24,31 @@ class LoadTest(unittest.TestCase):
         self.exporter = Exporter(self, "collectors:\n  bio:\n    bio_map_entries: 262144\n"
                                        "    process_map_entries: 262144\n")
 
-    def flushes(self, samples, gen):
-        return total(samples, BIO + "_bucket", pid=gen.pid, comm=gen.comm, device=self.fs.name,
+    def flushes(self, samples, gen, absent_ok=False):
+        return total(samples, BIO + "_bucket", absent_ok=absent_ok, pid=gen.pid, comm=gen.comm, device=self.fs.name,
                      syscall="fsync", op="flush", le="0")
 
     def test_scrapes_under_load_all_succeed_and_the_storm_is_counted(self):
         # The storm outlasts wrk, so every request is served while it runs.
         gen = IoGen(self, "fsync-for", self.fs.path("unchanged"), (WRK_SECONDS + 3) * 1000,
                     wait=True)
-        time.sleep(1)  # let the set-up write settle before the baseline
+        # "ready" comes after the set-up's fsync returned: its bios are in this baseline.
         before = self.exporter.scrape()
         gen.go()
-        time.sleep(1)
         try:
             wrk = subprocess.run(
                 ["wrk", "-t2", f"-c{CONNECTIONS}", f"-d{WRK_SECONDS}s", "--timeout", "5s",
                  self.exporter.url("/metrics")],
                 capture_output=True, text=True, timeout=WRK_SECONDS + 30)
         finally:
-            fsyncs = gen.wait_done(self)
+            fsyncs = gen.wait_done(self, timeout=WRK_SECONDS + 60)
         after = self.exporter.scrape()
 
-        zero_byte = self.flushes(after, gen) - self.flushes(before, gen)
+        zero_byte = self.flushes(after, gen) - self.flushes(before, gen, absent_ok=True)
         self.assertGreater(fsyncs, 1000, "the storm ran")
-        self.assertAlmostEqual(zero_byte, fsyncs, delta=fsyncs * 0.01,
-                               msg="one zero-byte flush per fsync, counted under load")
+        # Exact: a per-CPU cache that loses or doubles a bio while 32 connections
+        # snapshot the maps concurrently shows here.
+        self.assertEqual(zero_byte, fsyncs, "one zero-byte flush per fsync, counted under load")
         self.assertEqual(total(after, "diskidle_bpf_events_dropped_total")
                          - total(before, "diskidle_bpf_events_dropped_total"), 0)
 

@@ -8,15 +8,40 @@
 //     direct-pwrite N     N x O_DIRECT pwrite of 64 KiB
 //     osync-write N       N x write of 4 KiB to an O_SYNC file
 //     forks N             N child processes that each fsync the unchanged file 3 times
+//     fsync-existing N    N x fsync of an existing file, without writing it first
+//     fsync-then-exec N PROG ARGS...  fsync-loop N, then after one more stdin line
+//                         exec()s PROG ARGS (the same process under another name)
+//     direct-pread N      N x O_DIRECT pread of 4 KiB (file prepared before "ready")
+//     direct-writev N     N x O_DIRECT writev of one 64 KiB iovec
+//     msync N             N x (dirty one page of a shared mapping + msync(MS_SYNC))
+//     sync-file-range N   N x (pwrite 4 KiB over allocated blocks + sync_file_range)
+//     sync N              N x (pwrite 4 KiB + sync())
+//     syncfs N            N x (pwrite 4 KiB + syncfs())
+//     aio N               N x io_submit of one O_DIRECT 4 KiB write (raw AIO syscalls)
+//     uring-fsync N       N x IORING_OP_FSYNC of the unchanged file (runs on io-wq)
+//     uring-sqpoll N      N x IORING_OP_WRITE of 4 KiB, O_DIRECT, through an SQPOLL ring
+//     blkdiscard N        N x BLKDISCARD of 64 KiB on <file>, a block device
+//     blkzeroout N        N x BLKZEROOUT of 64 KiB on <file>, a block device
+//     sleep N             no I/O at all (a process that only lives)
 //
 // Prints "pid=<pid> ready" after the preparation and "done <operations>" at the
 // end. With --wait it reads one line from stdin after "ready" before starting
 // (so the test can take a baseline); with --hold it waits for stdin to close
 // before exiting, so the test can scrape a live process.
 #include <fcntl.h>
+#include <linux/aio_abi.h>
+#include <linux/fs.h>
+#include <linux/io_uring.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
+
+#include <algorithm>
 #include <chrono>
 #include <cerrno>
 #include <cstdio>
@@ -45,6 +70,98 @@ void Ready(bool wait) {
 void FullPwrite(int fd, const void* buf, size_t len, off_t off) {
   if (pwrite(fd, buf, len, off) != static_cast<ssize_t>(len)) Die("pwrite");
 }
+
+// A file of `bytes` written and fsynced before "ready": overwriting it later
+// allocates nothing, so only data bios follow (no new extents to journal).
+int Prepared(const char* path, long bytes, int flags) {
+  int setup = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  if (setup < 0) Die("open");
+  static char zeros[65536];
+  for (long off = 0; off < bytes; off += sizeof(zeros)) {
+    FullPwrite(setup, zeros, std::min<long>(sizeof(zeros), bytes - off), off);
+  }
+  if (fsync(setup) != 0) Die("fsync");
+  close(setup);
+  int fd = open(path, flags);
+  if (fd < 0) Die("open prepared file");
+  return fd;
+}
+
+// A minimal io_uring through the raw syscalls (liburing is not a dependency):
+// one submission at a time, waited for before the next.
+class Ring {
+ public:
+  explicit Ring(unsigned flags) {
+    io_uring_params params{};
+    params.flags = flags;
+    params.sq_thread_idle = 2000;  // ms the SQPOLL thread keeps polling
+    fd_ = static_cast<int>(syscall(__NR_io_uring_setup, 8, &params));
+    if (fd_ < 0) Die("io_uring_setup");
+    sqpoll_ = flags & IORING_SETUP_SQPOLL;
+    size_t sq_len = params.sq_off.array + params.sq_entries * sizeof(unsigned);
+    size_t cq_len = params.cq_off.cqes + params.cq_entries * sizeof(io_uring_cqe);
+    size_t len = std::max(sq_len, cq_len);  // IORING_FEAT_SINGLE_MMAP (5.4+)
+    auto* ring = static_cast<char*>(
+        mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd_,
+             IORING_OFF_SQ_RING));
+    if (ring == MAP_FAILED) Die("mmap io_uring");
+    sqes_ = static_cast<io_uring_sqe*>(
+        mmap(nullptr, params.sq_entries * sizeof(io_uring_sqe), PROT_READ | PROT_WRITE,
+             MAP_SHARED | MAP_POPULATE, fd_, IORING_OFF_SQES));
+    if (sqes_ == MAP_FAILED) Die("mmap io_uring sqes");
+    sq_tail_ = reinterpret_cast<std::atomic<unsigned>*>(ring + params.sq_off.tail);
+    sq_flags_ = reinterpret_cast<std::atomic<unsigned>*>(ring + params.sq_off.flags);
+    sq_mask_ = *reinterpret_cast<unsigned*>(ring + params.sq_off.ring_mask);
+    sq_array_ = reinterpret_cast<unsigned*>(ring + params.sq_off.array);
+    cq_head_ = reinterpret_cast<std::atomic<unsigned>*>(ring + params.cq_off.head);
+    cq_tail_ = reinterpret_cast<std::atomic<unsigned>*>(ring + params.cq_off.tail);
+    cq_mask_ = *reinterpret_cast<unsigned*>(ring + params.cq_off.ring_mask);
+    cqes_ = reinterpret_cast<io_uring_cqe*>(ring + params.cq_off.cqes);
+  }
+
+  // Submits `sqe` and waits for its completion; dies unless it returned `expect`.
+  void Run(const io_uring_sqe& sqe, int expect) {
+    unsigned tail = sq_tail_->load(std::memory_order_relaxed);
+    sqes_[tail & sq_mask_] = sqe;
+    sq_array_[tail & sq_mask_] = tail & sq_mask_;
+    sq_tail_->store(tail + 1, std::memory_order_release);
+    unsigned enter_flags = IORING_ENTER_GETEVENTS;
+    unsigned to_submit = 1;
+    if (sqpoll_) {  // the kernel thread submits; wake it if it went idle
+      to_submit = 0;
+      if (sq_flags_->load(std::memory_order_acquire) & IORING_SQ_NEED_WAKEUP) {
+        enter_flags |= IORING_ENTER_SQ_WAKEUP;
+      }
+    }
+    unsigned head = cq_head_->load(std::memory_order_relaxed);
+    while (cq_tail_->load(std::memory_order_acquire) == head) {
+      if (syscall(__NR_io_uring_enter, fd_, to_submit, 1, enter_flags, nullptr, 0) < 0 &&
+          errno != EINTR) {
+        Die("io_uring_enter");
+      }
+      to_submit = 0;
+    }
+    int res = cqes_[head & cq_mask_].res;
+    cq_head_->store(head + 1, std::memory_order_release);
+    if (res != expect) {
+      errno = res < 0 ? -res : EIO;
+      Die("io_uring operation");
+    }
+  }
+
+ private:
+  int fd_;
+  bool sqpoll_;
+  io_uring_sqe* sqes_;
+  std::atomic<unsigned>* sq_tail_;
+  std::atomic<unsigned>* sq_flags_;
+  unsigned sq_mask_;
+  unsigned* sq_array_;
+  std::atomic<unsigned>* cq_head_;
+  std::atomic<unsigned>* cq_tail_;
+  unsigned cq_mask_;
+  io_uring_cqe* cqes_;
+};
 
 }  // namespace
 
@@ -137,6 +254,148 @@ int main(int argc, char** argv) {
       if (write(fd, block, 4096) != 4096) Die("write");
     }
     close(fd);
+  } else if (mode == "fsync-existing") {
+    int fd = open(path, O_WRONLY);
+    if (fd < 0) Die("open");
+    Ready(wait);
+    for (long i = 0; i < count; ++i) {
+      if (fsync(fd) != 0) Die("fsync");
+    }
+    close(fd);
+  } else if (mode == "fsync-then-exec") {
+    if (argc - arg < 4) {
+      fprintf(stderr, "diskidle-iogen: fsync-then-exec needs N PROG [ARGS...]\n");
+      return 2;
+    }
+    int fd = open(path, O_WRONLY | O_CREAT, 0644);
+    if (fd < 0) Die("open");
+    FullPwrite(fd, block, 4096, 0);
+    if (fsync(fd) != 0) Die("fsync");
+    Ready(wait);
+    for (long i = 0; i < count; ++i) {
+      if (fsync(fd) != 0) Die("fsync");
+    }
+    close(fd);
+    printf("done %ld\n", count);
+    fflush(stdout);
+    Ready(true);  // the test saw us under our first name: now become PROG
+    execv(argv[arg + 3], argv + arg + 3);
+    Die("execv");
+  } else if (mode == "direct-pread") {
+    int fd = Prepared(path, count * 4096, O_RDONLY | O_DIRECT);
+    Ready(wait);
+    for (long i = 0; i < count; ++i) {
+      if (pread(fd, block, 4096, i * 4096) != 4096) Die("pread");
+    }
+    close(fd);
+  } else if (mode == "direct-writev") {
+    int fd = Prepared(path, count * sizeof(block), O_WRONLY | O_DIRECT);
+    Ready(wait);
+    iovec iov{block, sizeof(block)};
+    for (long i = 0; i < count; ++i) {
+      if (writev(fd, &iov, 1) != static_cast<ssize_t>(sizeof(block))) Die("writev");
+    }
+    close(fd);
+  } else if (mode == "msync") {
+    int fd = Prepared(path, count * 4096, O_RDWR);
+    auto* map = static_cast<char*>(
+        mmap(nullptr, count * 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0));
+    if (map == MAP_FAILED) Die("mmap");
+    Ready(wait);
+    for (long i = 0; i < count; ++i) {
+      map[i * 4096] = 'm';
+      if (msync(map + i * 4096, 4096, MS_SYNC) != 0) Die("msync");
+    }
+    munmap(map, count * 4096);
+    close(fd);
+  } else if (mode == "sync-file-range") {
+    int fd = Prepared(path, count * 4096, O_WRONLY);
+    Ready(wait);
+    for (long i = 0; i < count; ++i) {
+      FullPwrite(fd, block, 4096, i * 4096);
+      if (sync_file_range(fd, i * 4096, 4096,
+                          SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE |
+                              SYNC_FILE_RANGE_WAIT_AFTER) != 0) {
+        Die("sync_file_range");
+      }
+    }
+    close(fd);
+  } else if (mode == "sync" || mode == "syncfs") {
+    int fd = Prepared(path, count * 4096, O_WRONLY);
+    Ready(wait);
+    for (long i = 0; i < count; ++i) {
+      FullPwrite(fd, block, 4096, i * 4096);
+      if (mode == "sync") {
+        sync();
+      } else if (syncfs(fd) != 0) {
+        Die("syncfs");
+      }
+    }
+    close(fd);
+  } else if (mode == "aio") {
+    int fd = Prepared(path, count * 4096, O_WRONLY | O_DIRECT);
+    aio_context_t ctx = 0;
+    if (syscall(__NR_io_setup, 1, &ctx) != 0) Die("io_setup");
+    Ready(wait);
+    for (long i = 0; i < count; ++i) {
+      iocb cb{};
+      cb.aio_lio_opcode = IOCB_CMD_PWRITE;
+      cb.aio_fildes = fd;
+      cb.aio_buf = reinterpret_cast<uintptr_t>(block);
+      cb.aio_nbytes = 4096;
+      cb.aio_offset = i * 4096;
+      iocb* list[1] = {&cb};
+      if (syscall(__NR_io_submit, ctx, 1, list) != 1) Die("io_submit");
+      io_event event{};
+      if (syscall(__NR_io_getevents, ctx, 1, 1, &event, nullptr) != 1) Die("io_getevents");
+      if (event.res != 4096) {
+        errno = EIO;
+        Die("aio write");
+      }
+    }
+    syscall(__NR_io_destroy, ctx);
+    close(fd);
+  } else if (mode == "uring-fsync") {
+    int fd = open(path, O_WRONLY | O_CREAT, 0644);
+    if (fd < 0) Die("open");
+    FullPwrite(fd, block, 4096, 0);
+    if (fsync(fd) != 0) Die("fsync");
+    Ring ring(0);
+    Ready(wait);
+    for (long i = 0; i < count; ++i) {
+      io_uring_sqe sqe{};
+      sqe.opcode = IORING_OP_FSYNC;  // cannot run non-blocking: always punted to io-wq
+      sqe.fd = fd;
+      ring.Run(sqe, 0);
+    }
+    close(fd);
+  } else if (mode == "uring-sqpoll") {
+    int fd = Prepared(path, count * 4096, O_WRONLY | O_DIRECT);
+    Ring ring(IORING_SETUP_SQPOLL);
+    Ready(wait);
+    for (long i = 0; i < count; ++i) {
+      io_uring_sqe sqe{};
+      sqe.opcode = IORING_OP_WRITE;
+      sqe.fd = fd;
+      sqe.addr = reinterpret_cast<uintptr_t>(block);
+      sqe.len = 4096;
+      sqe.off = i * 4096;
+      ring.Run(sqe, 4096);
+    }
+    close(fd);
+  } else if (mode == "blkdiscard" || mode == "blkzeroout") {
+    int fd = open(path, O_WRONLY);
+    if (fd < 0) Die("open block device");
+    Ready(wait);
+    unsigned long request = mode == "blkdiscard" ? BLKDISCARD : BLKZEROOUT;
+    for (long i = 0; i < count; ++i) {
+      uint64_t range[2] = {static_cast<uint64_t>(i) * 65536, 65536};
+      if (ioctl(fd, request, range) != 0) Die(mode.c_str());
+    }
+    close(fd);
+  } else if (mode == "sleep") {
+    Ready(wait);
+    operations = 0;
   } else {
     fprintf(stderr, "diskidle-iogen: unknown mode %s\n", mode.c_str());
     return 2;

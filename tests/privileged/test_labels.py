@@ -1,0 +1,254 @@
+"""Every documented label value, produced by a real workload and read back from
+/metrics (docs/metrics.md, "Labels"): each syscall class, each op, the whole
+disk for a bio to a partition, the name a process had when first seen across
+exec(), and comm="unknown" when the kernel's process table is full.
+
+Counts are exact where the workload fixes the number of bios (O_DIRECT, block
+ioctls, io_uring fsync of an unchanged file). Where the filesystem adds bios of
+its own (journal, metadata), the bound is two-sided: at least what the workload
+must send, at most what /proc/diskstats says the loop device received."""
+import os
+import tempfile
+import time
+import unittest
+
+from diskidle_testlib import (IOGEN, Exporter, IoGen, LoopFilesystem, diskstats,
+                              require_privileges, series, total, wait_for)
+
+BIO = "diskidle_bio_size_bytes"
+N = 20
+
+
+class LabelValuesTest(unittest.TestCase):
+    """One exporter and one ext4 loop filesystem per test; attach tp_btf."""
+
+    def setUp(self):
+        require_privileges(self)
+        self.fs = LoopFilesystem(self, "ext4", size_mb=256, mount_options="commit=1")
+        self.exporter = Exporter(self, "collectors:\n  bio:\n    attach: tp_btf\n"
+                                       "    exited_process_ttl: 1h\n")
+
+    def run_gen(self, mode, count=N, path=None):
+        """Runs an iogen mode to completion; returns (gen, before, after, disk delta)."""
+        gen = IoGen(self, mode, path or self.fs.path(mode), count, wait=True)
+        before, disk_before = self.exporter.scrape(), diskstats(self.fs.name)
+        gen.go()
+        self.assertEqual(gen.wait_done(self), count)
+        after, disk_after = self.exporter.scrape(), diskstats(self.fs.name)
+        disk = {k: disk_after[k] - disk_before[k] for k in disk_before}
+        return gen, before, after, disk
+
+    def delta(self, before, after, suffix, gen, **labels):
+        match = dict(pid=gen.pid, comm=gen.comm, device=self.fs.name, **labels)
+        return (total(after, BIO + suffix, **match)
+                - total(before, BIO + suffix, absent_ok=True, **match))
+
+    def test_read_is_syscall_read_op_read_exactly(self):
+        gen, before, after, _ = self.run_gen("direct-pread")
+        self.assertEqual(self.delta(before, after, "_count", gen, syscall="read", op="read"), N)
+        self.assertEqual(self.delta(before, after, "_sum", gen, syscall="read", op="read"),
+                         N * 4096)
+
+    def test_writev_is_syscall_writev_exactly(self):
+        gen, before, after, _ = self.run_gen("direct-writev")
+        self.assertEqual(self.delta(before, after, "_count", gen, syscall="writev", op="write"), N)
+        self.assertEqual(self.delta(before, after, "_sum", gen, syscall="writev", op="write"),
+                         N * 65536)
+
+    def test_aio_is_syscall_aio_exactly(self):
+        gen, before, after, _ = self.run_gen("aio")
+        self.assertEqual(self.delta(before, after, "_count", gen, syscall="aio", op="write"), N)
+        self.assertEqual(self.delta(before, after, "_sum", gen, syscall="aio", op="write"),
+                         N * 4096)
+
+    def test_sync_file_range_writes_the_data_exactly(self):
+        # Overwrites of allocated blocks: one 4 KiB data bio each, no journal, no flush.
+        gen, before, after, _ = self.run_gen("sync-file-range")
+        labels = dict(syscall="sync_file_range", op="write")
+        self.assertEqual(self.delta(before, after, "_count", gen, **labels), N)
+        self.assertEqual(self.delta(before, after, "_sum", gen, **labels), N * 4096)
+
+    def test_msync_writes_each_dirtied_page(self):
+        gen, before, after, disk = self.run_gen("msync")
+        # Each msync(MS_SYNC) writes the one folio it dirtied, itself: one bio per
+        # call. Its size is the folio's (4 KiB, or up to 64 KiB where the page cache
+        # uses large folios), so bytes are bounded by what the disk received.
+        self.assertEqual(self.delta(before, after, "_count", gen, syscall="msync", op="write"),
+                         N, "one data bio per msync")
+        written = self.delta(before, after, "_sum", gen, syscall="msync", op="write")
+        self.assertGreaterEqual(written, N * 4096)
+        self.assertLessEqual(written, disk["sectors_written"] * 512,
+                             f"more bytes under msync than the disk received: {disk}")
+
+    def sync_like(self, mode, syscall):
+        gen, before, after, disk = self.run_gen(mode)
+        ours = self.delta(before, after, "_count", gen, syscall=syscall)
+        # sync()/syncfs() hand data writeback to the flusher threads and the journal
+        # commit to jbd2; what the caller submits itself (the flush of the device's
+        # cache, its own page cache of the block device) is at least one bio per
+        # call, and never more than the loop device received.
+        self.assertGreaterEqual(ours, N, f"at least one bio per {syscall}()")
+        self.assertLessEqual(ours, disk["writes"] + disk["writes_merged"] + disk["flushes"],
+                             f"more bios under {syscall} than the disk received: {disk}")
+        return after
+
+    def test_sync_is_syscall_sync(self):
+        self.sync_like("sync", "sync")
+
+    def test_syncfs_is_syscall_syncfs(self):
+        self.sync_like("syncfs", "syncfs")
+
+    def test_io_uring_fsync_on_io_wq_is_syscall_io_uring_exactly(self):
+        # IORING_OP_FSYNC never runs inline: an io-wq worker thread of our process
+        # sends the flush, and it is still our pid and our comm.
+        gen, before, after, _ = self.run_gen("uring-fsync")
+        self.assertEqual(self.delta(before, after, "_bucket", gen, syscall="io_uring", op="flush",
+                                    le="0"), N, "one zero-byte flush per IORING_OP_FSYNC")
+        fsync_flushes = dict(pid=gen.pid, device=self.fs.name, syscall="fsync", op="flush")
+        self.assertEqual(total(after, BIO + "_count", absent_ok=True, **fsync_flushes),
+                         total(before, BIO + "_count", absent_ok=True, **fsync_flushes),
+                         "the io_uring fsyncs are not labelled fsync")
+
+    def test_io_uring_sqpoll_is_syscall_io_uring_exactly(self):
+        gen, before, after, _ = self.run_gen("uring-sqpoll")
+        self.assertEqual(self.delta(before, after, "_count", gen, syscall="io_uring", op="write"),
+                         N, "one 4 KiB O_DIRECT write bio per SQPOLL submission")
+        self.assertEqual(self.delta(before, after, "_sum", gen, syscall="io_uring", op="write"),
+                         N * 4096)
+
+    def test_journal_commits_are_syscall_kernel_from_a_kernel_thread(self):
+        # A buffered write with no sync of ours: the ext4 journal thread (commit=1)
+        # commits the metadata, from a kernel thread, with no syscall.
+        with open(self.fs.path("buffered"), "wb") as f:
+            f.write(b"k" * 4096)
+
+        def jbd2_series():
+            return [labels for labels, v in series(self.exporter.scrape(), BIO + "_count",
+                                                   device=self.fs.name, syscall="kernel")
+                    if labels["comm"].startswith("jbd2/") and v > 0]
+        found = wait_for("a syscall=\"kernel\" series of jbd2 on our disk", jbd2_series,
+                         timeout=30, interval=0.5)
+        for labels in found:
+            pid = int(labels["pid"])
+            with open(f"/proc/{pid}/stat") as f:
+                flags = int(f.read().rsplit(")", 1)[1].split()[6])
+            self.assertTrue(flags & 0x00200000, f"{labels} is a kernel thread (PF_KTHREAD)")
+            with open(f"/proc/{pid}/comm") as f:
+                self.assertEqual(f.read().strip(), labels["comm"])
+
+
+class BlockDeviceOpsTest(unittest.TestCase):
+    """Discard and write-zeroes, sent by ioctl to an unmounted loop device."""
+
+    def setUp(self):
+        require_privileges(self)
+        # No filesystem: the ioctls go to the raw loop device. The loop driver
+        # implements discard and write-zeroes with fallocate() on its backing file.
+        self.fs = LoopFilesystem(self, None, size_mb=64)
+        self.exporter = Exporter(self, "collectors:\n  bio:\n    attach: tp_btf\n")
+
+    def ioctl_run(self, mode, op):
+        gen = IoGen(self, mode, self.fs.device, N, wait=True)
+        before = self.exporter.scrape()
+        gen.go()
+        self.assertEqual(gen.wait_done(self), N)
+        after = self.exporter.scrape()
+        match = dict(pid=gen.pid, comm=gen.comm, device=self.fs.name, syscall="other", op=op)
+        count = total(after, BIO + "_count", **match) - total(before, BIO + "_count",
+                                                              absent_ok=True, **match)
+        size = total(after, BIO + "_sum", **match) - total(before, BIO + "_sum", absent_ok=True,
+                                                           **match)
+        self.assertEqual(count, N, f"one {op} bio per 64 KiB ioctl")
+        self.assertEqual(size, N * 65536, f"{op} bios carry their range's size")
+        written = total(after, BIO + "_count", absent_ok=True, pid=gen.pid, device=self.fs.name,
+                        op="write")
+        self.assertEqual(written, 0, f"{mode} did not fall back to writing zero pages")
+
+    def test_blkdiscard_is_op_discard_exactly(self):
+        self.ioctl_run("blkdiscard", "discard")
+
+    def test_blkzeroout_is_op_write_zeroes_exactly(self):
+        self.ioctl_run("blkzeroout", "write_zeroes")
+
+
+class DisksAndNamesTest(unittest.TestCase):
+    def setUp(self):
+        require_privileges(self)
+
+    def test_a_bio_to_a_partition_counts_for_the_whole_disk(self):
+        fs = LoopFilesystem(self, "ext4", size_mb=128, partitioned=True)
+        self.assertEqual(fs.fs_device, fs.device + "p1")
+        exporter = Exporter(self, "collectors:\n  bio:\n    attach: tp_btf\n")
+        gen = IoGen(self, "fsync-loop", fs.path("f"), N, wait=True)
+        before = exporter.scrape()
+        gen.go()
+        gen.wait_done(self)
+        after = exporter.scrape()
+        match = dict(pid=gen.pid, device=fs.name, syscall="fsync", op="flush", le="0")
+        self.assertEqual(total(after, BIO + "_bucket", **match)
+                         - total(before, BIO + "_bucket", absent_ok=True, **match), N,
+                         f"the flushes of {fs.fs_device} count for the disk {fs.name}")
+        devices = {labels["device"] for labels, _ in series(after, BIO + "_count", pid=gen.pid)}
+        self.assertEqual(devices, {fs.name}, "no series names the partition")
+
+    def test_the_name_is_fixed_at_first_sight_across_exec(self):
+        fs = LoopFilesystem(self, "ext4", size_mb=128)
+        exporter = Exporter(self, "collectors:\n  bio:\n    attach: tp_btf\n"
+                                  "    exited_process_ttl: 1h\n")
+        # The same program under another name: exec() makes it the process's comm.
+        links = tempfile.mkdtemp(prefix="diskidle-exec-")
+        self.addCleanup(os.rmdir, links)
+        renamed = os.path.join(links, "renamed-iogen")
+        os.symlink(IOGEN, renamed)
+        self.addCleanup(os.unlink, renamed)
+        path = fs.path("f")
+        # After exec() the process sends bios under new keys (fdatasync writes):
+        # the kernel then records its new name, which the exporter must not take.
+        gen = IoGen(self, "fsync-then-exec", path, N,
+                    extra=[renamed, "--hold", "pwrite-fdatasync", fs.path("g"), N])
+        gen.wait_done(self)
+        gen.wait_ready(self)  # it waits for the go-ahead to exec()
+        first = dict(pid=gen.pid, comm=gen.comm, device=fs.name, syscall="fsync", op="flush",
+                     le="0")
+        wait_for("the exporter to see the process under its first name",
+                 lambda: total(exporter.scrape(), BIO + "_bucket", absent_ok=True, **first))
+        gen.go()  # exec() into renamed-iogen
+        gen.wait_ready(self)  # printed by the new program: same pid
+        self.assertEqual(gen.wait_done(self), N)
+        with open(f"/proc/{gen.pid}/comm") as f:
+            self.assertEqual(f.read().strip(), "renamed-iogen", "exec() renamed the process")
+        after = exporter.scrape()
+        # On ext4 each 4 KiB pwrite + fdatasync is exactly one data bio of ours.
+        self.assertEqual(total(after, BIO + "_count", pid=gen.pid, comm=gen.comm, device=fs.name,
+                               syscall="fdatasync", op="write"), N,
+                         "the bios after exec() count under the name it was first seen with")
+        comms = {labels["comm"] for labels, _ in series(after, BIO + "_count", pid=gen.pid)}
+        self.assertEqual(comms, {gen.comm}, "one name per process, never the later one")
+
+    def test_a_full_process_map_shows_comm_unknown(self):
+        fs = LoopFilesystem(self, "ext4", size_mb=128)
+        # One entry: the first process the program sees takes it (some process on this
+        # machine, or our filler); the process table is full for everyone after that.
+        exporter = Exporter(self, "collectors:\n  bio:\n    attach: tp_btf\n"
+                                  "    exited_process_ttl: 1h\n    process_map_entries: 1\n")
+        filler = IoGen(self, "fsync-loop", fs.path("filler"), 1)
+        filler.wait_done(self)
+        wait_for("the process map to fill",
+                 lambda: total(exporter.scrape(), "diskidle_bpf_map_entries", map="processes"))
+        gen = IoGen(self, "fsync-loop", fs.path("f"), N, wait=True)
+        flushes = dict(pid=gen.pid, device=fs.name, syscall="fsync", op="flush", le="0")
+        before = total(exporter.scrape(), BIO + "_bucket", absent_ok=True, **flushes)
+        gen.go()
+        gen.wait_done(self)
+        samples = exporter.scrape()
+        ours = series(samples, BIO + "_bucket", **flushes)
+        self.assertEqual([labels["comm"] for labels, _ in ours], ["unknown"],
+                         "a process the kernel could not name is comm=\"unknown\"")
+        self.assertEqual(ours[0][1] - before, N, "its flushes are still counted, exactly")
+        self.assertGreaterEqual(total(samples, "diskidle_bpf_events_dropped_total",
+                                      reason="process_map_full"), 1)
+        self.assertEqual(total(samples, "diskidle_bpf_map_entries", map="processes"), 1)
+
+
+if __name__ == "__main__":
+    unittest.main()
