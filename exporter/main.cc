@@ -15,6 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "bpf/bio_program.h"
+#include "cli/ecosystem_flags.h"
 #include "collectors/bio_collector.h"
 #include "collectors/collector_set.h"
 #include "collectors/diskstats_collector.h"
@@ -31,14 +32,6 @@
 #include "util/periodic_thread.h"
 #include "version.h"
 
-ABSL_FLAG(std::string, config, "",
-          "Path of the YAML config file (every key optional; built-in defaults when unset).");
-ABSL_FLAG(std::string, listen_address, "",
-          "Address to listen on: host:port, [ipv6]:port or :port (overrides web.listen_address; "
-          "default :9436).");
-ABSL_FLAG(std::string, web_config_file, "",
-          "Path of an exporter-toolkit web-config.yml enabling TLS and/or basic auth "
-          "(see docs/security.md). /healthz stays unauthenticated.");
 ABSL_FLAG(bool, check_config, false,
           "Validate the config, print the effective config as YAML and exit.");
 
@@ -60,19 +53,25 @@ std::unique_ptr<PeriodicThread> StartHousekeeping(BioCollector* bio) {
   return std::make_unique<PeriodicThread>(absl::Seconds(1), std::move(tick));
 }
 
-absl::StatusOr<Config> LoadConfig() {
-  std::string path = absl::GetFlag(FLAGS_config);
+// The config file (if any) with the flags that override its keys applied.
+absl::StatusOr<Config> LoadConfig(const EcosystemFlags& flags) {
+  const std::string& path = flags.config_file;
   absl::StatusOr<Config> config = path.empty() ? Config{} : LoadConfigFile(path);
   if (!config.ok()) return config;
-  std::string listen = absl::GetFlag(FLAGS_listen_address);
-  if (!listen.empty()) {
+  if (!flags.web_listen_address.empty()) {
     // The same parser as web.listen_address, so the flag and the key agree.
-    absl::StatusOr<ListenAddress> address = ParseListenAddress(listen);
+    absl::StatusOr<ListenAddress> address = ParseListenAddress(flags.web_listen_address);
     if (!address.ok()) {
       return absl::InvalidArgumentError(
-          absl::StrCat("--listen_address: ", address.status().message()));
+          absl::StrCat("--web.listen-address: ", address.status().message()));
     }
     config->web.listen_address = *std::move(address);
+  }
+  if (!flags.web_telemetry_path.empty()) {
+    if (std::string problem = TelemetryPathProblem(flags.web_telemetry_path); !problem.empty()) {
+      return absl::InvalidArgumentError(absl::StrCat("--web.telemetry-path: ", problem));
+    }
+    config->web.telemetry_path = flags.web_telemetry_path;
   }
   return config;
 }
@@ -108,8 +107,8 @@ int Fatal(absl::string_view message) {
 
 constexpr char kUsage[] =
     "Prometheus exporter of per-process block I/O by syscall, op and size (eBPF), "
-    "next to /proc/diskstats.\n\nUsage: diskidle_exporter [--config=FILE] "
-    "[--listen_address=:9436] [--web_config_file=FILE] [--check_config]";
+    "next to /proc/diskstats.\n\nUsage: diskidle_exporter [--config.file=FILE] "
+    "[--web.listen-address=:9436] [--web.config.file=FILE] [--check_config]";
 
 // --help prints our flags and exits 0 (abseil's own --help exits 1).
 bool PrintHelpIfAsked(int argc, char** argv) {
@@ -124,23 +123,35 @@ bool PrintHelpIfAsked(int argc, char** argv) {
   for (const auto& [name, flag] : absl::GetAllFlags()) {
     if (flag->Filename().find("main.cc") != std::string::npos) ours[std::string(name)] = flag;
   }
-  printf("%s\n\nFlags:\n", kUsage);
+  printf("%s\n\nFlags:\n%s", kUsage, EcosystemFlagsHelp().c_str());
   for (const auto& [name, flag] : ours) {
     printf("  --%s (default: \"%s\")\n      %s\n", name.c_str(), flag->DefaultValue().c_str(),
            flag->Help().c_str());
   }
   printf("  --version\n      Print the version and exit.\n"
          "  --help\n      Print this help and exit.\n\n"
-         "Signals: SIGTERM/SIGINT stop (exit 0), SIGHUP reloads --config.\n"
+         "Signals: SIGTERM/SIGINT stop (exit 0), SIGHUP reloads --config.file.\n"
          "Docs: README.md, docs/metrics.md, config/diskidle.yaml.\n");
   return true;
 }
 
 int Run(int argc, char** argv) {
   if (PrintHelpIfAsked(argc, argv)) return 0;
-  // Few allocation arenas: civetweb's worker threads would each grow their own,
-  // and a long-running exporter would keep them all at their high-water mark.
+  // Few allocation arenas: the server's worker threads would each grow their
+  // own, and a long-running exporter would keep them all at their high-water mark.
   mallopt(M_ARENA_MAX, 2);
+  absl::StatusOr<EcosystemFlags> flags =
+      ExtractEcosystemFlags(std::vector<std::string>(argv, argv + argc));
+  if (!flags.ok()) return Fatal(flags.status().message());
+  absl::StatusOr<LogLevel> log_level = ParseLogLevel(flags->log_level);
+  if (!log_level.ok()) return Fatal(log_level.status().message());
+  absl::StatusOr<LogFormat> log_format = ParseLogFormat(flags->log_format);
+  if (!log_format.ok()) return Fatal(log_format.status().message());
+  SetLogOptions(*log_level, *log_format);
+  // What is left (--check_config, --version, unknown flags) goes to abseil;
+  // `rest` outlives the parse, which keeps pointers into it.
+  std::vector<char*> rest_argv;
+  for (std::string& arg : flags->rest) rest_argv.push_back(arg.data());
   absl::SetProgramUsageMessage(kUsage);
   absl::FlagsUsageConfig usage;
   usage.version_string = [] { return absl::StrCat("diskidle_exporter ", DISKIDLE_VERSION, "\n"); };
@@ -149,16 +160,17 @@ int Run(int argc, char** argv) {
     return file.find("main.cc") != absl::string_view::npos;
   };
   absl::SetFlagsUsageConfig(usage);
-  std::vector<char*> positional = absl::ParseCommandLine(argc, argv);
+  std::vector<char*> positional =
+      absl::ParseCommandLine(static_cast<int>(rest_argv.size()), rest_argv.data());
   if (positional.size() > 1) {
     return Fatal(absl::StrCat("unexpected argument \"", positional[1], "\" (see --help)"));
   }
 
-  auto config = LoadConfig();
+  auto config = LoadConfig(*flags);
   if (!config.ok()) return Fatal(config.status().message());
   // The web config is checked before anything is loaded into the kernel.
   WebSecurityConfig web_security;
-  if (std::string path = absl::GetFlag(FLAGS_web_config_file); !path.empty()) {
+  if (const std::string& path = flags->web_config_file; !path.empty()) {
     auto loaded = ReadWebSecurityConfigFile(path);
     if (!loaded.ok()) return Fatal(loaded.status().message());
     web_security = *std::move(loaded);
@@ -218,6 +230,7 @@ int Run(int argc, char** argv) {
   server_options.routes = http::ExporterRoutes(std::move(pages));
   auto server = http::HttpServer::Start(std::move(server_options));
   if (!server.ok()) return Fatal(server.status().message());
+  LogDebug(absl::StrCat("config: ", flags->config_file.empty() ? "built-in defaults" : flags->config_file));
   LogInfo(absl::StrCat("listening on ", absl::StrJoin((*server)->addresses(), ", "), " (",
                        config->web.telemetry_path, ")"));
 
@@ -243,7 +256,7 @@ int Run(int argc, char** argv) {
     int signal_number = 0;
     if (sigwait(&signals, &signal_number) != 0) continue;
     if (signal_number == SIGHUP) {
-      auto reloaded = LoadConfig();
+      auto reloaded = LoadConfig(*flags);
       if (!reloaded.ok()) {
         LogError(absl::StrCat("reload rejected, keeping the running config: ",
                               reloaded.status().message()));

@@ -396,4 +396,6 @@ std::vector<std::string> RestartOnlyKeyPaths() {
   return paths;
 }
 
+std::string TelemetryPathProblem(const std::string& path) { return CheckTelemetryPath(path); }
+
 }  // namespace diskidle

@@ -96,6 +96,9 @@ absl::StatusOr<Config> LoadConfigFile(const std::string& path);
 // The effective configuration as YAML that ParseConfig accepts (round-trips).
 std::string DumpConfig(const Config& config);
 
+// Why `path` cannot be web.telemetry_path (or --web.telemetry-path), or "".
+std::string TelemetryPathProblem(const std::string& path);
+
 // What a reload applies.
 struct ReloadPlan {
   // The new config with every restart-only value taken from the running one.
