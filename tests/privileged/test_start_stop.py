@@ -4,6 +4,7 @@ left in the kernel; --check_config, --version and --help do what they say;
 SIGTERM and SIGINT detach and exit 0 promptly; SIGHUP applies the reloadable
 settings and keeps (with a warning) the ones that need a restart. Every
 exporter this file starts must exit 0 when it is stopped."""
+import json
 import os
 import shutil
 import signal
@@ -215,11 +216,116 @@ class StartStopTest(unittest.TestCase):
 
     def test_help_exits_0_and_describes_the_flags(self):
         result = self.run_exporter("--help")
-        for flag in ("--config", "--listen_address", "--web_config_file", "--check_config"):
+        for flag in ("--config.file", "--web.listen-address", "--web.config.file",
+                     "--web.telemetry-path", "--log.level", "--log.format", "--check_config"):
             self.assertIn(flag, result.stdout + result.stderr)
+        # The older names still work (test_ecosystem_and_old_flag_names...) but are not advertised.
+        for old in ("--config ", "--config=", "--listen_address", "--web_config_file"):
+            self.assertNotIn(old, result.stdout + result.stderr)
         # Asking for help is not an error: scripts and packagers run `--help` and check $?.
         self.assertEqual(result.returncode, 0,
                          "--help must exit 0 (abseil's default for --help is exit status 1)")
+
+    def serve_with(self, names, port, web_config, config, telemetry_flag=()):
+        """Starts the exporter with the listen address, web config and config file
+        given under `names` (new or old spellings); returns the process and its log."""
+        log_path = os.path.join(self.dir, f"exporter-{port}.log")
+        log = open(log_path, "w")
+        self.addCleanup(log.close)
+        listen, web, conf = names
+        proc = subprocess.Popen(
+            [EXPORTER, f"{listen}=127.0.0.1:{port}", f"{web}={web_config}", conf, config,
+             *telemetry_flag, "--log.level=debug", "--log.format=json"],
+            stdout=log, stderr=subprocess.STDOUT)
+        self.addCleanup(kill_if_running, proc)
+        return proc, log_path
+
+    def get(self, port, path, auth=None):
+        """Status code of GET path, with basic auth `auth` (user, password) if given."""
+        request = urllib.request.Request(f"http://127.0.0.1:{port}{path}")
+        if auth:
+            import base64
+            token = base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()
+            request.add_header("Authorization", f"Basic {token}")
+        try:
+            with urllib.request.urlopen(request, timeout=10) as r:
+                return r.status, r.read().decode()
+        except urllib.error.HTTPError as e:
+            return e.code, ""
+
+    def wait_healthy(self, proc, port, log_path):
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            if proc.poll() is not None:
+                with open(log_path) as f:
+                    self.fail(f"exporter exited with {proc.returncode}: {f.read()}")
+            try:
+                if self.get(port, "/healthz")[0] == 200:
+                    return
+            except (urllib.error.URLError, ConnectionError):
+                pass
+            time.sleep(0.1)
+        with open(log_path) as f:
+            self.fail(f"exporter not ready after 30s: {f.read()}")
+
+    def test_ecosystem_and_old_flag_names_serve_alike(self):
+        """--web.listen-address, --web.config.file, --config.file (exporter-toolkit
+        names) and --listen_address, --web_config_file, --config (this exporter's
+        older names) start the same exporter: listening where told, behind the web
+        config's basic auth, with the config file's settings applied."""
+        if shutil.which("htpasswd") is None:
+            self.fail("htpasswd not found: apt-get install apache2-utils")
+        line = subprocess.run(["htpasswd", "-nbBC", "10", "scraper", "s3cret"],
+                              capture_output=True, text=True, check=True).stdout.strip()
+        web_config = self.write_config("web.yml", "basic_auth_users:\n  scraper: '%s'\n"
+                                       % line.partition(":")[2])
+        # A setting whose effect is visible in a scrape: diskstats of one device only.
+        with open("/proc/diskstats") as f:
+            device = f.readline().split()[2]
+        config = self.write_config("c.yaml", "collectors:\n  bio:\n    enabled: false\n"
+                                   f"  diskstats:\n    device_include: '^{device}$'\n"
+                                   "    device_exclude: ''\n")
+        cases = {
+            "new": (("--web.listen-address", "--web.config.file", "--config.file"),
+                    ("--web.telemetry-path=/custom-metrics",), "/custom-metrics"),
+            "old": (("--listen_address", "--web_config_file", "--config"), (), "/metrics"),
+        }
+        for spelling, (names, extra, path) in cases.items():
+            with self.subTest(spelling):
+                port = free_port()
+                proc, log_path = self.serve_with(names, port, web_config, config, extra)
+                self.wait_healthy(proc, port, log_path)
+                self.assertEqual(self.get(port, path)[0], 401, "the web config's basic auth applies")
+                status, body = self.get(port, path, auth=("scraper", "s3cret"))
+                self.assertEqual(status, 200)
+                devices = {labels.get("device") for name, labels, _ in parse_metrics(body)
+                           if name.startswith("diskidle_disk_")} - {None}
+                self.assertEqual(devices, {device}, "the config file's device_include applies")
+                self.assertFalse(any(name.startswith("diskidle_bio_")
+                                     for name, _, _ in parse_metrics(body)))
+                if path != "/metrics":
+                    self.assertEqual(self.get(port, "/metrics", auth=("scraper", "s3cret"))[0],
+                                     404, "--web.telemetry-path moves the metrics")
+                self.stop_and_assert_exit_0(proc, log_path)
+                # --log.format=json --log.level=debug: every line one JSON object
+                # with ts, level and msg, and the debug line is there.
+                with open(log_path) as f:
+                    lines = [json.loads(l) for l in f.read().splitlines()]
+                self.assertTrue(lines)
+                for entry in lines:
+                    self.assertEqual(set(entry), {"ts", "level", "msg"}, entry)
+                self.assertIn("debug", {e["level"] for e in lines})
+
+    def test_conflicting_flag_spellings_are_one_line_and_exit_1(self):
+        result = self.run_exporter(f"--listen_address=127.0.0.1:{free_port()}",
+                                   "--web.listen-address=127.0.0.1:1")
+        self.assert_fatal_line(result, contains=("--listen_address=", "--web.listen-address=",
+                                                 "conflict"))
+
+    def test_log_level_filters_and_rejects_unknown_levels(self):
+        self.assert_fatal_line(self.run_exporter("--log.level=verbose"),
+                               contains=("--log.level",))
+        self.assert_fatal_line(self.run_exporter("--log.format=text"), contains=("--log.format",))
 
     def test_stray_argument_is_one_line_and_exit_1(self):
         result = self.run_exporter("extra", f"--listen_address=127.0.0.1:{free_port()}")
