@@ -143,7 +143,7 @@ measure() {
 start_exporter() {
   local port
   port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
-  "$EXPORTER" --listen_address="127.0.0.1:$port" >"$WORK/exporter.log" 2>&1 &
+  "$EXPORTER" --web.listen-address="127.0.0.1:$port" >"$WORK/exporter.log" 2>&1 &
   HOLDER_PID=$!
   for _ in $(seq 100); do
     curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && return 0

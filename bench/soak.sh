@@ -101,7 +101,7 @@ collectors:
     process_map_entries: 65536
 EOF
 EXPORTER_PORT="$(free_port)"
-"$EXPORTER" --config="$WORK/exporter.yaml" --listen_address="127.0.0.1:$EXPORTER_PORT" \
+"$EXPORTER" --config.file="$WORK/exporter.yaml" --web.listen-address="127.0.0.1:$EXPORTER_PORT" \
   >"$WORK/exporter.log" 2>&1 &
 EXPORTER_PID=$!
 PIDS+=("$EXPORTER_PID")

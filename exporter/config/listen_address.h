@@ -1,5 +1,5 @@
 // The address the HTTP server listens on, parsed once with the same rules for
-// the --listen_address flag and the web.listen_address key.
+// the --web.listen-address flag and the web.listen_address key.
 #pragma once
 
 #include <cstdint>

@@ -1,6 +1,6 @@
 // The web configuration: TLS and basic authentication for the HTTP endpoint,
 // read from a `web-config.yml` in the exporter-toolkit format every Prometheus
-// exporter understands (--web_config_file). See docs/security.md.
+// exporter understands (--web.config.file). See docs/security.md.
 //
 // Supported keys (anything else is an error, so a setting that would weaken or
 // change security is never silently ignored):

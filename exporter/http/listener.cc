@@ -24,7 +24,7 @@ absl::Status BindError(const std::string& shown, int err) {
   if (err == EADDRINUSE) {
     return absl::UnavailableError(absl::StrCat(
         "listen on ", shown, ": address already in use (is another exporter running?); "
-        "choose another with --listen_address"));
+        "choose another with --web.listen-address"));
   }
   if (err == EADDRNOTAVAIL) {
     return absl::UnavailableError(absl::StrCat(

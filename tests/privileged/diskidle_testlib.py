@@ -136,8 +136,8 @@ class Exporter:
         self.log = open(self.log_path, "w")
         test.addCleanup(self.log.close)
         self.proc = subprocess.Popen(
-            [EXPORTER, f"--config={self.config_path}",
-             f"--listen_address=127.0.0.1:{self.port}", *extra_args],
+            [EXPORTER, f"--config.file={self.config_path}",
+             f"--web.listen-address=127.0.0.1:{self.port}", *extra_args],
             stdout=self.log, stderr=subprocess.STDOUT)
         # A test that kills the exporter on purpose sets this to None.
         self.expected_exit_status = 0
