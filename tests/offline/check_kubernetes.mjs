@@ -3,21 +3,29 @@
 //
 //   node tests/offline/check_kubernetes.mjs
 //
-// Renders the kustomization the way `kubectl apply -k` would for what it uses
-// (resources + images, and each component's JSON patches on top), validates
-// every object against the Kubernetes / prometheus-operator schemas
-// (kubernetes-models) and asserts the least-privilege properties docs/kubernetes.md
-// promises. Before checking the real manifests it checks broken copies and
-// fails unless every breakage is caught.
+// Renders each kustomize variant -- the base alone, the base with each
+// component, and the base with every component -- with `kubectl kustomize`
+// (what `kubectl apply -k` runs; where kubectl is missing, a minimal renderer
+// below does resources, images, components' resources and JSON patches),
+// validates every object against the Kubernetes / prometheus-operator schemas
+// (kubernetes-models) and asserts the properties docs/kubernetes.md promises:
+// the base holds no CRD kinds (it applies to a bare cluster), least privilege,
+// and components generated from the rules and dashboard files match them.
+// Before checking the real manifests it checks broken copies and fails unless
+// every breakage is caught.
 
-import { readFileSync, readdirSync, existsSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, readdirSync, existsSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as yaml from 'js-yaml';
-import { Namespace, Service } from 'kubernetes-models/v1';
+import { ConfigMap, Namespace, Service } from 'kubernetes-models/v1';
 import { DaemonSet } from 'kubernetes-models/apps/v1';
 import { NetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1';
-import { ServiceMonitor } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1';
+import {
+  PrometheusRule, ServiceMonitor,
+} from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const SOURCE_DIR = process.env.DISKIDLE_SOURCE_DIR || resolve(HERE, '..', '..');
@@ -25,13 +33,27 @@ const KUSTOMIZE_DIR = join(SOURCE_DIR, 'deploy', 'kubernetes');
 const SECCOMP_PROFILE = join(SOURCE_DIR, 'deploy', 'seccomp', 'diskidle-exporter.json');
 
 const MODELS = {
+  'v1/ConfigMap': ConfigMap,
   'v1/Namespace': Namespace,
   'v1/Service': Service,
   'apps/v1/DaemonSet': DaemonSet,
   'networking.k8s.io/v1/NetworkPolicy': NetworkPolicy,
   'monitoring.coreos.com/v1/ServiceMonitor': ServiceMonitor,
+  'monitoring.coreos.com/v1/PrometheusRule': PrometheusRule,
 };
-const REQUIRED_KINDS = ['Namespace', 'DaemonSet', 'Service', 'ServiceMonitor', 'NetworkPolicy'];
+// API groups every cluster serves; anything else needs a CRD.
+const BUILTIN_API_VERSIONS = new Set(['v1', 'apps/v1', 'networking.k8s.io/v1']);
+const BASE_KINDS = ['Namespace', 'DaemonSet', 'Service', 'NetworkPolicy'];
+// What each component must add to the base.
+const COMPONENT_KINDS = {
+  servicemonitor: ['ServiceMonitor'],
+  'prometheus-rule': ['PrometheusRule'],
+  'grafana-dashboard': ['ConfigMap'],
+};
+// kube-prometheus-stack's default selectors for a release named so.
+const RELEASE_LABEL = ['release', 'kube-prometheus-stack'];
+const RULES_FILE = join(SOURCE_DIR, 'deploy', 'prometheus', 'diskidle-rules.yml');
+const DASHBOARD_FILE = join(SOURCE_DIR, 'dashboards', 'diskidle.json');
 // The documented capabilities (docs/kubernetes.md); anything else is a failure.
 const ALLOWED_CAPABILITIES = new Set(['BPF', 'PERFMON']);
 const PORT = 9436;
@@ -90,17 +112,58 @@ function applyComponent(objects, componentDir) {
   const k = yaml.load(readFileSync(join(componentDir, 'kustomization.yaml'), 'utf8'));
   if (k.kind !== 'Component') throw new Error(`${componentDir}: kind must be Component`);
   const out = structuredClone(objects);
+  for (const file of k.resources || []) {
+    for (const doc of yaml.loadAll(readFileSync(join(componentDir, file), 'utf8'))) {
+      if (doc) out.push(doc);
+    }
+  }
+  // As kustomize does: a patch whose target is absent (web-config's
+  // ServiceMonitor patch without components/servicemonitor) changes nothing.
   for (const patch of k.patches || []) {
     const targets = out.filter(
       (o) => o.kind === patch.target.kind && o.metadata.name === patch.target.name);
-    if (targets.length !== 1) throw new Error(`${componentDir}: patch target not found`);
-    applyJsonPatch(targets[0], yaml.load(patch.patch));
+    for (const target of targets) applyJsonPatch(target, yaml.load(patch.patch));
   }
   return out;
 }
 
+function haveKubectl() {
+  try {
+    execFileSync('kubectl', ['version', '--client'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+const KUBECTL = haveKubectl();
+
+// The base with `components` (names under deploy/kubernetes/components), in
+// order, as `kubectl apply -k` of an overlay listing them would apply it.
+function render(components) {
+  if (!KUBECTL) {
+    let objects = loadKustomization(KUSTOMIZE_DIR);
+    for (const c of components) objects = applyComponent(objects, join(KUSTOMIZE_DIR, 'components', c));
+    return objects;
+  }
+  const overlay = mkdtempSync(join(tmpdir(), 'diskidle-kustomize-'));
+  try {
+    // kustomize refuses absolute paths to bases and components.
+    const rel = (p) => relative(overlay, p);
+    writeFileSync(join(overlay, 'kustomization.yaml'), yaml.dump({
+      apiVersion: 'kustomize.config.k8s.io/v1beta1',
+      kind: 'Kustomization',
+      resources: [rel(KUSTOMIZE_DIR)],
+      components: components.map((c) => rel(join(KUSTOMIZE_DIR, 'components', c))),
+    }));
+    const out = execFileSync('kubectl', ['kustomize', overlay], { encoding: 'utf8' });
+    return yaml.loadAll(out).filter((d) => d);
+  } finally {
+    rmSync(overlay, { recursive: true, force: true });
+  }
+}
+
 // ---- checks: each returns a list of problems --------------------------------
-function validateSchemas(objects) {
+function validateSchemas(objects, requiredKinds) {
   const problems = [];
   for (const obj of objects) {
     const key = `${obj.apiVersion}/${obj.kind}`;
@@ -115,7 +178,7 @@ function validateSchemas(objects) {
       problems.push(`${key} ${obj.metadata?.name}: schema: ${e.message.split('\n')[0]}`);
     }
   }
-  for (const kind of REQUIRED_KINDS) {
+  for (const kind of requiredKinds) {
     if (!objects.some((o) => o.kind === kind)) problems.push(`missing ${kind}`);
   }
   return problems;
@@ -134,6 +197,9 @@ function checkDaemonSet(objects) {
   // absent field means the token is mounted.
   if (pod.automountServiceAccountToken !== false) {
     problems.push('automountServiceAccountToken must be false (no API token in the pod)');
+  }
+  if (pod.nodeSelector?.['kubernetes.io/os'] !== 'linux') {
+    problems.push('nodeSelector kubernetes.io/os: linux required (the image and BPF are Linux-only)');
   }
   if (!(pod.tolerations || []).some((t) => t.operator === 'Exists' && !t.key && !t.effect)) {
     problems.push('needs a toleration {operator: Exists} to run on every node');
@@ -205,7 +271,11 @@ function checkServiceMonitor(objects) {
   const problems = [];
   const sm = objects.find((o) => o.kind === 'ServiceMonitor');
   const svc = objects.find((o) => o.kind === 'Service');
-  if (!sm || !svc) return ['ServiceMonitor and Service required'];
+  if (!sm) return [];
+  if (!svc) return ['ServiceMonitor without a Service'];
+  if (sm.metadata.labels?.[RELEASE_LABEL[0]] !== RELEASE_LABEL[1]) {
+    problems.push(`ServiceMonitor needs the label ${RELEASE_LABEL.join(': ')} (kube-prometheus-stack)`);
+  }
   for (const [k, v] of Object.entries(sm.spec.selector.matchLabels || {})) {
     if (svc.metadata.labels?.[k] !== v) problems.push(`ServiceMonitor selector ${k}=${v} misses the Service`);
   }
@@ -273,9 +343,77 @@ function checkSeccompProfile() {
   return problems;
 }
 
-function checkAll(objects) {
-  return [...validateSchemas(objects), ...checkDaemonSet(objects),
-          ...checkServiceMonitor(objects), ...checkNetworkPolicy(objects)];
+// A PrometheusRule must carry exactly the rules of deploy/prometheus (it is
+// generated from them: scripts/generate_kubernetes_components.py).
+function checkPrometheusRule(objects) {
+  const rule = objects.find((o) => o.kind === 'PrometheusRule');
+  if (!rule) return [];
+  const problems = [];
+  if (rule.metadata.labels?.[RELEASE_LABEL[0]] !== RELEASE_LABEL[1]) {
+    problems.push(`PrometheusRule needs the label ${RELEASE_LABEL.join(': ')} (kube-prometheus-stack)`);
+  }
+  const rules = yaml.load(readFileSync(RULES_FILE, 'utf8'));
+  if (canonical(rule.spec) !== canonical(rules)) {
+    problems.push('PrometheusRule spec differs from deploy/prometheus/diskidle-rules.yml: run scripts/generate_kubernetes_components.py');
+  }
+  return problems;
+}
+
+function checkDashboardConfigMap(objects) {
+  const cm = objects.find((o) => o.kind === 'ConfigMap');
+  if (!cm) return [];
+  const problems = [];
+  if (cm.metadata.labels?.grafana_dashboard !== '1') {
+    problems.push('dashboard ConfigMap needs the label grafana_dashboard: "1" (Grafana sidecar)');
+  }
+  const dashboard = JSON.parse(readFileSync(DASHBOARD_FILE, 'utf8'));
+  let embedded;
+  try {
+    embedded = JSON.parse(cm.data?.['diskidle.json'] ?? '');
+  } catch (e) {
+    return [...problems, `dashboard ConfigMap: diskidle.json is not JSON: ${e.message}`];
+  }
+  if (canonical(embedded) !== canonical(dashboard)) {
+    problems.push('dashboard ConfigMap differs from dashboards/diskidle.json: run scripts/generate_kubernetes_components.py');
+  }
+  return problems;
+}
+
+// Probes reach /healthz over the scheme the exporter serves: with a web config
+// (TLS) HTTPS, and the ServiceMonitor scrapes https.
+function checkWebConfig(objects) {
+  const c = objects.find((o) => o.kind === 'DaemonSet').spec.template.spec.containers[0];
+  if (!(c.args || []).some((a) => a.startsWith('--web.config.file='))) return [];
+  const problems = [];
+  for (const probe of ['readinessProbe', 'livenessProbe']) {
+    if (c[probe]?.httpGet?.scheme !== 'HTTPS') problems.push(`web-config: ${probe} must use HTTPS`);
+  }
+  const sm = objects.find((o) => o.kind === 'ServiceMonitor');
+  if (sm && sm.spec.endpoints.some((e) => e.scheme !== 'https')) {
+    problems.push('web-config: the ServiceMonitor must scrape https');
+  }
+  return problems;
+}
+
+function checkAll(objects, requiredKinds) {
+  return [...validateSchemas(objects, requiredKinds), ...checkDaemonSet(objects),
+          ...checkServiceMonitor(objects), ...checkNetworkPolicy(objects),
+          ...checkPrometheusRule(objects), ...checkDashboardConfigMap(objects),
+          ...checkWebConfig(objects)];
+}
+
+// JSON with sorted keys: kustomize reorders keys, which changes no meaning.
+function canonical(value) {
+  if (Array.isArray(value)) return `[${value.map(canonical).join(',')}]`;
+  if (value && typeof value === 'object') {
+    return `{${Object.keys(value).sort().map((k) => `${JSON.stringify(k)}:${canonical(value[k])}`).join(',')}}`;
+  }
+  return JSON.stringify(value);
+}
+
+function crdKinds(objects) {
+  return objects.filter((o) => !BUILTIN_API_VERSIONS.has(o.apiVersion))
+    .map((o) => `${o.apiVersion}/${o.kind}`);
 }
 
 // ---- self-test: each breakage must be caught --------------------------------
@@ -322,6 +460,35 @@ const BREAKAGES = {
     o.find((x) => x.kind === 'NetworkPolicy').spec.egress = [{}];
   },
   'ServiceMonitor missing': (o) => { o.splice(o.findIndex((x) => x.kind === 'ServiceMonitor'), 1); },
+  'no os nodeSelector': (o) => { delete ds(o).spec.template.spec.nodeSelector; },
+  'ServiceMonitor without release label': (o) => {
+    delete o.find((x) => x.kind === 'ServiceMonitor').metadata.labels.release;
+  },
+  'PrometheusRule stale (a rule dropped)': (o) => {
+    o.find((x) => x.kind === 'PrometheusRule').spec.groups[0].rules.pop();
+  },
+  'PrometheusRule without release label': (o) => {
+    delete o.find((x) => x.kind === 'PrometheusRule').metadata.labels.release;
+  },
+  'dashboard ConfigMap stale': (o) => {
+    const cm = o.find((x) => x.kind === 'ConfigMap');
+    const d = JSON.parse(cm.data['diskidle.json']);
+    d.panels.pop();
+    cm.data['diskidle.json'] = JSON.stringify(d);
+  },
+  'dashboard ConfigMap unlabelled': (o) => {
+    delete o.find((x) => x.kind === 'ConfigMap').metadata.labels.grafana_dashboard;
+  },
+  'PrometheusRule schema violation': (o) => {
+    o.find((x) => x.kind === 'PrometheusRule').spec.groups[0].rules[0].expr = ['not', 'a', 'string'];
+  },
+};
+// Breakages of the web-config variant.
+const WEB_BREAKAGES = {
+  'web-config probe over HTTP': (o) => { delete ctr(o).readinessProbe.httpGet.scheme; },
+  'web-config ServiceMonitor over HTTP': (o) => {
+    o.find((x) => x.kind === 'ServiceMonitor').spec.endpoints[0].scheme = 'http';
+  },
 };
 
 let failures = 0;
@@ -330,35 +497,65 @@ function fail(message) {
   failures++;
 }
 
-const base = loadKustomization(KUSTOMIZE_DIR);
-for (const [name, breakIt] of Object.entries(BREAKAGES)) {
-  const broken = structuredClone(base);
-  breakIt(broken);
-  if (checkAll(broken).length === 0) fail(`self-test: breakage "${name}" was not caught`);
+const componentsDir = join(KUSTOMIZE_DIR, 'components');
+const componentNames = readdirSync(componentsDir).sort();
+// Components that add objects come first, so web-config finds the ServiceMonitor
+// it patches (the order kustomization.yaml documents).
+const ORDER = ['servicemonitor', 'prometheus-rule', 'grafana-dashboard'];
+const ordered = [...ORDER.filter((c) => componentNames.includes(c)),
+                 ...componentNames.filter((c) => !ORDER.includes(c))];
+const requiredFor = (components) =>
+  [...BASE_KINDS, ...components.flatMap((c) => COMPONENT_KINDS[c] || [])];
+
+const variants = [];
+function addVariant(components) {
+  const name = ['deploy/kubernetes', ...components.map((c) => `components/${c}`)].join(' + ');
+  try {
+    variants.push([name, components, render(components)]);
+  } catch (e) {
+    fail(`${name}: render failed: ${e.message.split('\n')[0]}`);
+  }
+}
+addVariant([]);
+for (const c of ordered) addVariant([c]);
+addVariant(['servicemonitor', 'web-config']);
+addVariant(ordered.filter((c) => c !== 'seccomp-localhost'));
+addVariant(ordered);
+console.log(`rendering with ${KUBECTL ? 'kubectl kustomize' : 'the built-in minimal renderer (no kubectl)'}`);
+
+for (const c of Object.keys(COMPONENT_KINDS)) {
+  if (!componentNames.includes(c)) fail(`components/${c} missing`);
+}
+const base = variants.find(([, cs]) => cs.length === 0)?.[2] || [];
+const crds = crdKinds(base);
+if (crds.length > 0) fail(`the base must apply to a bare cluster, but holds CRD kinds: ${crds.join(', ')}`);
+if (crdKinds(structuredClone(base).concat([{ apiVersion: 'monitoring.coreos.com/v1', kind: 'ServiceMonitor' }])).length === 0) {
+  fail('self-test: a CRD kind in the base was not caught');
 }
 
-const variants = [['deploy/kubernetes', base]];
-const componentsDir = join(KUSTOMIZE_DIR, 'components');
-if (existsSync(componentsDir)) {
-  for (const name of readdirSync(componentsDir).sort()) {
-    try {
-      variants.push([`deploy/kubernetes + components/${name}`,
-                     applyComponent(base, join(componentsDir, name))]);
-    } catch (e) {
-      fail(`components/${name}: ${e.message}`);
+const everything = variants.find(([, cs]) => cs.length === ordered.length - 1);
+const withWeb = variants.find(([, cs]) => cs.join() === 'servicemonitor,web-config');
+for (const [set, variant] of [[BREAKAGES, everything], [WEB_BREAKAGES, withWeb]]) {
+  if (!variant) continue;
+  for (const [name, breakIt] of Object.entries(set)) {
+    const broken = structuredClone(variant[2]);
+    breakIt(broken);
+    if (checkAll(broken, requiredFor(variant[1])).length === 0) {
+      fail(`self-test: breakage "${name}" was not caught`);
     }
   }
 }
-for (const [name, objects] of variants) {
-  const problems = checkAll(objects);
+
+for (const [name, components, objects] of variants) {
+  const problems = checkAll(objects, requiredFor(components));
   for (const p of problems) fail(`${name}: ${p}`);
   if (problems.length === 0) {
     console.log(`ok   ${name}: ${objects.map((o) => o.kind).join(', ')}`);
   }
 }
-const seccompVariant = variants.find(([n]) => n.endsWith('seccomp-localhost'));
+const seccompVariant = variants.find(([, cs]) => cs.join() === 'seccomp-localhost');
 if (!seccompVariant ||
-    ds(seccompVariant[1]).spec.template.spec.containers[0].securityContext.seccompProfile.type !== 'Localhost') {
+    ds(seccompVariant[2]).spec.template.spec.containers[0].securityContext.seccompProfile.type !== 'Localhost') {
   fail('components/seccomp-localhost must switch the container to the Localhost profile');
 }
 for (const p of checkSeccompProfile()) fail(p);
@@ -368,4 +565,5 @@ if (failures > 0) {
   console.log(`${failures} failure(s)`);
   process.exit(1);
 }
-console.log(`all Kubernetes checks passed (${Object.keys(BREAKAGES).length} breakages caught)`);
+console.log(`all Kubernetes checks passed (${variants.length} variants, ` +
+            `${Object.keys(BREAKAGES).length + Object.keys(WEB_BREAKAGES).length} breakages caught)`);

@@ -16,3 +16,11 @@ add_test(NAME offline.web_config.promtool
          COMMAND sh -c "command -v promtool >/dev/null || { echo 'promtool not found: apt-get install prometheus'; exit 1; }; exec promtool check web-config config/web-config.yml"
          WORKING_DIRECTORY ${PROJECT_SOURCE_DIR})
 set_tests_properties(offline.web_config.promtool PROPERTIES LABELS offline)
+
+# The PrometheusRule and dashboard ConfigMap components are generated from
+# deploy/prometheus/diskidle-rules.yml and dashboards/diskidle.json: fail when
+# either source changed without re-running the generator.
+add_test(NAME offline.kubernetes.generated
+         COMMAND python3 scripts/generate_kubernetes_components.py --check
+         WORKING_DIRECTORY ${PROJECT_SOURCE_DIR})
+set_tests_properties(offline.kubernetes.generated PROPERTIES LABELS offline)
