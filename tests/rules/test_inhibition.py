@@ -5,10 +5,13 @@ deploy/alertmanager/alertmanager.yml on 127.0.0.1, alerts are posted through
 its v2 API the way Prometheus posts them, and `/api/v2/alerts` must show which
 ones are inhibited and by which source.
 
-What the config promises (its comments, docs/alerts.md): a critical alert on a
-disk silences the warnings of the same instance and device, and nothing else:
-not another device, not another host, not a health alert (which carries no
-device label).
+What the config promises (its comments, docs/alerts.md): the critical
+DiskBusyWithoutThroughput on a disk silences the disk warnings
+(DiskBusyWithoutThroughput, ProcessFlushStorm) of the same instance and device,
+and nothing else: not another device, not another host, not a health alert
+(which carries no device label), not another rule set's alert on the same disk.
+And another rule set's critical alerts (with or without a device label)
+silence none of this exporter's alerts.
 
   python3 -m unittest -v test_inhibition        (from tests/rules/)
 """
@@ -40,6 +43,15 @@ SAME_DISK_WARNINGS = [
     {"alertname": "ProcessFlushStorm", "severity": "warning", "instance": INSTANCE,
      "device": "sda", "job": "diskidle", "culprit_comm": "postgres"},
 ]
+# Critical alerts of other rule sets (node-exporter / kubernetes mixins) on the
+# same instance: one without a device label, one on the same disk. Neither may
+# inhibit anything of ours.
+FOREIGN_CRITICALS = [
+    {"alertname": "KubeNodeNotReady", "severity": "critical", "instance": INSTANCE,
+     "job": "kube-state-metrics"},
+    {"alertname": "NodeDiskIOSaturation", "severity": "critical", "instance": INSTANCE,
+     "device": "sda", "job": "node-exporter"},
+]
 NOT_INHIBITED = {
     "another device": {"alertname": "ProcessFlushStorm", "severity": "warning",
                        "instance": INSTANCE, "device": "sdb", "job": "diskidle"},
@@ -48,6 +60,13 @@ NOT_INHIBITED = {
     "health alert without device": {"alertname": "DiskidleCollectorFailing",
                                     "severity": "warning", "instance": INSTANCE,
                                     "job": "diskidle", "collector": "bio"},
+    "exporter down": {"alertname": "DiskidleExporterDown", "severity": "warning",
+                      "instance": INSTANCE, "job": "diskidle"},
+    "dropped events": {"alertname": "DiskidleBPFEventsDropped", "severity": "warning",
+                       "instance": INSTANCE, "job": "diskidle", "reason": "recursion"},
+    "another rule set's warning on the same disk": {
+        "alertname": "NodeFilesystemSpaceFillingUp", "severity": "warning",
+        "instance": INSTANCE, "device": "sda", "job": "node-exporter"},
 }
 
 
@@ -145,7 +164,7 @@ class AlertmanagerInhibitionTest(unittest.TestCase):
 
     def test_critical_disk_alert_inhibits_only_warnings_of_the_same_disk(self):
         targets = SAME_DISK_WARNINGS + list(NOT_INHIBITED.values())
-        everything = [SOURCE] + targets
+        everything = [SOURCE] + targets + FOREIGN_CRITICALS
         self.post_alerts(everything)
         # The inhibitor learns the source alert asynchronously (it subscribes to the
         # alert store); poll until it has, bounded well above what it takes here.
@@ -179,6 +198,36 @@ class AlertmanagerInhibitionTest(unittest.TestCase):
                 status = found[offset]["status"]
                 self.assertEqual(status["inhibitedBy"], [], f"{case}: {labels} must stay active")
                 self.assertEqual(status["state"], "active", f"{case}: {labels}")
+        for offset, labels in enumerate(FOREIGN_CRITICALS, start=1 + len(targets)):
+            with self.subTest(foreign=labels["alertname"]):
+                self.assertEqual(found[offset]["status"]["state"], "active")
+
+    def test_foreign_critical_alerts_alone_inhibit_nothing(self):
+        """Without our critical alert, the other rule sets' critical alerts on the
+        same instance (with and without a device) leave every warning active;
+        the old severity-only rule muted the device-less health alerts here."""
+        targets = SAME_DISK_WARNINGS + list(NOT_INHIBITED.values())
+        # A control on another host: our critical alert and the warning it must
+        # inhibit, posted after the rest. Once Alertmanager shows the control
+        # inhibited, its inhibitor has taken in the whole batch (it reads the
+        # alert store in order), so an absent inhibition below is real.
+        control_source = dict(SOURCE, instance="node-control:9436")
+        control_target = dict(SAME_DISK_WARNINGS[0], instance="node-control:9436")
+        everything = targets + FOREIGN_CRITICALS + [control_source, control_target]
+        self.post_alerts(everything)
+        deadline = time.monotonic() + 30
+        while True:
+            found = self.status_by_labels(everything)
+            if (len(found) == len(everything)
+                    and found[len(everything) - 1]["status"]["inhibitedBy"]):
+                break
+            if time.monotonic() > deadline:
+                self.fail(f"the control alert was never inhibited: {self.alerts()}")
+            time.sleep(0.2)
+        for i, labels in enumerate(targets):
+            with self.subTest(alert=labels["alertname"], device=labels.get("device")):
+                self.assertEqual(found[i]["status"]["inhibitedBy"], [],
+                                 f"{labels} muted by another rule set's critical alert")
 
 
 if __name__ == "__main__":
