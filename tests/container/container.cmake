@@ -9,3 +9,14 @@ set_tests_properties(container.image PROPERTIES
   RUN_SERIAL TRUE
   TIMEOUT 2400
   ENVIRONMENT "${DISKIDLE_TEST_ENV}")
+
+# The .deb (cpack) installed with apt-get in a fresh Debian container, offline;
+# systemd-analyze verify of the unit there; the binary runs --version.
+add_test(NAME container.deb
+         COMMAND python3 -m unittest -v test_deb
+         WORKING_DIRECTORY ${CMAKE_CURRENT_LIST_DIR})
+set_tests_properties(container.deb PROPERTIES
+  LABELS container
+  RUN_SERIAL TRUE
+  TIMEOUT 1800
+  ENVIRONMENT "${DISKIDLE_TEST_ENV}")
