@@ -117,9 +117,18 @@ class AmtoolTest(unittest.TestCase):
             config = yaml.safe_load(f)
         self.assertEqual(set(config["route"]["group_by"]), {"alertname", "instance", "device"})
         inhibit = config["inhibit_rules"]
-        self.assertIn({"source_matchers": ['severity="critical"'],
-                       "target_matchers": ['severity="warning"'],
+        self.assertIn({"source_matchers": ['alertname="DiskBusyWithoutThroughput"',
+                                           'severity="critical"'],
+                       "target_matchers": ['alertname=~"DiskBusyWithoutThroughput|ProcessFlushStorm"',
+                                           'severity="warning"'],
                        "equal": ["instance", "device"]}, inhibit)
+        # Every inhibition names its alerts on both sides: a label missing on
+        # both sides counts as equal, so severity alone would let any foreign
+        # critical alert mute device-less warnings (test_inhibition.py runs it).
+        for rule in inhibit:
+            for side in ("source_matchers", "target_matchers"):
+                self.assertTrue(any(m.startswith("alertname") for m in rule[side]),
+                                f"inhibit rule {rule}: {side} must match on alertname")
 
 
 class RulesContentTest(unittest.TestCase):
