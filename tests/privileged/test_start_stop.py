@@ -340,7 +340,7 @@ class StartStopTest(unittest.TestCase):
             port = busy.getsockname()[1]
             before = loaded_programs()
             result = self.run_exporter(f"--listen_address=127.0.0.1:{port}")
-        line = self.assert_fatal_line(result, contains=(f"127.0.0.1:{port}", "--listen_address"))
+        line = self.assert_fatal_line(result, contains=(f"127.0.0.1:{port}", "--web.listen-address"))
         self.assertIn("address already in use", line.lower())
         self.assert_no_program_left(before)
 
