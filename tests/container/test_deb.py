@@ -100,12 +100,16 @@ class DebPackageTest(unittest.TestCase):
 echo 'deb [trusted=yes] file:/repo ./' > /tmp/sources.list
 APT="-o Dir::Etc::SourceList=/tmp/sources.list -o Dir::Etc::SourceParts=/nonexistent"
 apt-get $APT update -qq
+# The package alone first: its Depends must bring every library the binary loads.
 DEBIAN_FRONTEND=noninteractive apt-get $APT install -y -qq --no-install-recommends \\
-    /repo/{os.path.basename(deb)} systemd >/tmp/apt.log 2>&1 || {{ cat /tmp/apt.log; exit 10; }}
+    /repo/{os.path.basename(deb)} >/tmp/apt.log 2>&1 || {{ cat /tmp/apt.log; exit 10; }}
 echo "conffiles: $(dpkg-query -W -f '${{Conffiles}}' diskidle-exporter)"
-systemd-analyze verify {UNIT} && echo verify-ok
 /usr/bin/diskidle_exporter --version
 /usr/bin/diskidle_exporter --check_config --config.file={CONFIG} >/dev/null && echo config-ok
+# Then systemd, for systemd-analyze.
+DEBIAN_FRONTEND=noninteractive apt-get $APT install -y -qq --no-install-recommends \\
+    systemd >/tmp/apt.log 2>&1 || {{ cat /tmp/apt.log; exit 11; }}
+systemd-analyze verify {UNIT} && echo verify-ok
 """
         result = sh(*RUN, "-v", f"{repo}:/repo:ro", BASE_IMAGE,
                     "bash", "-c", script, check=False, timeout=900)
