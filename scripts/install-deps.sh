@@ -15,6 +15,7 @@ TEST_PACKAGES=(
   python3 python3-yaml util-linux e2fsprogs xfsprogs fio bpftrace wrk curl openssl
   prometheus prometheus-alertmanager apache2-utils libclang-rt-14-dev
   podman runc debootstrap
+  dpkg-dev systemd   # dpkg-shlibdeps and dpkg-scanpackages (the .deb), systemd-analyze (the unit)
 )
 
 mode="${1:-build}"
