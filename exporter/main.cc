@@ -100,7 +100,15 @@ DiskstatsSampling StartDiskstats(const Config& config, CollectorSet& collectors,
   return running;
 }
 
+// Set once --log.format is known: a log collector reading JSON gets a start-up
+// error as one JSON object (level error) too, not a line it cannot parse.
+bool g_json_logs = false;
+
 int Fatal(absl::string_view message) {
+  if (g_json_logs) {
+    LogError(message);
+    return kExitFatal;
+  }
   fprintf(stderr, "diskidle_exporter: %.*s\n", static_cast<int>(message.size()), message.data());
   return kExitFatal;
 }
@@ -148,6 +156,7 @@ int Run(int argc, char** argv) {
   absl::StatusOr<LogFormat> log_format = ParseLogFormat(flags->log_format);
   if (!log_format.ok()) return Fatal(log_format.status().message());
   SetLogOptions(*log_level, *log_format);
+  g_json_logs = *log_format == LogFormat::kJson;
   // What is left (--check_config, --version, unknown flags) goes to abseil;
   // `rest` outlives the parse, which keeps pointers into it.
   std::vector<char*> rest_argv;

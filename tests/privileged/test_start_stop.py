@@ -322,7 +322,25 @@ class StartStopTest(unittest.TestCase):
         self.assert_fatal_line(result, contains=("--listen_address=", "--web.listen-address=",
                                                  "conflict"))
 
+    def test_json_log_format_makes_start_up_errors_json_too(self):
+        result = self.run_exporter("--log.format=json",
+                                   f"--config.file={os.path.join(self.dir, 'missing.yaml')}")
+        self.assertEqual(result.returncode, EXIT_FATAL)
+        lines = result.stderr.splitlines()
+        self.assertEqual(len(lines), 1, result.stderr)
+        entry = json.loads(lines[0])
+        self.assertEqual(entry["level"], "error")
+        self.assertIn("missing.yaml", entry["msg"])
+
     def test_log_level_filters_and_rejects_unknown_levels(self):
+        # Filters: at "error" a clean start and stop log nothing (at the default
+        # "info" they log "listening on ...", "BPF program attached", ...).
+        quiet = Exporter(self, extra_args=("--log.level=error",))
+        self.stop_exporter(quiet)
+        self.assertEqual(quiet.read_log(), "")
+        chatty = Exporter(self)
+        self.stop_exporter(chatty)
+        self.assertIn("level=info", chatty.read_log())
         self.assert_fatal_line(self.run_exporter("--log.level=verbose"),
                                contains=("--log.level",))
         self.assert_fatal_line(self.run_exporter("--log.format=text"), contains=("--log.format",))
