@@ -139,12 +139,14 @@ const KUBECTL = haveKubectl();
 
 // The base with `components` (names under deploy/kubernetes/components), in
 // order, as `kubectl apply -k` of an overlay listing them would apply it.
+function renderMinimal(components) {
+  let objects = loadKustomization(KUSTOMIZE_DIR);
+  for (const c of components) objects = applyComponent(objects, join(KUSTOMIZE_DIR, 'components', c));
+  return objects;
+}
+
 function render(components) {
-  if (!KUBECTL) {
-    let objects = loadKustomization(KUSTOMIZE_DIR);
-    for (const c of components) objects = applyComponent(objects, join(KUSTOMIZE_DIR, 'components', c));
-    return objects;
-  }
+  if (!KUBECTL) return renderMinimal(components);
   const overlay = mkdtempSync(join(tmpdir(), 'diskidle-kustomize-'));
   try {
     // kustomize refuses absolute paths to bases and components.
@@ -257,6 +259,12 @@ function checkDaemonSet(objects) {
     if (!req || req !== lim) problems.push(`${where}: memory requests must equal limits`);
     if (!(c.ports || []).some((p) => p.containerPort === PORT)) {
       problems.push(`${where}: must expose port ${PORT}`);
+    }
+  }
+  for (const v of pod.volumes || []) {
+    // Secrets (TLS key, bcrypt hashes) readable by root only: mode 0400.
+    if (v.secret && v.secret.defaultMode !== 0o400) {
+      problems.push(`secret volume ${v.name}: defaultMode must be 0400 (256), got ${v.secret.defaultMode}`);
     }
   }
   for (const v of pod.volumes || []) {
@@ -485,6 +493,9 @@ const BREAKAGES = {
 };
 // Breakages of the web-config variant.
 const WEB_BREAKAGES = {
+  'web-config secret readable by others': (o) => {
+    ds(o).spec.template.spec.volumes[0].secret.defaultMode = 0o444;
+  },
   'web-config probe over HTTP': (o) => { delete ctr(o).readinessProbe.httpGet.scheme; },
   'web-config ServiceMonitor over HTTP': (o) => {
     o.find((x) => x.kind === 'ServiceMonitor').spec.endpoints[0].scheme = 'http';
@@ -523,6 +534,16 @@ addVariant(ordered.filter((c) => c !== 'seccomp-localhost'));
 addVariant(ordered);
 console.log(`rendering with ${KUBECTL ? 'kubectl kustomize' : 'the built-in minimal renderer (no kubectl)'}`);
 
+// Where kubectl exists, the fallback renderer must agree with it, so a
+// machine without kubectl checks the same objects.
+if (KUBECTL) {
+  const sortedCanonical = (objs) => objs.map(canonical).sort().join('\n');
+  for (const [name, components, objects] of variants) {
+    if (sortedCanonical(renderMinimal(components)) !== sortedCanonical(objects)) {
+      fail(`${name}: the built-in renderer disagrees with kubectl kustomize (update it)`);
+    }
+  }
+}
 for (const c of Object.keys(COMPONENT_KINDS)) {
   if (!componentNames.includes(c)) fail(`components/${c} missing`);
 }
