@@ -79,7 +79,11 @@ class DebPackageTest(unittest.TestCase):
         os.makedirs(repo)
         for name in needed:
             for path in glob.glob(f"{DEB_CACHE}/{name}_*.deb"):
-                os.link(path, os.path.join(repo, os.path.basename(path)))
+                target = os.path.join(repo, os.path.basename(path))
+                try:
+                    os.link(path, target)
+                except OSError:  # another file system: copy
+                    shutil.copy(path, target)
         packages = subprocess.run(["dpkg-scanpackages", "--multiversion", "."], cwd=repo,
                                   capture_output=True, text=True, check=True).stdout
         with open(os.path.join(repo, "Packages"), "w") as f:
