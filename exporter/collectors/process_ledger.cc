@@ -250,10 +250,11 @@ std::vector<ProcessId> ProcessLedger::Update(const BioSnapshot& snapshot, absl::
     SeriesKey complete_key = full;
     complete_key.comm = change.process->aggregate_comm;
     complete_[complete_labels_.Project(complete_key)].Add(change.delta);
-    if (change.process->in_view && !joined_late.count(change.process)) {
-      SeriesKey shown_key = full;
-      change.process->shown[shown_key].Add(change.delta);
-    }
+    if (!change.process->in_view) continue;
+    SeriesCounts& shown = change.process->shown[full];
+    // A late joiner's series appear at 0 now (Prometheus then counts all of
+    // what follows) and grow from the next update on.
+    if (!joined_late.contains(change.process)) shown.Add(change.delta);
   }
 
   // (e) A pid now used by a newer process: the older one has exited, and its
