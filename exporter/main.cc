@@ -27,7 +27,6 @@
 #include "http/exporter_routes.h"
 #include "http/server.h"
 #include "http/tls_context.h"
-#include "prometheus/text_serializer.h"
 #include "util/log.h"
 #include "util/periodic_thread.h"
 #include "version.h"
@@ -230,9 +229,7 @@ int Run(int argc, char** argv) {
   server_options.basic_auth_users = web_security.basic_auth_users;
   http::ExporterPages pages;
   pages.telemetry_path = config->web.telemetry_path;
-  pages.render_metrics = [collectors] {
-    return prometheus::TextSerializer().Serialize(collectors->Collect());
-  };
+  pages.render_metrics = [collectors] { return collectors->Render(); };
   pages.ready = [&readiness] { return readiness.Ready(); };
   pages.not_ready_reason = [&readiness] { return readiness.Missing(); };
   pages.collector_status = [collectors] { return collectors->LastStatus(); };

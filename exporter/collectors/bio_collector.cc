@@ -1,13 +1,20 @@
 #include "collectors/bio_collector.h"
 
+#include <dirent.h>
 #include <malloc.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <mutex>
+#include <optional>
 
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "collectors/families.h"
 #include "collectors/process_ledger.h"
+#include "collectors/text_exposition.h"
 #include "model/bio_labels.h"
 #include "procfs/device_names.h"
 #include "procfs/proc_stat.h"
@@ -17,36 +24,59 @@ namespace diskidle {
 namespace {
 
 constexpr size_t kTrimAfterExpired = 256;
+// How often a live idle process's start time is read again (pid reuse by a
+// process that does no I/O is noticed within this time).
+constexpr absl::Duration kReconfirm = absl::Seconds(30);
 
 LedgerLimits LimitsOf(const BioCollectorConfig& config) {
   return {config.exited_process_ttl, config.max_processes, config.max_comms};
 }
 
-prometheus::ClientMetric HistogramMetric(const SeriesKey& key, const SeriesCounts& counts,
-                                         const std::vector<uint64_t>& bounds,
-                                         const std::vector<int>& last_bucket) {
-  prometheus::ClientMetric metric;
-  metric.label = {{"comm", key.comm},       {"device", key.device}, {"op", key.op},
-                  {"pid", key.pid},         {"syscall", key.syscall}};
-  metric.histogram.sample_count = counts.bios;
-  metric.histogram.sample_sum = static_cast<double>(counts.bytes);
+LabelSet LabelsOf(const std::vector<std::string>& names) {
+  auto has = [&names](const char* name) {
+    return std::find(names.begin(), names.end(), name) != names.end();
+  };
+  return LabelSet{.device = has("device"),
+                  .pid = has("pid"),
+                  .comm = has("comm"),
+                  .syscall = has("syscall"),
+                  .op = has("op")};
+}
+
+// Labels in a fixed (alphabetical) order; empty ones are left out.
+std::string LabelsText(const SeriesKey& key) {
+  return RenderLabels({{"comm", key.comm},
+                       {"device", key.device},
+                       {"op", key.op},
+                       {"pid", key.pid},
+                       {"syscall", key.syscall}});
+}
+
+// Cumulative counts at each configured bound, from the kernel's log2 buckets.
+std::vector<std::pair<uint64_t, uint64_t>> CumulativeBuckets(
+    const SeriesCounts& counts, const std::vector<uint64_t>& bounds,
+    const std::vector<int>& last_bucket) {
+  std::vector<std::pair<uint64_t, uint64_t>> out;
+  out.reserve(bounds.size());
   uint64_t cumulative = 0;
   int next_bucket = 0;
   for (size_t i = 0; i < bounds.size(); ++i) {
     for (; next_bucket <= last_bucket[i] && next_bucket < DISKIDLE_SIZE_BUCKETS; ++next_bucket) {
       cumulative += counts.buckets[next_bucket];
     }
-    metric.histogram.bucket.push_back(
-        {.cumulative_count = cumulative, .upper_bound = static_cast<double>(bounds[i])});
+    out.emplace_back(bounds[i], cumulative);
   }
-  return metric;
+  return out;
 }
 
 }  // namespace
 
 struct BioCollector::Impl {
   Impl(const BioCollectorConfig& config, std::string procfs, BioMaps* maps)
-      : config(config), procfs(std::move(procfs)), maps(maps), ledger(LimitsOf(config)) {}
+      : config(config),
+        procfs(std::move(procfs)),
+        maps(maps),
+        ledger(LimitsOf(config), LabelsOf(config.labels), LabelsOf(config.process_labels)) {}
 
   BioCollectorConfig config;
   const std::string procfs;
@@ -55,13 +85,52 @@ struct BioCollector::Impl {
   ProcessLedger ledger;
   uint64_t clock_ticks_ns = 1'000'000'000 / static_cast<uint64_t>(sysconf(_SC_CLK_TCK));
   std::mutex mu;
+  // The snapshot of the scrape in progress: Collect() takes it, CollectText() renders it.
+  BioSnapshot last;
+  // Pids in <procfs> at this update (listed once, on the first check), and
+  // when each process's start time was last confirmed in its stat file.
+  std::optional<absl::flat_hash_set<uint32_t>> listed_pids;
+  absl::flat_hash_map<ProcessId, absl::Time> confirmed;
 
-  bool IsAlive(const ProcessId& id) const {
+  // An idle process is alive while its pid is listed in /proc; its stat file
+  // (which tells a reused pid from the original) is read when first checked
+  // and then at most every kReconfirm. With 10,000 idle processes that is one
+  // directory listing per update instead of 10,000 file reads.
+  Liveness Check(const ProcessId& id, absl::Time now) {
+    if (!listed_pids) listed_pids = ListPids();
+    if (listed_pids->empty()) return CheckStat(id);  // listing failed: ask the file
+    if (!listed_pids->contains(id.first)) return Liveness::kExited;
+    auto it = confirmed.find(id);
+    if (it != confirmed.end() && now - it->second < kReconfirm) return Liveness::kAlive;
+    Liveness liveness = CheckStat(id);
+    if (liveness == Liveness::kAlive) confirmed[id] = now;
+    return liveness;
+  }
+
+  absl::flat_hash_set<uint32_t> ListPids() const {
+    absl::flat_hash_set<uint32_t> pids;
+    DIR* dir = opendir(procfs.c_str());
+    if (dir == nullptr) return pids;
+    while (dirent* entry = readdir(dir)) {
+      uint32_t pid = 0;
+      if (absl::SimpleAtoi(entry->d_name, &pid)) pids.insert(pid);
+    }
+    closedir(dir);
+    return pids;
+  }
+
+  Liveness CheckStat(const ProcessId& id) const {
     auto stat = ReadFileToString(absl::StrCat(procfs, "/", id.first, "/stat"));
-    if (!stat.ok()) return false;  // gone (ENOENT/ESRCH)
+    if (!stat.ok()) {
+      // ENOENT/ESRCH: gone. Anything else (EMFILE, EACCES, ...) says nothing
+      // about the process: ask again at the next update.
+      return absl::IsNotFound(stat.status()) ? Liveness::kExited : Liveness::kUnknown;
+    }
     auto parsed = ParseProcStat(*stat);
-    // Same PID, other start time: the PID was reused, ours has exited.
-    return parsed.ok() && parsed->starttime_ticks == id.second / clock_ticks_ns;
+    if (!parsed.ok()) return Liveness::kUnknown;
+    // Same pid, other start time: the pid was reused, ours has exited.
+    return parsed->starttime_ticks == id.second / clock_ticks_ns ? Liveness::kAlive
+                                                                 : Liveness::kExited;
   }
 
   // Snapshot + lifecycle; caller holds mu.
@@ -71,11 +140,14 @@ struct BioCollector::Impl {
     if (auto text = ReadFileToString(procfs + "/diskstats"); text.ok()) {
       device_names.Update(*text);
     }
+    const absl::Time now = absl::Now();
+    listed_pids.reset();
     auto expired = ledger.Update(
-        *snapshot, absl::Now(), [this](const ProcessId& id) { return IsAlive(id); },
+        *snapshot, now, [this, now](const ProcessId& id) { return Check(id, now); },
         [this](uint32_t dev) { return device_names.Name(dev); });
+    for (const ProcessId& id : expired) confirmed.erase(id);
     if (absl::Status s = maps->Forget(expired); !s.ok()) return s;
-    // After a burst of short-lived processes has been folded, hand the freed
+    // After a burst of short-lived processes has expired, hand the freed
     // bookkeeping back to the system: glibc keeps freed heap otherwise, and
     // RSS would stay at the burst's high-water mark.
     if (expired.size() >= kTrimAfterExpired) malloc_trim(0);
@@ -91,8 +163,14 @@ BioCollector::~BioCollector() = default;
 
 void BioCollector::SetConfig(const BioCollectorConfig& config) {
   std::lock_guard<std::mutex> lock(impl_->mu);
-  impl_->config = config;
-  impl_->ledger.SetLimits(LimitsOf(config));
+  // Label sets and buckets are restart-only (config.cc): keep the running ones.
+  BioCollectorConfig applied = config;
+  applied.labels = impl_->config.labels;
+  applied.process_labels = impl_->config.process_labels;
+  applied.process_histogram = impl_->config.process_histogram;
+  applied.size_buckets_bytes = impl_->config.size_buckets_bytes;
+  impl_->config = applied;
+  impl_->ledger.SetLimits(LimitsOf(applied));
 }
 
 absl::Status BioCollector::Housekeep() {
@@ -104,20 +182,8 @@ absl::Status BioCollector::Collect(std::vector<prometheus::MetricFamily>& out) {
   std::lock_guard<std::mutex> lock(impl_->mu);
   auto snapshot = impl_->Update();
   if (!snapshot.ok()) return snapshot.status();
-  const BioSnapshot& snap = *snapshot;
-
-  const std::vector<uint64_t>& bounds = impl_->config.size_buckets_bytes;
-  std::vector<int> last_bucket = LastKernelBucketPerBound(bounds);
-  auto sizes = MakeFamily("diskidle_bio_size_bytes",
-                          "Sizes of block I/O requests (bios) at submission, by the process and "
-                          "syscall that submitted them; _count is bios, _sum is bytes.",
-                          prometheus::MetricType::Histogram);
-  auto series = impl_->ledger.Series(
-      snap, [this](uint32_t dev) { return impl_->device_names.Name(dev); });
-  for (const auto& [key, counts] : series) {
-    sizes.metric.push_back(HistogramMetric(key, counts, bounds, last_bucket));
-  }
-  out.push_back(std::move(sizes));
+  impl_->last = *std::move(snapshot);
+  const BioSnapshot& snap = impl_->last;
 
   auto dropped = MakeFamily("diskidle_bpf_events_dropped_total",
                             "Events the BPF program could not record because a map was full.",
@@ -154,20 +220,86 @@ absl::Status BioCollector::Collect(std::vector<prometheus::MetricFamily>& out) {
     out.push_back(std::move(runs));
   }
 
-  auto folded = MakeFamily("diskidle_bio_folded_processes_total",
-                           "Processes whose series were folded into their comm aggregate "
-                           "(pid=\"\"): exited longer than the TTL, or beyond max_processes.",
-                           prometheus::MetricType::Counter);
-  AddSample(folded, {{"reason", "exited"}}, impl_->ledger.folded_exited());
-  AddSample(folded, {{"reason", "limit"}}, impl_->ledger.folded_limit());
-  out.push_back(std::move(folded));
-
   auto tracked = MakeFamily("diskidle_tracked_processes",
-                            "Processes with counts in the kernel map (live or exited within "
-                            "the TTL).",
+                            "Processes with counts in the kernel map (live, or exited within "
+                            "exited_process_ttl).",
                             prometheus::MetricType::Gauge);
   AddSample(tracked, {}, static_cast<double>(impl_->ledger.tracked_processes()));
   out.push_back(std::move(tracked));
+  if (impl_->config.max_processes > 0) {
+    auto in_view = MakeFamily("diskidle_process_view_processes",
+                              "Processes with series in the per-process view (diskidle_process_*).",
+                              prometheus::MetricType::Gauge);
+    AddSample(in_view, {}, static_cast<double>(impl_->ledger.processes_in_view()));
+    out.push_back(std::move(in_view));
+    auto evictions = MakeFamily(
+        "diskidle_process_view_evictions_total",
+        "Times a busier process took the per-process view slot of a less active one "
+        "(max_processes reached).",
+        prometheus::MetricType::Counter);
+    AddSample(evictions, {}, static_cast<double>(impl_->ledger.evictions()));
+    out.push_back(std::move(evictions));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status BioCollector::CollectText(std::string& out) {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  const BioCollectorConfig& config = impl_->config;
+  const std::vector<uint64_t>& bounds = config.size_buckets_bytes;
+  const std::vector<int> last_bucket = LastKernelBucketPerBound(bounds);
+  TextExposition text(out);
+
+  text.Family("diskidle_bio_size_bytes",
+              "Sizes of block I/O requests (bios) at submission, by the disk, process name, "
+              "syscall and operation; every bio once. _count is bios, _sum is bytes, le=\"0\" "
+              "counts zero-byte bios (flushes).",
+              "histogram");
+  for (const auto& [key, counts] : impl_->ledger.complete()) {
+    text.Histogram("diskidle_bio_size_bytes", LabelsText(key),
+                   CumulativeBuckets(counts, bounds, last_bucket), counts.bytes, counts.bios);
+  }
+
+  if (config.max_processes <= 0) return absl::OkStatus();
+  // Labels rendered once per series for all the families below.
+  std::vector<std::pair<std::string, SeriesCounts>> processes;
+  impl_->ledger.ForEachProcessSeries([&processes](const SeriesKey& key, const SeriesCounts& counts) {
+    processes.emplace_back(LabelsText(key), counts);
+  });
+  struct Counter {
+    const char* name;
+    const char* help;
+    uint64_t (*value)(const SeriesCounts&);
+  };
+  static constexpr Counter kCounters[] = {
+      {"diskidle_process_bios_total",
+       "Bios of the most active processes (max_processes), counted while the process is "
+       "among them.",
+       [](const SeriesCounts& c) { return c.bios; }},
+      {"diskidle_process_bio_bytes_total",
+       "Bytes of those bios, counted while the process is among the most active.",
+       [](const SeriesCounts& c) { return c.bytes; }},
+      {"diskidle_process_zero_byte_bios_total",
+       "Zero-byte bios (flushes) of the most active processes, counted while the process is "
+       "among them.",
+       [](const SeriesCounts& c) { return c.zero_byte_bios(); }},
+  };
+  for (const Counter& counter : kCounters) {
+    text.Family(counter.name, counter.help, "counter");
+    for (const auto& [labels, counts] : processes) {
+      text.Sample(counter.name, labels, counter.value(counts));
+    }
+  }
+  if (config.process_histogram) {
+    text.Family("diskidle_process_bio_size_bytes",
+                "Sizes of the bios of the most active processes, counted while the process is "
+                "among them.",
+                "histogram");
+    for (const auto& [labels, counts] : processes) {
+      text.Histogram("diskidle_process_bio_size_bytes", labels,
+                     CumulativeBuckets(counts, bounds, last_bucket), counts.bytes, counts.bios);
+    }
+  }
   return absl::OkStatus();
 }
 

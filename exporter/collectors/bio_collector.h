@@ -1,5 +1,10 @@
-// diskidle_bio_size_bytes and the BPF self-metrics, built at scrape time from
-// a snapshot of the kernel maps (no live Counter objects per series).
+// The bio views (docs/metrics.md), built at scrape time from a snapshot of the
+// kernel maps through the ProcessLedger:
+//  - diskidle_bio_size_bytes{device,comm,syscall,op}: every bio, once;
+//  - diskidle_process_{bios,bio_bytes,zero_byte_bios}_total{device,pid,comm,syscall,op}
+//    for the most active live processes (and diskidle_process_bio_size_bytes
+//    when collectors.bio.process_histogram is on);
+// plus the BPF and ledger self-metrics.
 #pragma once
 
 #include <memory>
@@ -20,13 +25,16 @@ class BioCollector : public Collector {
   ~BioCollector() override;
 
   std::string_view Name() const override { return "bio"; }
+  // Takes the snapshot and writes the self-metrics...
   absl::Status Collect(std::vector<prometheus::MetricFamily>& out) override;
+  // ...and the views of that same snapshot.
+  absl::Status CollectText(std::string& out) override;
 
-  // Expires exited processes and folds beyond the bounds without a scrape, so
-  // the kernel map stays small on a node nobody scrapes. Called periodically.
+  // Applies a snapshot without a scrape, so exited processes leave the kernel
+  // maps on a node nobody scrapes. Called periodically.
   absl::Status Housekeep();
 
-  // Applies new limits (SIGHUP reload); counts are kept.
+  // Applies reloadable settings (SIGHUP); counts are kept.
   void SetConfig(const BioCollectorConfig& config);
 
  private:

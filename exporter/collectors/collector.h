@@ -1,6 +1,7 @@
 // One source of metrics, run at every scrape (node_exporter style).
 #pragma once
 
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -21,6 +22,15 @@ class Collector {
   // families appended before the failure are still exported, and the other
   // collectors run regardless.
   virtual absl::Status Collect(std::vector<prometheus::MetricFamily>& out) = 0;
+
+  // Appends series in the text format, right after Collect() in the same
+  // scrape (and only if it succeeded): for collectors with thousands of series,
+  // written directly instead of through prometheus-cpp's structures. A non-OK
+  // status marks the collector failed, as for Collect().
+  virtual absl::Status CollectText(std::string& out) {
+    (void)out;
+    return absl::OkStatus();
+  }
 };
 
 }  // namespace diskidle

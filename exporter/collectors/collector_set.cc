@@ -3,6 +3,7 @@
 #include <chrono>
 
 #include "collectors/families.h"
+#include "prometheus/text_serializer.h"
 #include "util/log.h"
 #include "version.h"
 
@@ -25,7 +26,16 @@ std::shared_ptr<Collector> CollectorSet::Replace(std::shared_ptr<Collector> coll
   return nullptr;
 }
 
-std::vector<prometheus::MetricFamily> CollectorSet::Collect() {
+std::string CollectorSet::Render() {
+  std::string text;
+  std::string out = prometheus::TextSerializer().Serialize(Run(&text));
+  out += text;
+  return out;
+}
+
+std::vector<prometheus::MetricFamily> CollectorSet::Collect() { return Run(nullptr); }
+
+std::vector<prometheus::MetricFamily> CollectorSet::Run(std::string* text) {
   std::lock_guard<std::mutex> lock(mu_);
   std::vector<prometheus::MetricFamily> out;
   auto success = MakeFamily("diskidle_scrape_collector_success",
@@ -39,6 +49,7 @@ std::vector<prometheus::MetricFamily> CollectorSet::Collect() {
     std::string name(collector->Name());
     auto start = std::chrono::steady_clock::now();
     absl::Status result = collector->Collect(out);
+    if (result.ok() && text != nullptr) result = collector->CollectText(*text);
     std::chrono::duration<double> took = std::chrono::steady_clock::now() - start;
     AddSample(success, {{"collector", name}}, result.ok() ? 1 : 0);
     AddSample(duration, {{"collector", name}}, took.count());

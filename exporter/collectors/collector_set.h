@@ -19,14 +19,19 @@ class CollectorSet {
   // Swaps the collector of the same name (config reload); returns the old one,
   // which no scrape uses any more once this returns.
   std::shared_ptr<Collector> Replace(std::shared_ptr<Collector> collector);
-  // Runs every collector, one scrape at a time (concurrent calls wait): the
-  // families of all of them plus the success/duration/build_info families.
+  // Runs every collector, one scrape at a time (concurrent calls wait), and
+  // returns the scrape in the text format: the families of all of them, the
+  // success/duration/build_info families, then the collectors' own text.
+  std::string Render();
+  // The same scrape's families alone (without CollectText's output).
   std::vector<prometheus::MetricFamily> Collect();
 
   // "name: ok" / "name: <error>" per collector, from the last scrape (for "/").
   std::vector<std::pair<std::string, std::string>> LastStatus() const;
 
  private:
+  std::vector<prometheus::MetricFamily> Run(std::string* text);
+
   mutable std::mutex mu_;  // scrapes run one at a time
   std::vector<std::shared_ptr<Collector>> collectors_;
   std::vector<std::pair<std::string, std::string>> last_status_;

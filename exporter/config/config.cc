@@ -5,6 +5,7 @@
 #include <functional>
 #include <map>
 #include <regex>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -12,6 +13,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "config/yaml_fields.h"
 #include "util/read_file.h"
 #include "yaml-cpp/yaml.h"
@@ -115,10 +117,47 @@ int RegexNesting(std::string_view re) {
   return max_depth;
 }
 
+// libstdc++'s regex compiler keeps the number of a back-reference (\8888...)
+// or of a repetition count (a{99999999999}) in an int and overflows on long
+// ones (undefined behaviour, found by tests/fuzz/config_fuzz.cc); a large count
+// also builds a huge automaton. Device names need neither.
+std::string CheckRegexNumbers(std::string_view re) {
+  constexpr int kMaxRepeat = 1000;
+  for (size_t i = 0; i < re.size(); ++i) {
+    if (re[i] == '\\') {
+      if (i + 1 < re.size() && re[i + 1] >= '1' && re[i + 1] <= '9') {
+        return "back-references (\\1, \\2, ...) are not supported";
+      }
+      ++i;  // the escaped character is literal
+      continue;
+    }
+    if (re[i] != '{') continue;
+    int value = 0;
+    for (size_t j = i + 1; j < re.size() && re[j] != '}'; ++j) {
+      if (re[j] == ',') {
+        value = 0;
+      } else if (re[j] >= '0' && re[j] <= '9') {
+        value = value * 10 + (re[j] - '0');
+        if (value > kMaxRepeat) {
+          return absl::StrCat("repetition counts ({n,m}) above ", kMaxRepeat,
+                              " are not supported");
+        }
+      } else {
+        break;  // not a quantifier: std::regex decides
+      }
+    }
+  }
+  return "";
+}
+
 std::string CheckRegex(const std::string& re) {
   if (re.size() > kMaxRegexLength || RegexNesting(re) > kMaxRegexNesting) {
     return absl::StrCat("expected a regular expression of at most ", kMaxRegexLength,
                         " characters and ", kMaxRegexNesting, " nested groups");
+  }
+  if (std::string problem = CheckRegexNumbers(re); !problem.empty()) {
+    return absl::StrCat("expected a regular expression (ECMAScript syntax), got ", Quote(re), ": ",
+                        problem);
   }
   try {
     std::regex compiled(re, std::regex::ECMAScript);
@@ -152,6 +191,38 @@ Codec<AttachMode> AttachModeCodec() {
           },
           [](YAML::Emitter& out, const AttachMode& v) {
             out << YAML::SingleQuoted << std::string(AttachModeName(v));
+          }};
+}
+
+// A list of label names, each one of `allowed`, none twice; written in the
+// order of `allowed`, which is the order in the exposition too.
+Codec<std::vector<std::string>> LabelsCodec(std::vector<std::string> allowed) {
+  return {[allowed](const FieldReader& r, const Field& f) -> absl::StatusOr<std::vector<std::string>> {
+            const std::string expected =
+                absl::StrCat("expected a list of label names out of [", absl::StrJoin(allowed, ", "),
+                             "], each at most once");
+            absl::StatusOr<std::vector<Field>> items = r.Items(f, expected);
+            if (!items.ok()) return items.status();
+            std::set<std::string> chosen;
+            for (const Field& item : *items) {
+              absl::StatusOr<std::string> name = r.String(item);
+              if (!name.ok() || std::find(allowed.begin(), allowed.end(), *name) == allowed.end()) {
+                return r.Error(item, absl::StrCat(expected, ", got ", yaml::Describe(item.value)));
+              }
+              if (!chosen.insert(*name).second) {
+                return r.Error(item, absl::StrCat(expected, "; ", Quote(*name), " is listed twice"));
+              }
+            }
+            std::vector<std::string> ordered;
+            for (const std::string& name : allowed) {
+              if (chosen.count(name)) ordered.push_back(name);
+            }
+            return ordered;
+          },
+          [](YAML::Emitter& out, const std::vector<std::string>& v) {
+            out << YAML::Flow << YAML::BeginSeq;
+            for (const std::string& name : v) out << name;
+            out << YAML::EndSeq;
           }};
 }
 
@@ -244,11 +315,16 @@ const std::vector<Key>& Keys() {
       DISKIDLE_CONFIG_KEY(paths.sysfs, Reload::kRestartOnly, TextCodec(CheckDirectory)),
       DISKIDLE_CONFIG_KEY(collectors.bio.enabled, Reload::kRestartOnly, BoolCodec()),
       DISKIDLE_CONFIG_KEY(collectors.bio.attach, Reload::kRestartOnly, AttachModeCodec()),
-      DISKIDLE_CONFIG_KEY(collectors.bio.size_buckets_bytes, Reload::kApplies, BucketsCodec()),
+      DISKIDLE_CONFIG_KEY(collectors.bio.size_buckets_bytes, Reload::kRestartOnly, BucketsCodec()),
+      DISKIDLE_CONFIG_KEY(collectors.bio.labels, Reload::kRestartOnly,
+                          LabelsCodec({"device", "comm", "syscall", "op"})),
+      DISKIDLE_CONFIG_KEY(collectors.bio.max_processes, Reload::kApplies,
+                          IntCodec<int>(0, kMaxProcesses)),
+      DISKIDLE_CONFIG_KEY(collectors.bio.process_labels, Reload::kRestartOnly,
+                          LabelsCodec({"device", "pid", "comm", "syscall", "op"})),
+      DISKIDLE_CONFIG_KEY(collectors.bio.process_histogram, Reload::kRestartOnly, BoolCodec()),
       DISKIDLE_CONFIG_KEY(collectors.bio.exited_process_ttl, Reload::kApplies,
                           DurationCodec(absl::ZeroDuration(), absl::Hours(24 * 365))),
-      DISKIDLE_CONFIG_KEY(collectors.bio.max_processes, Reload::kApplies,
-                          IntCodec<int>(1, kMaxProcesses)),
       DISKIDLE_CONFIG_KEY(collectors.bio.max_comms, Reload::kApplies, IntCodec<int>(1, kMaxComms)),
       DISKIDLE_CONFIG_KEY(collectors.bio.bio_map_entries, Reload::kRestartOnly,
                           IntCodec<uint32_t>(1, kMaxMapEntries)),

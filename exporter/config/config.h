@@ -41,13 +41,24 @@ struct BioCollectorConfig {
   AttachMode attach = AttachMode::kAuto;
   // Upper bounds (`le`) of diskidle_bio_size_bytes, strictly increasing; each is
   // 0 or a power of two (the kernel counts in log2 buckets, so others would be
-  // inexact). +Inf is implied.
+  // inexact). +Inf is implied. Restart-only: a new bound would be a series
+  // that starts with the whole history.
   std::vector<uint64_t> size_buckets_bytes = {0, 512, 4096, 16384, 65536, 262144, 1048576};
-  // Exited processes keep their own series this long, then fold into pid="".
-  absl::Duration exited_process_ttl = absl::Minutes(5);
-  // Live processes with their own series; the least active beyond are folded.
+  // Labels of diskidle_bio_size_bytes, the view that counts every bio once:
+  // any of device, comm, syscall, op. Restart-only.
+  std::vector<std::string> labels = {"device", "comm", "syscall", "op"};
+  // The per-process view (diskidle_process_*): the most active live processes,
+  // at most this many; 0 turns the view off.
   int max_processes = 1000;
-  // Distinct comm values; beyond, comm="other".
+  // Labels of the per-process view: any of device, pid, comm, syscall, op.
+  // Restart-only.
+  std::vector<std::string> process_labels = {"device", "pid", "comm", "syscall", "op"};
+  // Also a size histogram per process (diskidle_process_bio_size_bytes).
+  // Restart-only.
+  bool process_histogram = false;
+  // A process's series in the per-process view end this long after it exits.
+  absl::Duration exited_process_ttl = absl::Minutes(5);
+  // Distinct comm values in diskidle_bio_size_bytes; beyond, comm="other".
   int max_comms = 500;
   // Kernel map sizes (entries). Restart-only.
   uint32_t bio_map_entries = 16384;

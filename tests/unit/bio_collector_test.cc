@@ -69,10 +69,13 @@ class BioCollectorTest : public ::testing::Test {
   }
   void TearDown() override { fs::remove_all(procfs_); }
 
+  // What a scrape serves: the families, then the text the collector writes itself.
   std::string Render(BioCollector& collector) {
     std::vector<prometheus::MetricFamily> families;
     EXPECT_TRUE(collector.Collect(families).ok());
-    return prometheus::TextSerializer().Serialize(families);
+    std::string text = prometheus::TextSerializer().Serialize(families);
+    EXPECT_TRUE(collector.CollectText(text).ok());
+    return text;
   }
 
   fs::path procfs_;
@@ -134,8 +137,8 @@ TEST_F(BioCollectorTest, CustomBucketsAreCumulativeAndExact) {
 
 // Liveness: a process that stopped counting is looked up in <procfs>/<pid>/stat,
 // and is alive only if its start time (field 22, in clock ticks) is the one
-// the kernel recorded for it (start_boottime_ns). With a zero TTL, a process
-// found exited is folded into pid="" at once, so the tests need no clock.
+// the kernel recorded for it (start_boottime_ns). With a zero TTL, the series
+// of a process found exited end at once, so the tests need no clock.
 class BioCollectorLivenessTest : public BioCollectorTest {
  protected:
   static constexpr uint32_t kPid = 4242;
@@ -168,10 +171,10 @@ class BioCollectorLivenessTest : public BioCollectorTest {
   }
 
   static constexpr char kOwnSeries[] =
-      "diskidle_bio_size_bytes_count{comm=\"java\",device=\"loop3\",op=\"flush\",pid=\"4242\","
+      "diskidle_process_bios_total{comm=\"java\",device=\"loop3\",op=\"flush\",pid=\"4242\","
       "syscall=\"fsync\"} 5\n";
-  static constexpr char kFoldedSeries[] =
-      "diskidle_bio_size_bytes_count{comm=\"java\",device=\"loop3\",op=\"flush\",pid=\"\","
+  static constexpr char kCompleteSeries[] =
+      "diskidle_bio_size_bytes_count{comm=\"java\",device=\"loop3\",op=\"flush\","
       "syscall=\"fsync\"} 5\n";
 
   FakeMaps maps_;
@@ -181,25 +184,31 @@ TEST_F(BioCollectorLivenessTest, LiveIdleProcessKeepsItsSeriesPastTheTtl) {
   WriteStat(kStartTicks);
   std::string text = ScrapeIdleProcess();
   EXPECT_NE(text.find(kOwnSeries), std::string::npos) << text;
-  EXPECT_EQ(text.find(kFoldedSeries), std::string::npos) << text;
+  EXPECT_NE(text.find(kCompleteSeries), std::string::npos) << text;
   EXPECT_NE(text.find("diskidle_tracked_processes 1\n"), std::string::npos) << text;
   EXPECT_TRUE(maps_.forgotten.empty()) << "a live process's kernel entries were removed";
 }
 
-TEST_F(BioCollectorLivenessTest, ProcessWithoutStatIsExitedAndFolded) {
+TEST_F(BioCollectorLivenessTest, AnUnreadableStatIsAskedAgainNotTakenAsExit) {
+  // A directory where the file should be: the read fails with EISDIR, which
+  // says nothing about the process (like EMFILE or EACCES would not).
+  fs::create_directories(procfs_ / std::to_string(kPid) / "stat");
+  std::string text = ScrapeIdleProcess();
+  EXPECT_NE(text.find(kOwnSeries), std::string::npos) << text;
+  EXPECT_TRUE(maps_.forgotten.empty()) << "a live process's kernel entries were removed";
+}
+
+TEST_F(BioCollectorLivenessTest, ProcessWithoutStatHasExitedAndItsSeriesEnd) {
   std::string text = ScrapeIdleProcess();  // no <procfs>/4242/stat
-  EXPECT_NE(text.find(kFoldedSeries), std::string::npos) << text;
+  EXPECT_NE(text.find(kCompleteSeries), std::string::npos) << text;
   EXPECT_EQ(text.find("pid=\"4242\""), std::string::npos) << text;
-  EXPECT_NE(text.find("diskidle_bio_folded_processes_total{reason=\"exited\"} 1\n"),
-            std::string::npos)
-      << text;
   EXPECT_EQ(maps_.forgotten, (std::vector<ProcessId>{{kPid, StartNs()}}));
 }
 
-TEST_F(BioCollectorLivenessTest, ReusedPidWithAnotherStartTimeIsExitedAndFolded) {
+TEST_F(BioCollectorLivenessTest, ReusedPidWithAnotherStartTimeHasExited) {
   WriteStat(kStartTicks + 1);  // a new process got the PID one tick later
   std::string text = ScrapeIdleProcess();
-  EXPECT_NE(text.find(kFoldedSeries), std::string::npos) << text;
+  EXPECT_NE(text.find(kCompleteSeries), std::string::npos) << text;
   EXPECT_EQ(text.find("pid=\"4242\""), std::string::npos) << text;
   EXPECT_EQ(maps_.forgotten, (std::vector<ProcessId>{{kPid, StartNs()}}));
 }

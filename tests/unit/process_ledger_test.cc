@@ -20,7 +20,7 @@ using ::testing::Optional;
 constexpr uint32_t kDev = (7 << 20) | 3;  // loop3
 constexpr int32_t kFsync = 74;
 
-// A fake kernel: cumulative counts per process, a liveness set, a clock.
+// A fake kernel: cumulative counts per process, what /proc says, a clock.
 class FakeKernel {
  public:
   void Fsync(uint32_t tgid, uint64_t start, uint64_t n, const std::string& comm) {
@@ -34,10 +34,13 @@ class FakeKernel {
     auto& count = counts_[{tgid, start}];
     count.key = key;
     count.bios += n;
-    comms_[{tgid, start}] = comm;
-    alive_.insert({tgid, start});
+    comms_.try_emplace({tgid, start}, comm);  // the kernel keeps the first name
+    liveness_[{tgid, start}] = Liveness::kAlive;
   }
-  void Exit(uint32_t tgid, uint64_t start) { alive_.erase({tgid, start}); }
+  void Exit(uint32_t tgid, uint64_t start) { liveness_[{tgid, start}] = Liveness::kExited; }
+  void ProcUnreadable(uint32_t tgid, uint64_t start) {
+    liveness_[{tgid, start}] = Liveness::kUnknown;
+  }
   void Forget(const std::vector<ProcessId>& ids) {
     for (const auto& id : ids) {
       counts_.erase(id);
@@ -50,48 +53,59 @@ class FakeKernel {
     snap.comms = comms_;
     return snap;
   }
-  bool Alive(const ProcessId& id) const { return alive_.count(id) > 0; }
+  Liveness Check(const ProcessId& id) const {
+    auto it = liveness_.find(id);
+    return it == liveness_.end() ? Liveness::kExited : it->second;
+  }
 
  private:
   std::map<ProcessId, BioCount> counts_;
   std::map<ProcessId, std::string> comms_;
-  std::set<ProcessId> alive_;
+  std::map<ProcessId, Liveness> liveness_;
 };
+
+using Series = std::map<SeriesKey, SeriesCounts>;
+
+constexpr LabelSet kCompleteLabels{.device = true, .pid = false, .comm = true, .syscall = true,
+                                   .op = true};
+constexpr LabelSet kProcessLabels{.device = true, .pid = true, .comm = true, .syscall = true,
+                                  .op = true};
 
 class LedgerTest : public ::testing::Test {
  protected:
-  explicit LedgerTest(LedgerLimits limits = {absl::Seconds(10), 1000, 500}) : ledger_(limits) {}
+  explicit LedgerTest(LedgerLimits limits = {absl::Seconds(10), 1000, 500},
+                      LabelSet process_labels = kProcessLabels)
+      : ledger_(limits, kCompleteLabels, process_labels) {}
 
-  // One housekeeping round: update, then the kernel forgets what was returned.
-  std::map<SeriesKey, SeriesCounts> Round(bool forget = true) {
-    BioSnapshot snap = kernel_.Snapshot();
+  // One housekeeping round a second after the last: update, then the kernel
+  // forgets what was returned.
+  void Round(bool forget = true) {
+    now_ += absl::Seconds(1);
     auto expired = ledger_.Update(
-        snap, now_, [this](const ProcessId& id) { return kernel_.Alive(id); }, DeviceName);
-    auto series = ledger_.Series(snap, DeviceName);
+        kernel_.Snapshot(), now_, [this](const ProcessId& id) { return kernel_.Check(id); },
+        DeviceName);
     if (forget) kernel_.Forget(expired);
-    return series;
   }
   static std::string DeviceName(uint32_t dev) { return dev == kDev ? "loop3" : "unknown"; }
 
-  static uint64_t Sum(const std::map<SeriesKey, SeriesCounts>& series, const std::string& comm = "") {
-    uint64_t sum = 0;
-    for (const auto& [key, counts] : series) {
-      if (comm.empty() || key.comm == comm) sum += counts.bios;
-    }
-    return sum;
+  static SeriesKey Complete(const std::string& comm) {
+    return {"loop3", "", comm, "fsync", "flush"};
+  }
+  static SeriesKey Own(uint32_t pid, const std::string& comm) {
+    return {"loop3", absl::StrCat(pid), comm, "fsync", "flush"};
   }
   // The bios of one series; nullopt when it is missing, so Optional(n) fails
-  // naming the series expression instead of reading a missing one as 0.
-  static std::optional<uint64_t> Bios(const std::map<SeriesKey, SeriesCounts>& series,
-                                      const SeriesKey& key) {
+  // naming the series instead of reading a missing one as 0.
+  static std::optional<uint64_t> Bios(const Series& series, const SeriesKey& key) {
     auto it = series.find(key);
     if (it == series.end()) return std::nullopt;
     return it->second.bios;
   }
-  static std::set<std::string> Pids(const std::map<SeriesKey, SeriesCounts>& series) {
-    std::set<std::string> pids;
-    for (const auto& [key, counts] : series) pids.insert(key.pid);
-    return pids;
+  std::optional<uint64_t> CompleteBios(const std::string& comm) const {
+    return Bios(ledger_.complete(), Complete(comm));
+  }
+  std::optional<uint64_t> OwnBios(uint32_t pid, const std::string& comm) const {
+    return Bios(ledger_.ProcessSeries(), Own(pid, comm));
   }
 
   FakeKernel kernel_;
@@ -99,49 +113,106 @@ class LedgerTest : public ::testing::Test {
   absl::Time now_ = absl::FromUnixSeconds(1000);
 };
 
-TEST_F(LedgerTest, LiveProcessesHaveTheirOwnSeries) {
+TEST_F(LedgerTest, BothViewsShowLiveProcesses) {
   kernel_.Fsync(100, 1, 5, "java");
   kernel_.Fsync(200, 2, 7, "postgres");
-  auto series = Round();
-  EXPECT_EQ(Pids(series), (std::set<std::string>{"100", "200"}));
-  SeriesKey java{"loop3", "100", "java", "fsync", "flush"};
-  ASSERT_TRUE(series.count(java));
-  EXPECT_THAT(Bios(series, java), Optional(5u));
-  EXPECT_EQ(series.at(java).buckets[0], 5u);  // zero-byte bucket
+  Round();
+  EXPECT_THAT(CompleteBios("java"), Optional(5u));
+  EXPECT_THAT(CompleteBios("postgres"), Optional(7u));
+  EXPECT_EQ(ledger_.complete().at(Complete("java")).zero_byte_bios(), 5u);
+  EXPECT_THAT(OwnBios(100, "java"), Optional(5u));
+  EXPECT_THAT(OwnBios(200, "postgres"), Optional(7u));
   EXPECT_EQ(ledger_.tracked_processes(), 2u);
+  EXPECT_EQ(ledger_.processes_in_view(), 2u);
+  for (const auto& [key, counts] : ledger_.complete()) EXPECT_EQ(key.pid, "") << "no pid label";
 }
 
-TEST_F(LedgerTest, ExitedProcessKeepsItsSeriesForTheTtlThenFoldsExactly) {
+TEST_F(LedgerTest, RestartsOfANameAddToOneSeriesWithoutMovingHistory) {
+  // The story's fold bug: the second run of a name must not add the first
+  // run's history again when it exits.
+  kernel_.Fsync(100, 1, 100, "java");
+  Round();
+  kernel_.Exit(100, 1);
+  for (int i = 0; i < 12; ++i) Round();  // past the TTL: forgotten by the kernel
+  EXPECT_EQ(kernel_.Snapshot().counts.size(), 0u);
+  EXPECT_THAT(CompleteBios("java"), Optional(100u));
+  kernel_.Fsync(101, 2, 30, "java");
+  Round();
+  EXPECT_THAT(CompleteBios("java"), Optional(130u));
+  kernel_.Fsync(101, 2, 20, "java");
+  kernel_.Exit(101, 2);
+  for (int i = 0; i < 12; ++i) {
+    Round();
+    EXPECT_THAT(CompleteBios("java"), Optional(150u)) << "round " << i;
+  }
+  EXPECT_EQ(ledger_.tracked_processes(), 0u);
+}
+
+TEST_F(LedgerTest, ExitedProcessSeriesEndAfterTheTtlAndAreNeverFolded) {
   kernel_.Fsync(100, 1, 5, "java");
   Round();
   kernel_.Exit(100, 1);
-  now_ += absl::Seconds(1);
-  auto series = Round();
-  EXPECT_EQ(Pids(series), (std::set<std::string>{"100"})) << "still within the TTL";
-
-  now_ += absl::Seconds(10);
-  series = Round();
-  EXPECT_EQ(Pids(series), (std::set<std::string>{""}));
-  SeriesKey aggregate{"loop3", "", "java", "fsync", "flush"};
-  EXPECT_THAT(Bios(series, aggregate), Optional(5u));
-  EXPECT_EQ(ledger_.folded_exited(), 1u);
+  Round();
+  EXPECT_THAT(OwnBios(100, "java"), Optional(5u)) << "still within the TTL";
+  for (int i = 0; i < 10; ++i) Round();
+  EXPECT_EQ(ledger_.ProcessSeries().size(), 0u) << "ended, not moved anywhere";
+  EXPECT_THAT(CompleteBios("java"), Optional(5u));
   EXPECT_EQ(ledger_.tracked_processes(), 0u);
   EXPECT_EQ(kernel_.Snapshot().counts.size(), 0u) << "kernel entries removed";
+}
 
-  series = Round();
-  EXPECT_EQ(Sum(series), 5u) << "no double count after removal";
+TEST_F(LedgerTest, AnIdleLiveProcessKeepsItsSeries) {
+  kernel_.Fsync(100, 1, 5, "java");
+  Round();
+  for (int i = 0; i < 30; ++i) Round();
+  EXPECT_THAT(OwnBios(100, "java"), Optional(5u));
+}
+
+TEST_F(LedgerTest, AFailedProcReadIsAskedAgainNotTakenAsDeath) {
+  kernel_.Fsync(100, 1, 5, "java");
+  Round();
+  kernel_.ProcUnreadable(100, 1);  // e.g. EMFILE for a while
+  for (int i = 0; i < 30; ++i) Round();
+  EXPECT_THAT(OwnBios(100, "java"), Optional(5u)) << "past the TTL, still there";
+  kernel_.Fsync(100, 1, 3, "java");  // and it goes on counting, counted
+  Round();
+  EXPECT_THAT(OwnBios(100, "java"), Optional(8u));
+  EXPECT_THAT(CompleteBios("java"), Optional(8u));
+}
+
+TEST_F(LedgerTest, AProcessThoughtExitedThatCountsAgainIsAlive) {
+  kernel_.Fsync(100, 1, 5, "java");
+  Round();
+  kernel_.Exit(100, 1);  // /proc said so (wrongly)
+  Round();
+  kernel_.Fsync(100, 1, 2, "java");
+  for (int i = 0; i < 20; ++i) Round();
+  EXPECT_THAT(OwnBios(100, "java"), Optional(7u));
+}
+
+TEST_F(LedgerTest, PidReuseGetsAFreshSeriesAndTheOldOneEndsAtOnce) {
+  kernel_.Fsync(100, 1, 5, "cron");
+  Round();
+  kernel_.Exit(100, 1);
+  kernel_.Fsync(100, 99, 3, "cron");  // same pid, later start time
+  Round();
+  EXPECT_THAT(OwnBios(100, "cron"), Optional(3u)) << "the new process only";
+  EXPECT_THAT(CompleteBios("cron"), Optional(8u)) << "both, once";
+  EXPECT_EQ(ledger_.tracked_processes(), 1u) << "the old one retired at once";
+  EXPECT_EQ(kernel_.Snapshot().counts.size(), 1u);
 }
 
 TEST_F(LedgerTest, FailedKernelRemovalNeverCountsTwice) {
   kernel_.Fsync(100, 1, 5, "java");
   Round();
   kernel_.Exit(100, 1);
+  for (int i = 0; i < 11; ++i) Round(/*forget=*/false);
+  EXPECT_THAT(CompleteBios("java"), Optional(5u));
+  Round(/*forget=*/false);
+  EXPECT_THAT(CompleteBios("java"), Optional(5u)) << "entries still in the kernel are ignored";
+  Round(/*forget=*/true);
   Round();
-  now_ += absl::Seconds(11);
-  EXPECT_EQ(Sum(Round(/*forget=*/false)), 5u);
-  EXPECT_EQ(Sum(Round(/*forget=*/false)), 5u) << "entries still in the kernel are ignored";
-  EXPECT_EQ(Sum(Round(/*forget=*/true)), 5u);
-  EXPECT_EQ(Sum(Round()), 5u);
+  EXPECT_THAT(CompleteBios("java"), Optional(5u));
 }
 
 TEST_F(LedgerTest, OnlyProcessesThatStoppedCountingAreLookedUp) {
@@ -149,109 +220,180 @@ TEST_F(LedgerTest, OnlyProcessesThatStoppedCountingAreLookedUp) {
   kernel_.Fsync(100, 1, 5, "busy");
   kernel_.Fsync(200, 1, 5, "idle");
   auto update = [&] {
+    now_ += absl::Seconds(1);
     ledger_.Update(kernel_.Snapshot(), now_,
                    [&](const ProcessId& id) {
                      ++lookups;
-                     return kernel_.Alive(id);
+                     return kernel_.Check(id);
                    },
                    DeviceName);
   };
   update();
-  EXPECT_EQ(lookups, 0) << "both just counted";
+  EXPECT_EQ(lookups, 0) << "both just appeared";
   kernel_.Fsync(100, 1, 1, "busy");
   update();
   EXPECT_EQ(lookups, 1) << "only the idle one";
 }
 
-TEST_F(LedgerTest, PidReuseIsTwoProcesses) {
-  kernel_.Fsync(100, 1, 5, "cron");
-  Round();
-  kernel_.Exit(100, 1);
-  kernel_.Fsync(100, 99, 3, "cron");  // same PID, later start time
-  auto series = Round();
-  EXPECT_EQ(Sum(series), 8u);
-  now_ += absl::Seconds(11);
-  series = Round();
-  SeriesKey old_one{"loop3", "", "cron", "fsync", "flush"};
-  SeriesKey new_one{"loop3", "100", "cron", "fsync", "flush"};
-  EXPECT_THAT(Bios(series, old_one), Optional(5u));
-  EXPECT_THAT(Bios(series, new_one), Optional(3u));
-}
-
 class BoundedLedgerTest : public LedgerTest {
  protected:
-  BoundedLedgerTest() : LedgerTest({absl::Seconds(10), 2, 2}) {}
+  BoundedLedgerTest() : LedgerTest({absl::Seconds(10), 1, 1}) {}
 };
 
-TEST_F(BoundedLedgerTest, BeyondMaxProcessesTheLeastActiveFoldForGood) {
-  kernel_.Fsync(1, 1, 100, "a");
-  kernel_.Fsync(2, 1, 50, "a");
-  kernel_.Fsync(3, 1, 1, "a");
-  auto series = Round();
-  EXPECT_EQ(Pids(series), (std::set<std::string>{"1", "2", ""}));
-  EXPECT_THAT(Bios(series, SeriesKey{"loop3", "", "a", "fsync", "flush"}), Optional(1u));
-  EXPECT_EQ(ledger_.folded_limit(), 1u);
-
-  // The folded process becomes the busiest: it stays folded, so pid="" never drops.
-  kernel_.Fsync(3, 1, 1000, "a");
-  series = Round();
-  EXPECT_THAT(Bios(series, SeriesKey{"loop3", "", "a", "fsync", "flush"}), Optional(1001u));
-  EXPECT_EQ(Sum(series), 1151u);
+TEST_F(BoundedLedgerTest, ALateJoinerCountsFromWhenItJoins) {
+  kernel_.Fsync(100, 1, 10, "a");
+  kernel_.Fsync(200, 2, 1, "b");
+  Round();
+  EXPECT_THAT(OwnBios(100, "a"), Optional(10u));
+  EXPECT_EQ(OwnBios(200, "b"), std::nullopt) << "one slot, the busier has it";
+  // b becomes far busier; a is idle. After a's minimum time in the view, b
+  // takes the slot and shows only what it does from then on: 0 in the update
+  // where it joins, then exactly what it adds.
+  std::optional<uint64_t> shown;
+  for (int i = 0; i < 14; ++i) {
+    kernel_.Fsync(200, 2, 100, "b");
+    Round();
+    std::optional<uint64_t> now_shown = OwnBios(200, "b");
+    if (now_shown && !shown) {
+      EXPECT_EQ(*now_shown, 0u) << "its counts from before the slot are not absorbed";
+    } else if (shown) {
+      EXPECT_THAT(now_shown, Optional(*shown + 100)) << "round " << i;
+    }
+    shown = now_shown;
+  }
+  ASSERT_TRUE(shown.has_value()) << "b never got the slot";
+  EXPECT_EQ(OwnBios(100, "a"), std::nullopt);
+  EXPECT_EQ(ledger_.evictions(), 1u);
+  EXPECT_THAT(CompleteBios("a"), Optional(10u));
+  EXPECT_THAT(Bios(ledger_.complete(), Complete("other")), Optional(1401u))
+      << "max_comms 1: the second name is other";
 }
 
-TEST_F(BoundedLedgerTest, BeyondMaxCommsAggregatesAreOther) {
-  for (uint32_t pid = 1; pid <= 5; ++pid) kernel_.Fsync(pid, 1, pid, absl::StrCat("c", pid));
-  for (uint32_t pid = 1; pid <= 5; ++pid) kernel_.Exit(pid, 1);
-  Round();  // first sight: counting, so taken as alive
-  Round();  // nothing new counted: looked up, found exited
-  now_ += absl::Seconds(11);
-  auto series = Round();
-  std::set<std::string> comms;
-  for (const auto& [key, counts] : series) comms.insert(key.comm);
-  EXPECT_EQ(comms.size(), 3u) << "two aggregates plus other";
-  EXPECT_TRUE(comms.count("other"));
-  EXPECT_EQ(Sum(series), 15u);
+TEST_F(BoundedLedgerTest, AProcessThatComesBackContinuesWhereItsSeriesLeftOff) {
+  kernel_.Fsync(100, 1, 10, "a");
+  Round();
+  for (int i = 0; i < 12; ++i) {
+    kernel_.Fsync(200, 2, 100, "b");
+    Round();
+  }
+  ASSERT_EQ(OwnBios(100, "a"), std::nullopt);
+  for (int i = 0; i < 40; ++i) {
+    kernel_.Fsync(100, 1, 1000, "a");
+    Round();
+    if (auto a = OwnBios(100, "a")) {
+      EXPECT_GE(*a, 10u) << "never below what it showed before";
+    }
+  }
+  EXPECT_TRUE(OwnBios(100, "a").has_value()) << "busier again: back in the view";
 }
 
-// Property: whatever processes do, the total and every per-comm sum is exact
-// and never decreases, and the number of pid series stays bounded.
-TEST(LedgerProperty, SumsAreExactAndMonotonic) {
-  std::mt19937 rng(42);
-  FakeKernel kernel;
-  ProcessLedger ledger({absl::Seconds(3), 20, 1000});
-  absl::Time now = absl::FromUnixSeconds(0);
-  std::map<std::string, uint64_t> generated, last_seen;
-  std::vector<std::pair<uint32_t, uint64_t>> live;
-  uint32_t next_pid = 1;
-  for (int step = 0; step < 400; ++step) {
-    now += absl::Seconds(1);
-    for (int spawn = rng() % 4; spawn > 0; --spawn) live.push_back({next_pid++ % 64, static_cast<uint64_t>(absl::ToUnixSeconds(now))});
-    for (auto& [pid, start] : live) {
-      uint64_t n = rng() % 5;
-      std::string comm = absl::StrCat("comm", pid % 7);
-      kernel.Fsync(pid, start, n, comm);
-      generated[comm] += n;
+TEST_F(LedgerTest, MaxProcessesZeroMeansNoPerProcessView) {
+  ledger_.SetLimits({absl::Seconds(10), 0, 500});
+  kernel_.Fsync(100, 1, 5, "java");
+  Round();
+  EXPECT_EQ(ledger_.ProcessSeries().size(), 0u);
+  EXPECT_THAT(CompleteBios("java"), Optional(5u));
+}
+
+TEST_F(LedgerTest, RaisingMaxCommsNeverMakesOtherDecrease) {
+  ledger_.SetLimits({absl::Seconds(10), 1000, 1});
+  kernel_.Fsync(100, 1, 5, "a");
+  kernel_.Fsync(200, 2, 7, "b");
+  Round();
+  EXPECT_THAT(Bios(ledger_.complete(), Complete("other")), Optional(7u));
+  ledger_.SetLimits({absl::Seconds(10), 1000, 10});
+  kernel_.Fsync(200, 2, 1, "b");
+  kernel_.Fsync(300, 3, 2, "b");  // a new process of that name gets its own series now
+  Round();
+  EXPECT_THAT(Bios(ledger_.complete(), Complete("other")), Optional(8u));
+  EXPECT_THAT(CompleteBios("b"), Optional(2u));
+}
+
+class NoPidLedgerTest : public LedgerTest {
+ protected:
+  NoPidLedgerTest()
+      : LedgerTest({absl::Seconds(2), 1, 500},
+                   LabelSet{.device = true, .pid = false, .comm = true, .syscall = true,
+                            .op = true}) {}
+};
+
+TEST_F(NoPidLedgerTest, SeriesWithoutPidNeverDecreaseWhenProcessesLeave) {
+  kernel_.Fsync(100, 1, 10, "a");
+  Round();
+  SeriesKey a{"loop3", "", "a", "fsync", "flush"};
+  EXPECT_THAT(Bios(ledger_.ProcessSeries(), a), Optional(10u));
+  kernel_.Exit(100, 1);
+  for (int i = 0; i < 5; ++i) Round();
+  EXPECT_THAT(Bios(ledger_.ProcessSeries(), a), Optional(10u)) << "kept after the process ended";
+  kernel_.Fsync(101, 2, 5, "a");
+  Round();
+  EXPECT_THAT(Bios(ledger_.ProcessSeries(), a), Optional(15u));
+}
+
+// Random lifecycles: every bio is in the complete view exactly once, and no
+// series of either view ever goes down (pid reuse aside, which ends a series).
+TEST(LedgerProperty, CompleteViewIsExactAndNoSeriesDecreases) {
+  for (int max_processes : {0, 1, 3, 1000}) {
+    std::mt19937 rng(max_processes + 7);
+    FakeKernel kernel;
+    ProcessLedger ledger({absl::Seconds(3), max_processes, 4}, kCompleteLabels, kProcessLabels);
+    absl::Time now = absl::FromUnixSeconds(1000);
+    std::map<ProcessId, std::string> live;
+    uint64_t truth = 0;
+    uint64_t next_start = 1;
+    Series last_complete, last_own;
+    for (int round = 0; round < 400; ++round) {
+      for (int k = 0; k < 3; ++k) {
+        int action = static_cast<int>(rng() % 10);
+        if (action < 3 || live.empty()) {  // a new process, pids from a small range
+          ProcessId id{static_cast<uint32_t>(100 + rng() % 40), next_start++};
+          bool pid_in_use = false;
+          for (const auto& [other, comm] : live) pid_in_use |= other.first == id.first;
+          if (pid_in_use) continue;
+          live[id] = "c" + std::to_string(rng() % 6);
+        }
+        auto it = live.begin();
+        std::advance(it, rng() % live.size());
+        if (action == 9) {
+          kernel.Exit(it->first.first, it->first.second);
+          live.erase(it);
+        } else if (action == 8) {
+          kernel.ProcUnreadable(it->first.first, it->first.second);
+        } else {
+          uint64_t n = 1 + rng() % 50;
+          kernel.Fsync(it->first.first, it->first.second, n, it->second);
+          truth += n;
+        }
+      }
+      now += absl::Milliseconds(500 + rng() % 1000);
+      auto expired = ledger.Update(
+          kernel.Snapshot(), now, [&](const ProcessId& id) { return kernel.Check(id); },
+          [](uint32_t) { return std::string("loop3"); });
+      if (rng() % 4 != 0) kernel.Forget(expired);  // a removal fails now and then
+
+      uint64_t sum = 0;
+      for (const auto& [key, counts] : ledger.complete()) {
+        sum += counts.bios;
+        auto before = last_complete.find(key);
+        if (before != last_complete.end()) {
+          ASSERT_GE(counts.bios, before->second.bios) << "round " << round;
+        }
+      }
+      ASSERT_EQ(sum, truth) << "round " << round << ", max_processes " << max_processes;
+      Series own = ledger.ProcessSeries();
+      ASSERT_LE(own.size(), static_cast<size_t>(max_processes)) << "one series per process here";
+      for (const auto& [key, counts] : own) {
+        auto before = last_own.find(key);
+        if (before != last_own.end() && counts.bios < before->second.bios) {
+          // Only a reused pid may start a series of the same labels anew.
+          bool reused = false;
+          for (const auto& [id, comm] : live) reused |= absl::StrCat(id.first) == key.pid;
+          ASSERT_TRUE(reused) << "series " << key.pid << " went down in round " << round;
+        }
+      }
+      for (const auto& [key, counts] : own) last_own[key] = counts;
+      last_complete = ledger.complete();
     }
-    std::erase_if(live, [&](const auto& p) {
-      bool exits = rng() % 5 == 0;
-      if (exits) kernel.Exit(p.first, p.second);
-      return exits;
-    });
-    BioSnapshot snap = kernel.Snapshot();
-    auto expired = ledger.Update(snap, now, [&](const ProcessId& id) { return kernel.Alive(id); },
-                                 [](uint32_t) { return std::string("loop3"); });
-    auto series = ledger.Series(snap, [](uint32_t) { return std::string("loop3"); });
-    if (rng() % 3) kernel.Forget(expired);  // sometimes removal "fails"
-    std::map<std::string, uint64_t> seen;
-    size_t pid_series = 0;
-    for (const auto& [key, counts] : series) {
-      seen[key.comm] += counts.bios;
-      if (!key.pid.empty()) ++pid_series;
-    }
-    EXPECT_EQ(seen, generated) << "step " << step;
-    for (const auto& [comm, n] : last_seen) EXPECT_GE(seen[comm], n) << comm;
-    EXPECT_LE(pid_series, 20u);
-    last_seen = seen;
   }
 }
 
