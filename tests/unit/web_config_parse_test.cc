@@ -218,6 +218,14 @@ INSTANTIATE_TEST_SUITE_P(
         BadConfig{"basic_auth_users:\n  alice: $2y$10$short\n",
                   "web.yml line 2: basic_auth_users.alice: not a valid bcrypt hash (expected "
                   "$2y$..., e.g. from `htpasswd -nBC 10 USER`)"},
+        // Found by the web_config fuzzer: validating a cost-20 hash ran bcrypt for a minute.
+        BadConfig{"basic_auth_users:\n  alice: $2y$20$X0h6.4XzVQ7yB2vW9aL5Ze8oN2Jm0ZzYq8a6mX0y1Z2Q3w4E5r6T7\n",
+                  "web.yml line 2: basic_auth_users.alice: bcrypt cost 20 is too high: every "
+                  "check of a new password would take seconds to hours; use a cost from 4 to 14 "
+                  "(`htpasswd -nBC 10 USER`)"},
+        BadConfig{"basic_auth_users:\n  alice: $2y$10$X0h6.4XzVQ7yB2vW9aL5Ze8oN2Jm0ZzYq8a6mX0y1Z2Q3w4E5r6T!\n",
+                  "web.yml line 2: basic_auth_users.alice: not a valid bcrypt hash (expected "
+                  "$2y$..., e.g. from `htpasswd -nBC 10 USER`)"},
         BadConfig{"basic_auth_users:\n  alice: [x]\n",
                   "web.yml line 2: basic_auth_users.alice: expected a string, got a list"},
         BadConfig{"basic_auth_users:\n  'a:b': $2y$10$short\n",
