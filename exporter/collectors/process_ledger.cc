@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "model/bio_labels.h"
 #include "model/label_text.h"
@@ -89,6 +90,14 @@ void ProcessLedger::Expire(const ProcessId& id, std::vector<ProcessId>& to_forge
 }
 
 void ProcessLedger::ChooseTopProcesses(absl::Time now) {
+  const size_t limit = static_cast<size_t>(std::max(limits_.max_processes, 0));
+  size_t in_view_count = 0;
+  bool any_candidate = false;
+  for (const auto& [id, process] : processes_) {
+    in_view_count += process.in_view ? 1 : 0;
+    any_candidate |= !process.in_view && !process.exited && process.activity > 0;
+  }
+  if (!any_candidate && in_view_count <= limit) return;
   std::vector<Process*> in_view;
   std::vector<Process*> candidates;
   for (auto& [id, process] : processes_) {
@@ -98,7 +107,6 @@ void ProcessLedger::ChooseTopProcesses(absl::Time now) {
       candidates.push_back(&process);
     }
   }
-  const size_t limit = static_cast<size_t>(std::max(limits_.max_processes, 0));
   // Fewer slots after a reload: the least active leave first.
   auto lower_priority = [](const Process* a, const Process* b) {
     if (a->exited != b->exited) return a->exited;  // exited ones go first
@@ -149,7 +157,8 @@ std::vector<ProcessId> ProcessLedger::Update(const BioSnapshot& snapshot, absl::
 
   // Entries of removed processes are ignored while they linger; those still
   // there are removed again.
-  std::set<ProcessId> in_kernel;
+  absl::flat_hash_set<ProcessId> in_kernel;
+  in_kernel.reserve(processes_.size() + forgotten_.size());
   for (const BioCount& count : snapshot.counts) {
     in_kernel.insert({count.key.tgid, count.key.start_boottime_ns});
   }
@@ -163,8 +172,9 @@ std::vector<ProcessId> ProcessLedger::Update(const BioSnapshot& snapshot, absl::
     SeriesCounts delta;
   };
   std::vector<Change> changes;
-  std::map<ProcessId, uint64_t> total_bios;
-  std::set<ProcessId> new_processes;
+  absl::flat_hash_map<ProcessId, uint64_t> total_bios;
+  total_bios.reserve(processes_.size());
+  absl::flat_hash_set<ProcessId> new_processes;
   absl::flat_hash_map<std::string, EntryCounts> next_counts;
   next_counts.reserve(snapshot.counts.size());
   for (const BioCount& count : snapshot.counts) {
@@ -201,7 +211,6 @@ std::vector<ProcessId> ProcessLedger::Update(const BioSnapshot& snapshot, absl::
   // Activity, and liveness of processes that counted nothing since the last
   // update: a process still counting is alive (or has just exited, which the
   // next update notices), so busy nodes pay /proc reads for idle ones only.
-  std::map<uint32_t, ProcessId> pid_owner;
   for (auto& [id, process] : processes_) {
     auto total = total_bios.find(id);
     const uint64_t bios = total == total_bios.end() ? process.bios : total->second;
@@ -210,7 +219,7 @@ std::vector<ProcessId> ProcessLedger::Update(const BioSnapshot& snapshot, absl::
     process.activity = process.activity * decay + static_cast<double>(counted);
     if (counted > 0) {
       process.exited = false;  // counting: alive, whatever /proc said before
-    } else if (!process.exited && !new_processes.count(id)) {
+    } else if (!process.exited && !new_processes.contains(id)) {
       if (liveness(id) == Liveness::kExited) {
         process.exited = true;
         process.exited_at = now;
@@ -221,11 +230,11 @@ std::vector<ProcessId> ProcessLedger::Update(const BioSnapshot& snapshot, absl::
   // (c) Who is in the per-process view for this update. Processes first seen
   // now show what they did since they started; those that join later show
   // only what they do from the next update on.
-  std::set<const Process*> joined_late;
+  absl::flat_hash_set<const Process*> joined_late;
   if (limits_.max_processes > 0) {
     std::vector<const Process*> before;
     for (const auto& [id, process] : processes_) {
-      if (!new_processes.count(id) && !process.in_view) before.push_back(&process);
+      if (!new_processes.contains(id) && !process.in_view) before.push_back(&process);
     }
     ChooseTopProcesses(now);
     for (const Process* p : before) {
@@ -241,23 +250,26 @@ std::vector<ProcessId> ProcessLedger::Update(const BioSnapshot& snapshot, absl::
     SeriesKey complete_key = full;
     complete_key.comm = change.process->aggregate_comm;
     complete_[complete_labels_.Project(complete_key)].Add(change.delta);
-    if (change.process->in_view && !joined_late.count(change.process)) {
-      SeriesKey shown_key = full;
-      change.process->shown[shown_key].Add(change.delta);
-    }
+    if (!change.process->in_view) continue;
+    SeriesCounts& shown = change.process->shown[full];
+    // A late joiner's series appear at 0 now (Prometheus then counts all of
+    // what follows) and grow from the next update on.
+    if (!joined_late.contains(change.process)) shown.Add(change.delta);
   }
 
   // (e) A pid now used by a newer process: the older one has exited, and its
-  // series end at once (the new one never continues them).
-  for (const auto& [id, process] : processes_) {
-    auto [it, inserted] = pid_owner.try_emplace(id.first, id);
-    if (!inserted && it->second.second < id.second) it->second = id;
+  // series end at once (the new one never continues them). Only a process
+  // seen for the first time can reuse a pid.
+  if (!new_processes.empty()) {
+    absl::flat_hash_map<uint32_t, ProcessId> newest;
+    for (const ProcessId& id : new_processes) newest[id.first] = id;
+    std::vector<ProcessId> superseded;
+    for (const auto& [id, process] : processes_) {
+      auto it = newest.find(id.first);
+      if (it != newest.end() && it->second.second > id.second) superseded.push_back(id);
+    }
+    for (const ProcessId& id : superseded) Expire(id, to_forget);
   }
-  std::vector<ProcessId> superseded;
-  for (const auto& [id, process] : processes_) {
-    if (pid_owner[id.first] != id) superseded.push_back(id);
-  }
-  for (const ProcessId& id : superseded) Expire(id, to_forget);
 
   // Exited longer than the TTL: the series end and the kernel entries go.
   std::vector<ProcessId> expired;
@@ -279,6 +291,29 @@ std::map<SeriesKey, SeriesCounts> ProcessLedger::ProcessSeries() const {
     }
   }
   return series;
+}
+
+void ProcessLedger::ForEachProcessSeries(
+    const std::function<void(const SeriesKey&, const SeriesCounts&)>& visit) const {
+  if (!process_labels_.pid) {
+    for (const auto& [key, counts] : ProcessSeries()) visit(key, counts);
+    return;
+  }
+  // With a pid label no two processes share a series (a reused pid's older
+  // process has already been expired), and one process's keys differ already
+  // before projection... unless the projection drops device, syscall or op:
+  // then its keys are merged here.
+  const bool keys_unique = process_labels_.device && process_labels_.syscall && process_labels_.op;
+  for (const auto& [id, process] : processes_) {
+    if (!process.in_view) continue;
+    if (keys_unique) {
+      for (const auto& [key, counts] : process.shown) visit(process_labels_.Project(key), counts);
+      continue;
+    }
+    std::map<SeriesKey, SeriesCounts> merged;
+    for (const auto& [key, counts] : process.shown) merged[process_labels_.Project(key)].Add(counts);
+    for (const auto& [key, counts] : merged) visit(key, counts);
+  }
 }
 
 size_t ProcessLedger::processes_in_view() const {

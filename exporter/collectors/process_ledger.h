@@ -93,6 +93,10 @@ class ProcessLedger {
   const std::map<SeriesKey, SeriesCounts>& complete() const { return complete_; }
   // The per-process view, projected on its labels (empty when max_processes is 0).
   std::map<SeriesKey, SeriesCounts> ProcessSeries() const;
+  // The same series, visited without building the map when the view has a pid
+  // label (each series is then one process's own); in no particular order.
+  void ForEachProcessSeries(
+      const std::function<void(const SeriesKey&, const SeriesCounts&)>& visit) const;
 
   size_t tracked_processes() const { return processes_.size(); }
   size_t processes_in_view() const;
