@@ -318,10 +318,11 @@ def process_delta(before, after, **match):
 
 
 def pids_in_view(samples, **match):
-    """Distinct pids with series in the per-process view (matching `match`)."""
+    """Distinct pids with series in the per-process view (matching `match`); a
+    series without a pid label (which must not exist) shows as pid ""."""
     pids = set()
     for name in PROCESS_FAMILIES:
-        pids |= {labels["pid"] for labels, _ in series(samples, name, **match)}
+        pids |= {labels.get("pid", "") for labels, _ in series(samples, name, **match)}
     return pids
 
 

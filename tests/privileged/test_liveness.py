@@ -42,7 +42,8 @@ collectors:
 
     def assert_no_pidless_series(self, samples):
         for family in PROCESS_FAMILIES:
-            self.assertEqual([labels for labels, _ in series(samples, family) if not labels["pid"]],
+            self.assertEqual([labels for labels, _ in series(samples, family)
+                              if not labels.get("pid")],
                              [], f"{family} has a series without a pid: nothing is folded")
 
     def test_an_idle_live_process_keeps_its_series_past_the_ttl(self):
