@@ -13,7 +13,6 @@ view, and under the escaped name on the test's disk in the complete view.
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile

@@ -14,7 +14,6 @@ nothing else writes there under that name (sync() aside, which any process on
 the machine can call: there the complete view is only bounded)."""
 import os
 import tempfile
-import time
 import unittest
 
 from diskidle_testlib import (BIO, IOGEN, PROCESS_BIOS, Exporter, IoGen, LoopFilesystem,
