@@ -21,7 +21,8 @@
 # Usage: bench/soak.sh [--children N] [--parallel P] [--ttl 5s]
 #   Binaries come from $BUILD_DIR (default: <source>/build): exporter/diskidle_exporter
 #   and tests/diskidle-iogen; override with DISKIDLE_EXPORTER, DISKIDLE_IOGEN.
-# Exit status: 0 accounting exact and RSS/series flat, 1 a check failed,
+# Exit status: 0 accounting exact, per-process view bounded and RSS/series
+# flat, 1 a check failed,
 # 2 the run could not be done.
 set -euo pipefail
 
