@@ -22,8 +22,7 @@
 #   Binaries come from $BUILD_DIR (default: <source>/build): exporter/diskidle_exporter
 #   and tests/diskidle-iogen; override with DISKIDLE_EXPORTER, DISKIDLE_IOGEN.
 # Exit status: 0 accounting exact, per-process view bounded and RSS/series
-# flat, 1 a check failed,
-# 2 the run could not be done.
+# flat, 1 a check failed, 2 the run could not be done.
 set -euo pipefail
 
 CHILDREN=100000
