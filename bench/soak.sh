@@ -4,21 +4,25 @@
 # 100,000 process lifetimes, each fsync()ing an unchanged file on a fresh ext4
 # loop device exactly 3 times (diskidle-iogen "forks" mode, several forkers in
 # parallel), while a real Prometheus scrapes the exporter every second. The
-# exporter runs with exited_process_ttl: 5s so exited processes are folded
-# into their comm aggregate (pid="") and removed from the kernel maps during
-# the run. Every few seconds the script samples the exporter's RSS
-# (/proc/<pid>/status VmRSS), its series count (diskidle_bio_size_bytes_count
-# lines), diskidle_tracked_processes and diskidle_bpf_map_entries, and prints
-# the timeline. At the end it checks the exact accounting: the le="0" flush
-# count of the workers' comm on the loop device rose by exactly 3 x children,
-# and that every Prometheus scrape succeeded; then prints a verdict on
-# RSS/series flatness after warm-up.
+# exporter runs with exited_process_ttl: 5s so exited processes' per-process
+# series end and their kernel map entries are removed during the run. Every
+# few seconds the script samples the exporter's RSS (/proc/<pid>/status VmRSS),
+# its series counts (complete view: diskidle_bio_size_bytes_count lines;
+# per-process view: diskidle_process_bios_total lines),
+# diskidle_tracked_processes, diskidle_bpf_map_entries,
+# diskidle_process_view_processes and diskidle_process_view_evictions_total,
+# and prints the timeline. At the end it checks the exact accounting: the
+# complete view's le="0" flush count of the workers' comm on the loop device
+# rose by exactly 3 x children; that every Prometheus scrape succeeded; and
+# that the per-process view never held more than max_processes (1000, the
+# default) processes; then prints a verdict on RSS/series flatness after
+# warm-up.
 #
 # Usage: bench/soak.sh [--children N] [--parallel P] [--ttl 5s]
 #   Binaries come from $BUILD_DIR (default: <source>/build): exporter/diskidle_exporter
 #   and tests/diskidle-iogen; override with DISKIDLE_EXPORTER, DISKIDLE_IOGEN.
-# Exit status: 0 accounting exact and RSS/series flat, 1 a check failed,
-# 2 the run could not be done.
+# Exit status: 0 accounting exact, per-process view bounded and RSS/series
+# flat, 1 a check failed, 2 the run could not be done.
 set -euo pipefail
 
 CHILDREN=100000
@@ -134,31 +138,40 @@ done
 curl -sf "$PROM/-/ready" >/dev/null || { tail -20 "$WORK/prometheus.log" >&2; die "prometheus not ready"; }
 
 # ---------------------------------------------------------------- sampling
-# One scrape of our own -> "flushes series tracked bio_entries process_entries drops folded".
+# One scrape of our own -> "flushes complete_series process_series tracked
+# bio_entries process_entries drops view_processes evictions". The flushes are
+# the complete view's (no pid label: every bio once, whichever process).
+MAX_PROCESSES=1000   # collectors.bio.max_processes, the default
 scrape_stats() {
   curl -sf --max-time 10 "$METRICS" | awk -v comm="$COMM" -v dev="$DEV" '
     /^diskidle_bio_size_bytes_count/ { series++ }
+    /^diskidle_process_bios_total/ { process_series++ }
     /^diskidle_bio_size_bytes_bucket/ && index($0, "comm=\"" comm "\"") && index($0, "device=\"" dev "\"") &&
       index($0, "op=\"flush\"") && index($0, "le=\"0\"") { flushes += $NF }
     /^diskidle_tracked_processes / { tracked = $NF }
     /^diskidle_bpf_map_entries\{.*map="bio_counts"/ { bio = $NF }
     /^diskidle_bpf_map_entries\{.*map="processes"/ { procs = $NF }
     /^diskidle_bpf_events_dropped_total/ { drops += $NF }
-    /^diskidle_bio_folded_processes_total / { folded = $NF }
-    END { printf "%d %d %d %d %d %d %d\n", flushes, series, tracked, bio, procs, drops, folded }'
+    /^diskidle_process_view_processes / { view = $NF }
+    /^diskidle_process_view_evictions_total / { evictions = $NF }
+    END { printf "%d %d %d %d %d %d %d %d %d\n", flushes, series, process_series, tracked, bio,
+          procs, drops, view, evictions }'
 }
 rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$EXPORTER_PID/status"; }
 
 T0=$(date +%s.%N)
-SAMPLES="$WORK/samples.tsv"   # t children rss_kb series tracked bio_entries process_entries drops folded
+# t children rss_kb complete_series process_series tracked bio_entries process_entries drops
+# view_processes evictions
+SAMPLES="$WORK/samples.tsv"
 : >"$SAMPLES"
 sample() {   # <children done>
   local s rss t
   s="$(scrape_stats)" || die "scrape failed; exporter log: $(tail -5 "$WORK/exporter.log")"
   rss="$(rss_kb)" || die "exporter died"
   t="$(python3 -c "import time; print(f'{time.time() - $T0:.1f}')")"
-  read -r _ series tracked bio procs drops folded <<<"$s"
-  echo -e "$t\t$1\t$rss\t$series\t$tracked\t$bio\t$procs\t$drops\t$folded" >>"$SAMPLES"
+  read -r _ series process_series tracked bio procs drops view evictions <<<"$s"
+  echo -e "$t\t$1\t$rss\t$series\t$process_series\t$tracked\t$bio\t$procs\t$drops\t$view\t$evictions" \
+    >>"$SAMPLES"
 }
 flushes_now() { local s; s="$(scrape_stats)" || die "scrape failed"; echo "${s%% *}"; }
 
@@ -196,7 +209,7 @@ done
 grep -h '^done' "$WORK"/forker*.out | awk -v want="$PER" '$2 != want {exit 1}' ||
   die "a forker did not run all its children"
 RUN_END=$(date +%s.%N)
-# After the last exit: TTL + a few scrapes, so everything has been folded.
+# After the last exit: TTL + a few scrapes, so every exited process has expired.
 ttl_s="$(python3 -c "import re; m=re.fullmatch(r'(\d+)(ms|s|m)', '$TTL'); print(int(m[1]) * {'ms': 0.001, 's': 1, 'm': 60}[m[2]])")"
 end=$(python3 -c "import math; print(math.ceil($ttl_s) + 6)")
 waited=0
@@ -221,15 +234,19 @@ MAXDUR="$(q "max_over_time(scrape_duration_seconds{job=\"diskidle\"}[${range}s])
 MAXSAMPLES="$(q "max_over_time(scrape_samples_scraped{job=\"diskidle\"}[${range}s])")"
 
 python3 - "$SAMPLES" "$CHILDREN" "$BASE" "$FINAL" "$SCRAPES" "$FAILED" "$MAXDUR" "$MAXSAMPLES" \
-  "$(python3 -c "print(f'{$RUN_END - $T0:.1f}')")" <<'EOF'
+  "$(python3 -c "print(f'{$RUN_END - $T0:.1f}')")" "$MAX_PROCESSES" <<'EOF'
 import sys
 rows = [l.split("\t") for l in open(sys.argv[1]).read().splitlines() if l]
 rows = [[float(r[0])] + [int(x) for x in r[1:]] for r in rows]
 children, base, final = int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
 scrapes, failed, maxdur, maxsamples, run_s = sys.argv[5:10]
+max_processes = int(sys.argv[10])
+# Columns of a row.
+T, DONE, RSS, SERIES, PSERIES, TRACKED, BIO, PROCS, DROPS, VIEW, EVICTIONS = range(11)
 print()
-print("| t (s) | children done | RSS (MiB) | bio series | tracked processes | bio_counts entries | processes entries | drops | folded |")
-print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+print("| t (s) | children done | RSS (MiB) | complete series | per-process series | tracked processes "
+      "| bio_counts entries | processes entries | drops | processes in view | evictions |")
+print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 # Start, ~every 10% of the run, the end of the workload, and the end after the TTL.
 picks = {0, len(rows) - 1}
 for i in range(1, 10):
@@ -237,34 +254,43 @@ for i in range(1, 10):
     picks.add(min(range(len(rows)), key=lambda j: abs(rows[j][1] - target)))
 picks.add(max(j for j, r in enumerate(rows) if r[0] <= float(run_s) + 2.5))
 for j in sorted(picks):
-    t, done, rss, series, tracked, bio, procs, drops, folded = rows[j]
-    print(f"| {t:.0f} | {min(max(done, 0), children)} | {rss / 1024:.1f} | {series} | {tracked} | {bio} | {procs} | {drops} | {folded} |")
+    t, done, rss, series, pseries, tracked, bio, procs, drops, view, evictions = rows[j]
+    print(f"| {t:.0f} | {min(max(done, 0), children)} | {rss / 1024:.1f} | {series} | {pseries} "
+          f"| {tracked} | {bio} | {procs} | {drops} | {view} | {evictions} |")
 print()
 ok = True
 got = final - base
 exact = got == 3 * children
 ok &= exact
 print(f"accounting: le=\"0\" flushes of the workers rose by {got}, expected 3 x {children} = {3 * children}: "
-      f"{'EXACT' if exact else 'MISMATCH'}; events dropped in the kernel: {rows[-1][7]}")
+      f"{'EXACT' if exact else 'MISMATCH'}; events dropped in the kernel: {rows[-1][DROPS]}")
 print(f"prometheus: {scrapes} scrapes at 1s, failed {failed if failed != 'none' else 0}, "
       f"longest {float(maxdur) * 1000:.0f} ms, at most {maxsamples} samples per scrape")
 ok &= failed in ("none", "0")
 # Warm-up: the first quarter of the workload; after it RSS and series should stay flat.
-warm = next(j for j, r in enumerate(rows) if r[1] >= children / 4)
-during = [r for r in rows[warm:] if r[0] <= float(run_s) + 2.5]
-rss_w, ser_w = rows[warm][2], rows[warm][3]
-rss_max, ser_max = max(r[2] for r in during), max(r[3] for r in during)
-rss_end, ser_end = rows[-1][2], rows[-1][3]
+# Series are both views together (complete + per-process).
+warm = next(j for j, r in enumerate(rows) if r[DONE] >= children / 4)
+during = [r for r in rows[warm:] if r[T] <= float(run_s) + 2.5]
+def all_series(r):
+    return r[SERIES] + r[PSERIES]
+rss_w, ser_w = rows[warm][RSS], all_series(rows[warm])
+rss_max, ser_max = max(r[RSS] for r in during), max(all_series(r) for r in during)
+rss_end, ser_end = rows[-1][RSS], all_series(rows[-1])
 rss_flat = rss_max <= rss_w * 1.10 + 2048 and rss_end <= rss_w * 1.10 + 2048
-peak = max(range(len(rows)), key=lambda j: rows[j][4])
+peak = max(range(len(rows)), key=lambda j: rows[j][TRACKED])
 ser_flat = ser_max <= ser_w * 1.5 + 20 and ser_end <= ser_w * 1.5 + 20
-print(f"RSS after warm-up ({rows[warm][1]} children): {rss_w / 1024:.1f} MiB, max later {rss_max / 1024:.1f} MiB, "
+view_max = max(r[VIEW] for r in rows)
+view_ok = view_max <= max_processes
+print(f"RSS after warm-up ({rows[warm][DONE]} children): {rss_w / 1024:.1f} MiB, max later {rss_max / 1024:.1f} MiB, "
       f"end {rss_end / 1024:.1f} MiB: {'flat' if rss_flat else 'GROWING'} (flat = within 10% + 2 MiB); "
-      f"peak of tracked processes seen: {rows[peak][4]} at {rows[peak][1]} children")
-print(f"series after warm-up: {ser_w}, max later {ser_max}, end {ser_end}: {'flat' if ser_flat else 'GROWING'}")
-print(f"kernel map entries at the end: bio_counts {rows[-1][5]}, processes {rows[-1][6]} "
-      f"(start {rows[0][5]}, {rows[0][6]}); tracked processes {rows[-1][4]} (start {rows[0][4]})")
-ok &= rss_flat and ser_flat
+      f"peak of tracked processes seen: {rows[peak][TRACKED]} at {rows[peak][DONE]} children")
+print(f"series (complete + per-process) after warm-up: {ser_w}, max later {ser_max}, end {ser_end}: "
+      f"{'flat' if ser_flat else 'GROWING'}; complete view alone at most {max(r[SERIES] for r in rows)}")
+print(f"per-process view: at most {view_max} processes (max_processes {max_processes}): "
+      f"{'bounded' if view_ok else 'OVER THE LIMIT'}; evictions {rows[-1][EVICTIONS]}")
+print(f"kernel map entries at the end: bio_counts {rows[-1][BIO]}, processes {rows[-1][PROCS]} "
+      f"(start {rows[0][BIO]}, {rows[0][PROCS]}); tracked processes {rows[-1][TRACKED]} (start {rows[0][TRACKED]})")
+ok &= rss_flat and ser_flat and view_ok
 print(f"verdict: {'PASS' if ok else 'FAIL'} ({children} lifetimes in {float(run_s):.0f} s)")
 sys.exit(0 if ok else 1)
 EOF

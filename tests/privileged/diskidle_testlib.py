@@ -4,6 +4,7 @@ exporter binary on a free port, and a parser for its /metrics text.
 Everything created here is registered for cleanup on the test case, so a
 failing test still detaches its loop devices and stops its processes.
 """
+import collections
 import json
 import os
 import queue
@@ -263,6 +264,66 @@ def _format_labels(match):
 def series(samples, name, **match):
     return [(labels, v) for n, labels, v in samples
             if n == name and all(labels.get(k) == str(want) for k, want in match.items())]
+
+
+# --- The two views of block I/O (docs/metrics.md; SERIES_CONTRACT of issue 9) ---
+# The complete view counts every bio exactly once, by (device, comm, syscall,
+# op): no pid label, processes of one name add to one series. The per-process
+# view holds plain counters for the most active live processes (max_processes),
+# with a pid label; a process's series end exited_process_ttl after it exits.
+
+BIO = "diskidle_bio_size_bytes"
+PROCESS_BIOS = "diskidle_process_bios_total"
+PROCESS_BYTES = "diskidle_process_bio_bytes_total"
+PROCESS_ZERO_BYTE_BIOS = "diskidle_process_zero_byte_bios_total"
+PROCESS_FAMILIES = (PROCESS_BIOS, PROCESS_BYTES, PROCESS_ZERO_BYTE_BIOS)
+COMPLETE_LABELS = frozenset({"device", "comm", "syscall", "op"})
+PROCESS_LABELS = frozenset({"device", "pid", "comm", "syscall", "op"})
+
+
+class BioCounts(collections.namedtuple("BioCounts", "bios bytes zero_byte_bios")):
+    """Bios, their bytes and the zero-byte ones (flushes) of some series."""
+
+    def __sub__(self, other):
+        return BioCounts(*(a - b for a, b in zip(self, other)))
+
+
+def complete_counts(samples, absent_ok=False, **match):
+    """BioCounts summed over the complete view's matching series: _count, _sum
+    and the le="0" bucket of diskidle_bio_size_bytes. Strict like total(): no
+    matching series raises unless absent_ok."""
+    if "pid" in match:
+        raise AssertionError("the complete view (diskidle_bio_size_bytes) has no pid label")
+    return BioCounts(total(samples, BIO + "_count", absent_ok=absent_ok, **match),
+                     total(samples, BIO + "_sum", absent_ok=absent_ok, **match),
+                     total(samples, BIO + "_bucket", absent_ok=absent_ok, le="0", **match))
+
+
+def process_counts(samples, absent_ok=False, **match):
+    """BioCounts summed over the per-process view's matching series
+    (diskidle_process_*_total), e.g. process_counts(s, pid=gen.pid, op="flush")."""
+    return BioCounts(*(total(samples, name, absent_ok=absent_ok, **match)
+                       for name in PROCESS_FAMILIES))
+
+
+def complete_delta(before, after, **match):
+    """What the complete view counted between two scrapes (the series may be
+    born in between: absent before reads as 0, absent after fails)."""
+    return complete_counts(after, **match) - complete_counts(before, absent_ok=True, **match)
+
+
+def process_delta(before, after, **match):
+    """What the per-process view counted between two scrapes, same rules."""
+    return process_counts(after, **match) - process_counts(before, absent_ok=True, **match)
+
+
+def pids_in_view(samples, **match):
+    """Distinct pids with series in the per-process view (matching `match`); a
+    series without a pid label (which must not exist) shows as pid ""."""
+    pids = set()
+    for name in PROCESS_FAMILIES:
+        pids |= {labels.get("pid", "") for labels, _ in series(samples, name, **match)}
+    return pids
 
 
 class IoGen:

@@ -8,12 +8,22 @@ its link to block_bio_queue in `bpftool link`, and the exporter's log line.
 Counts are exact wherever the workload fixes the number of bios; where the
 filesystem submits journal bios in the caller's context (XFS log writes under
 fdatasync and O_SYNC writes), the bounds are two-sided, the upper one from the
-loop device's own /proc/diskstats delta."""
+loop device's own /proc/diskstats delta.
+
+Every count is read from both views (docs/metrics.md): the per-process
+counters of the workload's pid (diskidle_process_*_total) and the complete
+view of its comm on the test's own loop device (diskidle_bio_size_bytes, no
+pid). Only the workload writes to that device under that name, so the two
+must agree exactly, and the complete view's buckets hold the sizes. One class
+also turns on the per-process histogram (process_histogram: true) and checks
+its buckets against the same truth."""
 import time
 import unittest
 
-from diskidle_testlib import (Exporter, IoGen, LoopFilesystem, Watcher, attached_bio_programs,
-                              diskstats, require_privileges, series, total, wait_for)
+from diskidle_testlib import (BIO, COMPLETE_LABELS, PROCESS_FAMILIES, PROCESS_LABELS, Exporter,
+                              IoGen, LoopFilesystem, Watcher, attached_bio_programs,
+                              complete_counts, complete_delta, diskstats, process_counts,
+                              process_delta, require_privileges, series, total, wait_for)
 
 FSYNC_LOOP_MS = 5000
 
@@ -21,12 +31,13 @@ CONFIG = """
 collectors:
   bio:
     attach: {attach}
+    process_histogram: {process_histogram}
   diskstats:
     utilization_window: 4s
     utilization_sample_interval: 250ms
 """
 
-BIO = "diskidle_bio_size_bytes"
+PROCESS_HISTOGRAM = "diskidle_process_bio_size_bytes"
 
 # What `bpftool` shows for the program each attach mode must load.
 EXPECTED_PROGRAM = {
@@ -48,18 +59,45 @@ class AttributionTest:
     # XFS writes its log from the fsync()/O_SYNC caller's context: those bios are
     # ours too, and their number depends on the log, not on the workload.
     journal_in_caller = False
+    # Also diskidle_process_bio_size_bytes, whose buckets are then checked too.
+    process_histogram = False
 
     def setUp(self):
         require_privileges(self)
         self.fs = LoopFilesystem(self, self.fstype)
-        self.exporter = Exporter(self, CONFIG.format(attach=self.attach))
+        self.exporter = Exporter(self, CONFIG.format(
+            attach=self.attach, process_histogram=str(self.process_histogram).lower()))
 
     def test_the_configured_program_is_the_one_that_runs(self):
         assert_program_runs(self, self.exporter, self.attach)
 
-    def bio(self, samples, suffix, gen, absent_ok=False, **labels):
-        return total(samples, BIO + suffix, absent_ok=absent_ok, pid=gen.pid, comm=gen.comm,
-                     device=self.fs.name, **labels)
+    def views(self, before, after, gen, **labels):
+        """(per-process delta of gen's pid, complete-view delta of its comm on our
+        disk), as BioCounts. They count the same bios, so they must be equal."""
+        ours = dict(comm=gen.comm, device=self.fs.name, **labels)
+        process = process_delta(before, after, pid=gen.pid, **ours)
+        complete = complete_delta(before, after, **ours)
+        self.assertEqual(process, complete, f"the per-process counters of pid {gen.pid} and the "
+                                            f"complete view of {gen.comm} on {self.fs.name} "
+                                            f"disagree for {labels}")
+        return process
+
+    def bucket_delta(self, before, after, gen, lower, upper, **labels):
+        """Bios with sizes in (lower, upper] from the complete view's buckets; with
+        process_histogram also from the per-process histogram, which must agree."""
+        ours = dict(comm=gen.comm, device=self.fs.name, **labels)
+
+        def between(family, **match):
+            def at(samples, le, absent_ok=False):
+                return total(samples, family + "_bucket", absent_ok=absent_ok, le=le, **match)
+            return ((at(after, upper) - at(before, upper, absent_ok=True))
+                    - (at(after, lower) - at(before, lower, absent_ok=True)))
+        complete = between(BIO, **ours)
+        if self.process_histogram:
+            self.assertEqual(between(PROCESS_HISTOGRAM, pid=gen.pid, **ours), complete,
+                             f"per-process histogram of pid {gen.pid} vs the complete view, "
+                             f"bucket ({lower}, {upper}] {labels}")
+        return complete
 
     def run_gen(self, mode, count):
         """Runs `mode`; returns (gen, before, after, delta of the loop device's diskstats)."""
@@ -69,10 +107,6 @@ class AttributionTest:
         gen.wait_done(self)
         after, disk_after = self.exporter.scrape(), diskstats(self.fs.name)
         return gen, before, after, {k: disk_after[k] - disk_before[k] for k in disk_before}
-
-    def delta(self, before, after, suffix, gen, **labels):
-        return (self.bio(after, suffix, gen, **labels)
-                - self.bio(before, suffix, gen, absent_ok=True, **labels))
 
     def test_fsync_of_unchanged_file_is_one_zero_byte_flush_each(self):
         disk = dict(device=self.fs.name)
@@ -98,16 +132,17 @@ class AttributionTest:
         elapsed = time.monotonic() - start
         after = self.exporter.scrape()
 
-        zero_byte = (self.bio(after, "_bucket", gen, le="0", syscall="fsync", op="flush")
-                     - self.bio(before, "_bucket", gen, absent_ok=True, le="0", syscall="fsync",
-                                op="flush"))
+        flush = dict(syscall="fsync", op="flush")
+        counted = self.views(before, after, gen, **flush)
         self.assertGreater(fsyncs, 100)
-        self.assertEqual(zero_byte, fsyncs, "exactly one zero-byte flush bio per fsync of an "
-                                            "unchanged file")
-        flush_count = self.bio(after, "_count", gen, syscall="fsync", op="flush")
-        self.assertEqual(flush_count, self.bio(after, "_bucket", gen, le="0", syscall="fsync",
-                                               op="flush"), "every flush bio is zero bytes")
-        self.assertEqual(self.bio(after, "_sum", gen, syscall="fsync", op="flush"), 0)
+        self.assertEqual(counted.zero_byte_bios, fsyncs, "exactly one zero-byte flush bio per "
+                                                         "fsync of an unchanged file")
+        self.assertEqual(counted.bios, fsyncs, "and no flush bio of another size")
+        self.assertEqual(self.bucket_delta(before, after, gen, "0", "512", **flush), 0)
+        ours = dict(comm=gen.comm, device=self.fs.name, **flush)
+        for whole in (process_counts(after, pid=gen.pid, **ours), complete_counts(after, **ours)):
+            self.assertEqual(whole.bytes, 0, "flushes carry no bytes")
+            self.assertEqual(whole.bios, whole.zero_byte_bios, "every flush bio is zero bytes")
 
         def delta(name):
             return total(after, name, **disk) - total(before, name, **disk)
@@ -134,10 +169,8 @@ class AttributionTest:
         gen, before, after, disk = self.run_gen("pwrite-fdatasync", n)
         write = dict(syscall="fdatasync", op="write")
         # 4 KiB data bios are in the (512, 4096] bucket: le=4096 minus le=512.
-        four_k = (self.delta(before, after, "_bucket", gen, le="4096", **write)
-                  - self.delta(before, after, "_bucket", gen, le="512", **write))
-        count = self.delta(before, after, "_count", gen, **write)
-        written = self.delta(before, after, "_sum", gen, **write)
+        four_k = self.bucket_delta(before, after, gen, "512", "4096", **write)
+        count, written, _ = self.views(before, after, gen, **write)
         if self.journal_in_caller:
             self.assertGreaterEqual(four_k, n, "each pwrite's 4 KiB reaches the disk")
             self.assertGreaterEqual(written, n * 4096)
@@ -147,25 +180,26 @@ class AttributionTest:
             self.assertEqual(four_k, n, "each pwrite's 4 KiB reaches the disk under fdatasync")
             self.assertEqual(count, n, "and nothing else: the journal is jbd2's")
             self.assertEqual(written, n * 4096)
-        self.assertEqual(self.bio(after, "_count", gen, absent_ok=True, syscall="pwrite"), 0,
+        pwrite = dict(comm=gen.comm, device=self.fs.name, syscall="pwrite")
+        self.assertEqual(process_counts(after, absent_ok=True, pid=gen.pid, **pwrite).bios, 0,
                          "buffered pwrite does not itself send bios")
+        self.assertEqual(complete_counts(after, absent_ok=True, **pwrite).bios, 0,
+                         "buffered pwrite does not itself send bios (complete view)")
 
     def test_direct_pwrite_is_counted_exactly(self):
         n = 40
         gen, before, after, _ = self.run_gen("direct-pwrite", n)
-
-        def delta(suffix, **labels):
-            return self.delta(before, after, suffix, gen, syscall="pwrite", op="write", **labels)
-        self.assertEqual(delta("_sum"), n * 65536, "O_DIRECT pwrite bytes reach the disk exactly")
-        self.assertEqual(delta("_count"), n)
-        self.assertEqual(delta("_bucket", le="65536") - delta("_bucket", le="16384"), n,
+        write = dict(syscall="pwrite", op="write")
+        counted = self.views(before, after, gen, **write)
+        self.assertEqual(counted.bytes, n * 65536, "O_DIRECT pwrite bytes reach the disk exactly")
+        self.assertEqual(counted.bios, n)
+        self.assertEqual(self.bucket_delta(before, after, gen, "16384", "65536", **write), n,
                          "64 KiB bios land in the 65536 bucket")
 
     def test_osync_write_is_attributed_to_write(self):
         n = 30
         gen, before, after, disk = self.run_gen("osync-write", n)
-        count = self.delta(before, after, "_count", gen, syscall="write", op="write")
-        written = self.delta(before, after, "_sum", gen, syscall="write", op="write")
+        count, written, _ = self.views(before, after, gen, syscall="write", op="write")
         if self.journal_in_caller:
             self.assertGreaterEqual(count, n)
             self.assertGreaterEqual(written, n * 4096)
@@ -174,20 +208,35 @@ class AttributionTest:
         else:
             self.assertEqual(count, n, "one 4 KiB data bio per O_SYNC write")
             self.assertEqual(written, n * 4096)
+            self.assertEqual(self.bucket_delta(before, after, gen, "512", "4096", syscall="write",
+                                               op="write"), n)
 
     def test_series_labels_are_complete(self):
         gen = IoGen(self, "fsync-loop", self.fs.path("labels"), 5)
         gen.wait_done(self)
-        found = series(self.exporter.scrape(), BIO + "_count", pid=gen.pid)
-        self.assertTrue(found)
-        for labels, _ in found:
-            self.assertEqual(set(labels), {"device", "pid", "comm", "syscall", "op"})
-            self.assertEqual(labels["comm"], "diskidle-iogen")
+        samples = self.exporter.scrape()
+        # The complete view: every series has exactly its four labels, never a pid.
+        everything = series(samples, BIO + "_count")
+        self.assertTrue(series(samples, BIO + "_count", comm=gen.comm, device=self.fs.name))
+        for labels, _ in everything:
+            self.assertEqual(set(labels), COMPLETE_LABELS, labels)
+        # The per-process view: the pid too, and the name the process has.
+        for family in PROCESS_FAMILIES + ((PROCESS_HISTOGRAM + "_count",)
+                                          if self.process_histogram else ()):
+            found = series(samples, family, pid=gen.pid)
+            self.assertTrue(found, f"no {family} series of pid {gen.pid}")
+            for labels, _ in found:
+                self.assertEqual(set(labels), PROCESS_LABELS, labels)
+                self.assertEqual(labels["comm"], "diskidle-iogen")
+                self.assertEqual(labels["device"], self.fs.name)
+        self.assertEqual(PROCESS_HISTOGRAM in samples.families, self.process_histogram,
+                         "the per-process histogram exists exactly when configured")
 
 
 class Ext4TpBtfTest(AttributionTest, unittest.TestCase):
     fstype = "ext4"
     attach = "tp_btf"
+    process_histogram = True
 
 
 class XfsTpBtfTest(AttributionTest, unittest.TestCase):

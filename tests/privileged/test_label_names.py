@@ -7,12 +7,12 @@ mid-character, fsync() on a loop device while a real Prometheus scrapes the
 exporter every second. Every scrape must stay valid (promtool, and Prometheus's
 `up == 1`), every name must appear as the documented escape
 (docs/metrics.md: invalid bytes and control characters become `\\xHH`), and
-every flush must still be counted under the right pid.
+every flush must still be counted: under the right pid in the per-process
+view, and under the escaped name on the test's disk in the complete view.
 """
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -133,10 +133,21 @@ class LabelNamesTest(unittest.TestCase):
         return body["data"]["result"]
 
     def flushes_by_pid(self, text):
+        """{pid: zero-byte flushes on our disk} from the per-process counters."""
         counts = {}
         for name, labels, value in lib.parse_metrics(text):
-            if name == "diskidle_bio_size_bytes_count" and labels.get("op") == "flush":
+            if (name == lib.PROCESS_ZERO_BYTE_BIOS and labels.get("op") == "flush"
+                    and labels.get("device") == self.fs.name):
                 counts[labels["pid"]] = counts.get(labels["pid"], 0) + value
+        return counts
+
+    def zero_byte_flushes_by_comm(self, text):
+        """The complete view's le="0" bucket: flushes are zero-byte bios."""
+        counts = {}
+        for name, labels, value in lib.parse_metrics(text):
+            if (name == lib.BIO + "_bucket" and labels.get("le") == "0"
+                    and labels.get("op") == "flush" and labels.get("device") == self.fs.name):
+                counts[labels["comm"]] = counts.get(labels["comm"], 0) + value
         return counts
 
     def test_any_bytes_in_a_name_keep_every_scrape_valid_and_counted(self):
@@ -155,7 +166,9 @@ class LabelNamesTest(unittest.TestCase):
             self.addCleanup(reap)
         for name, child in children:
             self.assertEqual(child.stdout.readline().strip(), "ready", name)
-        before = self.flushes_by_pid(self.exporter.scrape_text())
+        before_text = self.exporter.scrape_text()
+        before = self.flushes_by_pid(before_text)
+        before_by_comm = self.zero_byte_flushes_by_comm(before_text)
         for _, child in children:
             child.stdin.write("go\n")
             child.stdin.flush()
@@ -169,9 +182,16 @@ class LabelNamesTest(unittest.TestCase):
             self.assertIn(pid, after, f"no flush series for {name!r}")
             self.assertEqual(after[pid] - before.get(pid, 0), FSYNCS, f"flushes of {name!r}")
         comms = {labels["pid"]: labels["comm"] for n, labels, _ in lib.parse_metrics(text)
-                 if n == "diskidle_bio_size_bytes_count" and labels.get("pid") in pids}
+                 if n == lib.PROCESS_BIOS and labels.get("pid") in pids}
         for pid, name in pids.items():
             self.assertEqual(comms.get(pid), expected_label(name), f"label of {name!r}")
+        # The complete view: each escaped name on our disk gained exactly its flushes.
+        by_comm = self.zero_byte_flushes_by_comm(text)
+        for name in pids.values():
+            label = expected_label(name)
+            self.assertIn(label, by_comm, f"no complete-view series for {name!r}")
+            self.assertEqual(by_comm[label] - before_by_comm.get(label, 0), FSYNCS,
+                             f"flushes of {name!r} in the complete view")
 
         result = subprocess.run(["promtool", "check", "metrics"], input=text.encode(),
                                 capture_output=True)
@@ -181,7 +201,7 @@ class LabelNamesTest(unittest.TestCase):
         deadline = time.time() + 30
         while True:
             ups = self.query(prometheus, 'up{job="diskidle"}')
-            seen = self.query(prometheus, 'count(diskidle_bio_size_bytes_count{op="flush",pid=~"%s"})'
+            seen = self.query(prometheus, 'count(diskidle_process_bios_total{op="flush",pid=~"%s"})'
                               % "|".join(pids))
             if seen and int(seen[0]["value"][1]) >= len(pids):
                 break
@@ -191,11 +211,17 @@ class LabelNamesTest(unittest.TestCase):
         self.assertEqual([r["value"][1] for r in ups], ["1"])
         self.assertEqual(self.query(prometheus, 'min_over_time(up{job="diskidle"}[1m])')[0]["value"][1],
                          "1", "a scrape failed while the names were present")
-        stored = self.query(prometheus, 'diskidle_bio_size_bytes_count{op="flush",pid=~"%s"}'
+        stored = self.query(prometheus, 'diskidle_process_bios_total{op="flush",pid=~"%s"}'
                             % "|".join(pids))
         stored_comms = {r["metric"]["pid"]: r["metric"]["comm"] for r in stored}
         for pid, name in pids.items():
             self.assertEqual(stored_comms.get(pid), expected_label(name))
+        stored = self.query(prometheus, 'diskidle_bio_size_bytes_count{op="flush",device="%s"}'
+                            % self.fs.name)
+        stored_comms = {r["metric"]["comm"] for r in stored}
+        for name in pids.values():
+            self.assertIn(expected_label(name), stored_comms,
+                          f"Prometheus stored the complete view of {name!r}")
         for _, child in children:
             child.stdin.write("exit\n")
             child.stdin.flush()

@@ -6,17 +6,38 @@ exec(), and comm="unknown" when the kernel's process table is full.
 Counts are exact where the workload fixes the number of bios (O_DIRECT, block
 ioctls, io_uring fsync of an unchanged file). Where the filesystem adds bios of
 its own (journal, metadata), the bound is two-sided: at least what the workload
-must send, at most what /proc/diskstats says the loop device received."""
+must send, at most what /proc/diskstats says the loop device received.
+
+Counts are read from the workload's own per-process counters (its pid), and
+the complete view of its name on the test's disk must show the same bios:
+nothing else writes there under that name (sync() aside, which any process on
+the machine can call: there the complete view is only bounded)."""
 import os
 import tempfile
-import time
 import unittest
 
-from diskidle_testlib import (IOGEN, Exporter, IoGen, LoopFilesystem, diskstats,
-                              require_privileges, series, total, wait_for)
+from diskidle_testlib import (BIO, IOGEN, PROCESS_BIOS, Exporter, IoGen, LoopFilesystem,
+                              complete_counts, complete_delta, diskstats, process_counts,
+                              process_delta, require_privileges, series, total, wait_for)
 
-BIO = "diskidle_bio_size_bytes"
 N = 20
+
+
+def both_views(test, before, after, gen, device, exact=True, **labels):
+    """What gen's pid counted between the scrapes (per-process counters), as
+    BioCounts; the complete view of its name on `device` must agree exactly (or,
+    with exact=False, hold at least as much)."""
+    ours = dict(comm=gen.comm, device=device, **labels)
+    own = process_delta(before, after, pid=gen.pid, **ours)
+    complete = complete_delta(before, after, **ours)
+    if exact:
+        test.assertEqual(complete, own, f"complete view of {gen.comm} on {device} vs pid "
+                                        f"{gen.pid}, {labels}")
+    else:
+        for what, whole, part in zip(own._fields, complete, own):
+            test.assertGreaterEqual(whole, part, f"{what}: the complete view of {gen.comm} "
+                                                 f"holds less than pid {gen.pid}, {labels}")
+    return own
 
 
 class LabelValuesTest(unittest.TestCase):
@@ -38,51 +59,52 @@ class LabelValuesTest(unittest.TestCase):
         disk = {k: disk_after[k] - disk_before[k] for k in disk_before}
         return gen, before, after, disk
 
-    def delta(self, before, after, suffix, gen, **labels):
-        match = dict(pid=gen.pid, comm=gen.comm, device=self.fs.name, **labels)
-        return (total(after, BIO + suffix, **match)
-                - total(before, BIO + suffix, absent_ok=True, **match))
+    def delta(self, before, after, gen, exact=True, **labels):
+        return both_views(self, before, after, gen, self.fs.name, exact=exact, **labels)
 
     def test_read_is_syscall_read_op_read_exactly(self):
         gen, before, after, _ = self.run_gen("direct-pread")
-        self.assertEqual(self.delta(before, after, "_count", gen, syscall="read", op="read"), N)
-        self.assertEqual(self.delta(before, after, "_sum", gen, syscall="read", op="read"),
-                         N * 4096)
+        counted = self.delta(before, after, gen, syscall="read", op="read")
+        self.assertEqual(counted.bios, N)
+        self.assertEqual(counted.bytes, N * 4096)
 
     def test_writev_is_syscall_writev_exactly(self):
         gen, before, after, _ = self.run_gen("direct-writev")
-        self.assertEqual(self.delta(before, after, "_count", gen, syscall="writev", op="write"), N)
-        self.assertEqual(self.delta(before, after, "_sum", gen, syscall="writev", op="write"),
-                         N * 65536)
+        counted = self.delta(before, after, gen, syscall="writev", op="write")
+        self.assertEqual(counted.bios, N)
+        self.assertEqual(counted.bytes, N * 65536)
 
     def test_aio_is_syscall_aio_exactly(self):
         gen, before, after, _ = self.run_gen("aio")
-        self.assertEqual(self.delta(before, after, "_count", gen, syscall="aio", op="write"), N)
-        self.assertEqual(self.delta(before, after, "_sum", gen, syscall="aio", op="write"),
-                         N * 4096)
+        counted = self.delta(before, after, gen, syscall="aio", op="write")
+        self.assertEqual(counted.bios, N)
+        self.assertEqual(counted.bytes, N * 4096)
 
     def test_sync_file_range_writes_the_data_exactly(self):
         # Overwrites of allocated blocks: one 4 KiB data bio each, no journal, no flush.
         gen, before, after, _ = self.run_gen("sync-file-range")
-        labels = dict(syscall="sync_file_range", op="write")
-        self.assertEqual(self.delta(before, after, "_count", gen, **labels), N)
-        self.assertEqual(self.delta(before, after, "_sum", gen, **labels), N * 4096)
+        counted = self.delta(before, after, gen, syscall="sync_file_range", op="write")
+        self.assertEqual(counted.bios, N)
+        self.assertEqual(counted.bytes, N * 4096)
+        self.assertEqual(counted.zero_byte_bios, 0, "no flush")
 
     def test_msync_writes_each_dirtied_page(self):
         gen, before, after, disk = self.run_gen("msync")
         # Each msync(MS_SYNC) writes the one folio it dirtied, itself: one bio per
         # call. Its size is the folio's (4 KiB, or up to 64 KiB where the page cache
         # uses large folios), so bytes are bounded by what the disk received.
-        self.assertEqual(self.delta(before, after, "_count", gen, syscall="msync", op="write"),
-                         N, "one data bio per msync")
-        written = self.delta(before, after, "_sum", gen, syscall="msync", op="write")
+        counted = self.delta(before, after, gen, syscall="msync", op="write")
+        self.assertEqual(counted.bios, N, "one data bio per msync")
+        written = counted.bytes
         self.assertGreaterEqual(written, N * 4096)
         self.assertLessEqual(written, disk["sectors_written"] * 512,
                              f"more bytes under msync than the disk received: {disk}")
 
     def sync_like(self, mode, syscall):
         gen, before, after, disk = self.run_gen(mode)
-        ours = self.delta(before, after, "_count", gen, syscall=syscall)
+        # sync() writes every filesystem: another test's process of the same name
+        # calling it adds to the complete view of our disk.
+        ours = self.delta(before, after, gen, exact=syscall != "sync", syscall=syscall).bios
         # sync()/syncfs() hand data writeback to the flusher threads and the journal
         # commit to jbd2; what the caller submits itself (the flush of the device's
         # cache, its own page cache of the block device) is at least one bio per
@@ -102,19 +124,22 @@ class LabelValuesTest(unittest.TestCase):
         # IORING_OP_FSYNC never runs inline: an io-wq worker thread of our process
         # sends the flush, and it is still our pid and our comm.
         gen, before, after, _ = self.run_gen("uring-fsync")
-        self.assertEqual(self.delta(before, after, "_bucket", gen, syscall="io_uring", op="flush",
-                                    le="0"), N, "one zero-byte flush per IORING_OP_FSYNC")
-        fsync_flushes = dict(pid=gen.pid, device=self.fs.name, syscall="fsync", op="flush")
-        self.assertEqual(total(after, BIO + "_count", absent_ok=True, **fsync_flushes),
-                         total(before, BIO + "_count", absent_ok=True, **fsync_flushes),
+        counted = self.delta(before, after, gen, syscall="io_uring", op="flush")
+        self.assertEqual(counted.zero_byte_bios, N, "one zero-byte flush per IORING_OP_FSYNC")
+        self.assertEqual(counted.bios, N)
+        fsync_flushes = dict(device=self.fs.name, comm=gen.comm, syscall="fsync", op="flush")
+        self.assertEqual(process_counts(after, absent_ok=True, pid=gen.pid, **fsync_flushes),
+                         process_counts(before, absent_ok=True, pid=gen.pid, **fsync_flushes),
                          "the io_uring fsyncs are not labelled fsync")
+        self.assertEqual(complete_counts(after, absent_ok=True, **fsync_flushes),
+                         complete_counts(before, absent_ok=True, **fsync_flushes),
+                         "the io_uring fsyncs are not labelled fsync (complete view)")
 
     def test_io_uring_sqpoll_is_syscall_io_uring_exactly(self):
         gen, before, after, _ = self.run_gen("uring-sqpoll")
-        self.assertEqual(self.delta(before, after, "_count", gen, syscall="io_uring", op="write"),
-                         N, "one 4 KiB O_DIRECT write bio per SQPOLL submission")
-        self.assertEqual(self.delta(before, after, "_sum", gen, syscall="io_uring", op="write"),
-                         N * 4096)
+        counted = self.delta(before, after, gen, syscall="io_uring", op="write")
+        self.assertEqual(counted.bios, N, "one 4 KiB O_DIRECT write bio per SQPOLL submission")
+        self.assertEqual(counted.bytes, N * 4096)
 
     def test_journal_commits_are_syscall_kernel_from_a_kernel_thread(self):
         # A buffered write with no sync of ours: the ext4 journal thread (commit=1)
@@ -123,11 +148,18 @@ class LabelValuesTest(unittest.TestCase):
             f.write(b"k" * 4096)
 
         def jbd2_series():
-            return [labels for labels, v in series(self.exporter.scrape(), BIO + "_count",
-                                                   device=self.fs.name, syscall="kernel")
-                    if labels["comm"].startswith("jbd2/") and v > 0]
-        found = wait_for("a syscall=\"kernel\" series of jbd2 on our disk", jbd2_series,
-                         timeout=30, interval=0.5)
+            samples = self.exporter.scrape()
+            complete = [labels for labels, v in series(samples, BIO + "_count",
+                                                       device=self.fs.name, syscall="kernel")
+                        if labels["comm"].startswith("jbd2/") and v > 0]
+            own = [labels for labels, v in series(samples, PROCESS_BIOS, device=self.fs.name,
+                                                  syscall="kernel")
+                   if labels["comm"].startswith("jbd2/") and v > 0]
+            return (complete, own) if complete and own else None
+        complete, found = wait_for("a syscall=\"kernel\" series of jbd2 on our disk in both "
+                                   "views", jbd2_series, timeout=30, interval=0.5)
+        self.assertEqual({labels["comm"] for labels in complete},
+                         {labels["comm"] for labels in found})
         for labels in found:
             pid = int(labels["pid"])
             with open(f"/proc/{pid}/stat") as f:
@@ -153,16 +185,14 @@ class BlockDeviceOpsTest(unittest.TestCase):
         gen.go()
         self.assertEqual(gen.wait_done(self), N)
         after = self.exporter.scrape()
-        match = dict(pid=gen.pid, comm=gen.comm, device=self.fs.name, syscall="other", op=op)
-        count = total(after, BIO + "_count", **match) - total(before, BIO + "_count",
-                                                              absent_ok=True, **match)
-        size = total(after, BIO + "_sum", **match) - total(before, BIO + "_sum", absent_ok=True,
-                                                           **match)
-        self.assertEqual(count, N, f"one {op} bio per 64 KiB ioctl")
-        self.assertEqual(size, N * 65536, f"{op} bios carry their range's size")
-        written = total(after, BIO + "_count", absent_ok=True, pid=gen.pid, device=self.fs.name,
-                        op="write")
-        self.assertEqual(written, 0, f"{mode} did not fall back to writing zero pages")
+        counted = both_views(self, before, after, gen, self.fs.name, syscall="other", op=op)
+        self.assertEqual(counted.bios, N, f"one {op} bio per 64 KiB ioctl")
+        self.assertEqual(counted.bytes, N * 65536, f"{op} bios carry their range's size")
+        written = dict(device=self.fs.name, comm=gen.comm, op="write")
+        self.assertEqual(process_counts(after, absent_ok=True, pid=gen.pid, **written).bios, 0,
+                         f"{mode} did not fall back to writing zero pages")
+        self.assertEqual(complete_counts(after, absent_ok=True, **written).bios, 0,
+                         f"{mode} did not fall back to writing zero pages (complete view)")
 
     def test_blkdiscard_is_op_discard_exactly(self):
         self.ioctl_run("blkdiscard", "discard")
@@ -184,12 +214,14 @@ class DisksAndNamesTest(unittest.TestCase):
         gen.go()
         gen.wait_done(self)
         after = exporter.scrape()
-        match = dict(pid=gen.pid, device=fs.name, syscall="fsync", op="flush", le="0")
-        self.assertEqual(total(after, BIO + "_bucket", **match)
-                         - total(before, BIO + "_bucket", absent_ok=True, **match), N,
+        counted = both_views(self, before, after, gen, fs.name, syscall="fsync", op="flush")
+        self.assertEqual(counted.zero_byte_bios, N,
                          f"the flushes of {fs.fs_device} count for the disk {fs.name}")
-        devices = {labels["device"] for labels, _ in series(after, BIO + "_count", pid=gen.pid)}
-        self.assertEqual(devices, {fs.name}, "no series names the partition")
+        devices = {labels["device"] for labels, _ in series(after, PROCESS_BIOS, pid=gen.pid)}
+        self.assertEqual(devices, {fs.name}, "no per-process series names the partition")
+        partition = os.path.basename(fs.fs_device)
+        self.assertEqual(series(after, BIO + "_count", device=partition), [],
+                         "no complete-view series names the partition")
 
     def test_the_name_is_fixed_at_first_sight_across_exec(self):
         fs = LoopFilesystem(self, "ext4", size_mb=128)
@@ -208,10 +240,9 @@ class DisksAndNamesTest(unittest.TestCase):
                     extra=[renamed, "--hold", "pwrite-fdatasync", fs.path("g"), N])
         gen.wait_done(self)
         gen.wait_ready(self)  # it waits for the go-ahead to exec()
-        first = dict(pid=gen.pid, comm=gen.comm, device=fs.name, syscall="fsync", op="flush",
-                     le="0")
+        first = dict(pid=gen.pid, comm=gen.comm, device=fs.name, syscall="fsync", op="flush")
         wait_for("the exporter to see the process under its first name",
-                 lambda: total(exporter.scrape(), BIO + "_bucket", absent_ok=True, **first))
+                 lambda: process_counts(exporter.scrape(), absent_ok=True, **first).zero_byte_bios)
         gen.go()  # exec() into renamed-iogen
         gen.wait_ready(self)  # printed by the new program: same pid
         self.assertEqual(gen.wait_done(self), N)
@@ -219,11 +250,15 @@ class DisksAndNamesTest(unittest.TestCase):
             self.assertEqual(f.read().strip(), "renamed-iogen", "exec() renamed the process")
         after = exporter.scrape()
         # On ext4 each 4 KiB pwrite + fdatasync is exactly one data bio of ours.
-        self.assertEqual(total(after, BIO + "_count", pid=gen.pid, comm=gen.comm, device=fs.name,
-                               syscall="fdatasync", op="write"), N,
+        datasync = dict(comm=gen.comm, device=fs.name, syscall="fdatasync", op="write")
+        self.assertEqual(process_counts(after, pid=gen.pid, **datasync).bios, N,
                          "the bios after exec() count under the name it was first seen with")
-        comms = {labels["comm"] for labels, _ in series(after, BIO + "_count", pid=gen.pid)}
+        self.assertEqual(complete_counts(after, **datasync).bios, N,
+                         "the bios after exec() count under the first name (complete view)")
+        comms = {labels["comm"] for labels, _ in series(after, PROCESS_BIOS, pid=gen.pid)}
         self.assertEqual(comms, {gen.comm}, "one name per process, never the later one")
+        self.assertEqual(series(after, BIO + "_count", comm="renamed-iogen", device=fs.name), [],
+                         "the later name has no series in the complete view")
 
     def test_a_full_process_map_shows_comm_unknown(self):
         fs = LoopFilesystem(self, "ext4", size_mb=128)
@@ -236,15 +271,20 @@ class DisksAndNamesTest(unittest.TestCase):
         wait_for("the process map to fill",
                  lambda: total(exporter.scrape(), "diskidle_bpf_map_entries", map="processes"))
         gen = IoGen(self, "fsync-loop", fs.path("f"), N, wait=True)
-        flushes = dict(pid=gen.pid, device=fs.name, syscall="fsync", op="flush", le="0")
-        before = total(exporter.scrape(), BIO + "_bucket", absent_ok=True, **flushes)
+        flushes = dict(device=fs.name, syscall="fsync", op="flush")
+        before = exporter.scrape()
         gen.go()
         gen.wait_done(self)
         samples = exporter.scrape()
-        ours = series(samples, BIO + "_bucket", **flushes)
+        ours = series(samples, PROCESS_BIOS, pid=gen.pid, **flushes)
         self.assertEqual([labels["comm"] for labels, _ in ours], ["unknown"],
                          "a process the kernel could not name is comm=\"unknown\"")
-        self.assertEqual(ours[0][1] - before, N, "its flushes are still counted, exactly")
+        self.assertEqual(process_delta(before, samples, pid=gen.pid, **flushes).zero_byte_bios, N,
+                         "its flushes are still counted, exactly")
+        # The filler (if it did not get the one entry) fsynced before the baseline:
+        # what comm="unknown" gained on our disk since is exactly ours.
+        self.assertEqual(complete_delta(before, samples, comm="unknown", **flushes).zero_byte_bios,
+                         N, "and under comm=\"unknown\" in the complete view")
         self.assertGreaterEqual(total(samples, "diskidle_bpf_events_dropped_total",
                                       reason="process_map_full"), 1)
         self.assertEqual(total(samples, "diskidle_bpf_map_entries", map="processes"), 1)

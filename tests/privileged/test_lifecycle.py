@@ -1,7 +1,9 @@
 """Months of uptime in minutes: thousands of short-lived processes must leave
-bounded series and a kernel map back at its starting size while every sum
-stays exact and monotonic; a full kernel map counts what it could not hold;
-SIGHUP swaps a valid config in and keeps the old one for an invalid one."""
+bounded series and a kernel map back at its starting size while the complete
+view (diskidle_bio_size_bytes, no pid) stays exact and monotonic; max_processes
+bounds the per-process view (diskidle_process_*_total) and nothing of it ever
+absorbs another process's counts; a full kernel map counts what it could not
+hold; SIGHUP swaps a valid config in and keeps the old one for an invalid one."""
 import ctypes
 import os
 import platform
@@ -9,13 +11,15 @@ import signal
 import time
 import unittest
 
-from diskidle_testlib import (Exporter, IoGen, Watcher, bpf_map_keys, kernel_dev,
-                              require_privileges, series, tmpfs_loop_filesystem, total,
-                              wait_for)
+from diskidle_testlib import (BIO, PROCESS_ZERO_BYTE_BIOS, Exporter, IoGen, Watcher,
+                              bpf_map_keys, complete_counts, kernel_dev, pids_in_view,
+                              process_counts, require_privileges, series, tmpfs_loop_filesystem,
+                              total, wait_for)
 
-BIO = "diskidle_bio_size_bytes"
 COMM = "diskidle-iogen"
 DROPPED = "diskidle_bpf_events_dropped_total"
+VIEW = "diskidle_process_view_processes"
+EVICTIONS = "diskidle_process_view_evictions_total"
 
 
 def enable_bpf_stats(test):
@@ -32,15 +36,16 @@ def enable_bpf_stats(test):
     test.addCleanup(os.close, fd)
 
 
-def flushes(samples, device, absent_ok=False, **labels):
-    """Zero-byte fsync flush bios on `device` by COMM, over all its series (all pids)."""
-    return total(samples, BIO + "_bucket", absent_ok=absent_ok, comm=COMM, device=device,
-                 syscall="fsync", op="flush", le="0", **labels)
+def flushes(samples, device, absent_ok=False):
+    """Zero-byte fsync flush bios on `device` by COMM in the complete view."""
+    return complete_counts(samples, absent_ok=absent_ok, comm=COMM, device=device,
+                           syscall="fsync", op="flush").zero_byte_bios
 
 
-def own_pids(samples):
-    """Distinct pids with their own series (the comm aggregates have pid="")."""
-    return {labels["pid"] for labels, _ in series(samples, BIO + "_count") if labels["pid"]}
+def own_flushes(samples, device, pid, absent_ok=False):
+    """Zero-byte fsync flush bios of one pid on `device` (per-process view)."""
+    return process_counts(samples, absent_ok=absent_ok, pid=pid, comm=COMM, device=device,
+                          syscall="fsync", op="flush").zero_byte_bios
 
 
 class LifecycleTest(unittest.TestCase):
@@ -49,15 +54,15 @@ class LifecycleTest(unittest.TestCase):
         # On tmpfs the loop device's flushes reach no real disk: 5,000 processes in seconds.
         self.fs = tmpfs_loop_filesystem(self, "ext4")
 
-    def test_thousands_of_exited_processes_fold_exactly_into_bounded_series(self):
-        children = 5000
+    def test_thousands_of_exited_processes_keep_the_complete_view_exact_and_bounded(self):
+        children, max_processes = 5000, 50
         # Map sizes are roomy so other processes on the machine cannot fill them
         # meanwhile; the test asserts that nothing was dropped.
-        exporter = Exporter(self, """
+        exporter = Exporter(self, f"""
 collectors:
   bio:
     exited_process_ttl: 2s
-    max_processes: 50
+    max_processes: {max_processes}
     bio_map_entries: 65536
     process_map_entries: 65536
 """)
@@ -76,73 +81,132 @@ collectors:
         peak_entries = [start_entries]
         # The set-up fsync of a changed file may send no zero-byte flush of its own.
         sums = [flushes(before, self.fs.name, absent_ok=True)]
-        own_pid_counts = [len(own_pids(before))]
-        # Every process the exporter can fold sits in the kernel map for at least a
-        # second (a TTL of 2 s after its exit, or while it lives): dumping the map
-        # each second sees all of them, which bounds the fold counter from above.
-        others = set()
+        view_sizes = [(len(pids_in_view(before)), total(before, VIEW))]
+        complete_series = [0]
+        # Per-process series of the children: none holds more than its child's 3
+        # flushes, and none decreases from one scrape to the next. (Compared only
+        # with the previous scrape: after a series ended, its pid may be reused,
+        # pid_max being 32768, and a new process's series starts afresh.)
+        last_own = {}
+        children_seen = set()
+        problems = []
 
-        def note_other_processes():
-            for key in bpf_map_keys(exporter.proc.pid, "bio_counts"):
-                if key["dev"] != our_dev:
-                    others.add((key["tgid"], key["start_boottime_ns"]))
-        note_other_processes()
+        def observe(samples):
+            sums.append(flushes(samples, self.fs.name, absent_ok=True))
+            view_sizes.append((len(pids_in_view(samples)), total(samples, VIEW)))
+            complete_series.append(len(series(samples, BIO + "_count", comm=COMM,
+                                              device=self.fs.name)))
+            now = {}
+            for labels, v in series(samples, PROCESS_ZERO_BYTE_BIOS, comm=COMM,
+                                    device=self.fs.name, syscall="fsync", op="flush"):
+                if labels["pid"] == str(gen.pid):
+                    continue
+                pid = labels["pid"]
+                if v > 3 or v < last_own.get(pid, 0):
+                    problems.append((pid, last_own.get(pid), v))
+                now[pid] = v
+            last_own.clear()
+            last_own.update(now)
+            children_seen.update(now)
 
         def watch():
             samples = exporter.scrape()
             # The first scrapes can come before the first child's flush.
-            sums.append(flushes(samples, self.fs.name, absent_ok=True))
-            own_pid_counts.append(len(own_pids(samples)))
+            observe(samples)
             peak_entries.append(total(samples, "diskidle_bpf_map_entries", map="bio_counts"))
         watcher = Watcher(self, watch, interval=0.2)
-        map_watcher = Watcher(self, note_other_processes, interval=1.0)
         gen.go()
         try:
             self.assertEqual(gen.wait_done(self, timeout=600), children)
         finally:
             watcher.stop()
+        # The children have exited and were reaped: every flush of theirs is in the
+        # kernel map, so the complete view has them all now...
+        at_done = exporter.scrape()
+        observe(at_done)
+        self.assertEqual(flushes(at_done, self.fs.name) - sums[0], 3 * children,
+                         "every child's 3 flushes counted exactly once")
 
-        # Polled, not slept: the children's entries leave the kernel map once the
-        # TTL (2 s) has passed and housekeeping has folded them.
-        def folded_all():
+        # ...and keeps exactly that while their series and kernel entries expire.
+        # Polled, not slept: the entries leave the kernel map once the TTL (2 s)
+        # has passed, and housekeeping removes them.
+        def cleaned():
             samples = exporter.scrape()
-            sums.append(flushes(samples, self.fs.name))
-            own_pid_counts.append(len(own_pids(samples)))
-            return entries_on_our_device() <= start_device_entries + 2
-        wait_for("the exited children's entries to leave the kernel map", folded_all,
+            observe(samples)
+            return (not pids_in_view(samples, comm=COMM, device=self.fs.name) - {str(gen.pid)}
+                    and entries_on_our_device() <= start_device_entries + 2)
+        wait_for("the exited children's series and kernel entries to go", cleaned,
                  timeout=60, interval=0.5)
         after = exporter.scrape()
-        map_watcher.stop()
-        note_other_processes()
-        sums.append(flushes(after, self.fs.name))
+        observe(after)
 
         self.assertEqual(total(after, DROPPED) - total(before, DROPPED), 0,
                          "nothing may be dropped with roomy maps")
-        self.assertEqual(sums[-1] - sums[0], 3 * children,
-                         "every child's 3 flushes counted exactly once after folding")
+        self.assertEqual(sums[-1], flushes(at_done, self.fs.name),
+                         "the complete view stays exactly the same across the expiry")
         self.assertGreater(len(sums), 5, "too few scrapes to judge monotonicity")
-        self.assertEqual(sums, sorted(sums), "the sum over the comm never decreases")
-        self.assertLessEqual(max(own_pid_counts), 50,
-                             "never more than max_processes pids with own series")
-        comm_series = series(after, BIO + "_count", comm=COMM)
-        self.assertLessEqual(len(comm_series), 51, f"series of {COMM}: {comm_series}")
-        self.assertLessEqual(len({labels["pid"] for labels, _ in comm_series}), 51)
-        self.assertIn("", {labels["pid"] for labels, _ in comm_series},
-                      "exited children live on in the comm aggregate")
-        self.assertEqual(
-            [labels for labels, _ in series(after, BIO + "_count", device=self.fs.name, comm=COMM)
-             if labels["pid"] not in ("", str(gen.pid))], [],
-            "no child keeps a series of its own after the TTL")
-        folded = (total(after, "diskidle_bio_folded_processes_total")
-                  - total(before, "diskidle_bio_folded_processes_total"))
-        # Each child is folded exactly once (for the limit or after exiting); other
-        # processes of the machine may be folded meanwhile, at most once each.
-        self.assertGreaterEqual(folded, children, "every child was folded")
-        self.assertLessEqual(folded, children + len(others),
-                             f"folded more than the children plus the {len(others)} other "
-                             "processes the kernel map held: a process folded twice")
+        self.assertEqual(sums, sorted(sums), "the complete view never decreases")
+        self.assertEqual(problems, [], "(pid, last, now) of per-process series that decreased or "
+                                       "held more than their child's 3 flushes")
+        self.assertGreater(len(children_seen), 0, "children had per-process series while they ran")
+        self.assertLessEqual(max(pids for pids, _ in view_sizes), max_processes,
+                             "never more than max_processes pids with per-process series")
+        self.assertLessEqual(max(gauge for _, gauge in view_sizes), max_processes,
+                             f"{VIEW} never above max_processes")
+        # The complete view of COMM on the disk: one series per (syscall, op) the
+        # parent and its children used (it never deletes one), however many
+        # processes there were.
+        final = [labels for labels, _ in series(after, BIO + "_count", comm=COMM,
+                                                device=self.fs.name)]
+        pairs = {(labels["syscall"], labels["op"]) for labels in final}
+        self.assertEqual(len(final), len(pairs),
+                         f"one series per (syscall, op), e.g. {final[:5]}")
+        self.assertLessEqual(len(pairs), 6, f"a handful of (syscall, op): {final[:10]}")
+        self.assertLessEqual(max(complete_series), len(final), "no series came and went")
+        self.assertEqual([labels for labels in final if "pid" in labels], [],
+                         "the complete view has no pid label")
         self.assertGreater(max(peak_entries), start_entries + 100,
                            "the children were in the kernel map while they ran")
+
+    def test_max_processes_bounds_the_process_view_and_the_complete_view_stays_exact(self):
+        max_processes, workers = 5, 20
+        exporter = Exporter(self, f"""
+collectors:
+  bio:
+    exited_process_ttl: 1h
+    max_processes: {max_processes}
+""")
+        counts = [10 * (i + 1) for i in range(workers)]
+        gens = [IoGen(self, "fsync-loop", self.fs.path(f"w{i}"), n, wait=True)
+                for i, n in enumerate(counts)]
+        before = exporter.scrape()
+        for gen in gens:
+            gen.go()
+        for gen, n in zip(gens, counts):
+            self.assertEqual(gen.wait_done(self), n)
+        after = exporter.scrape()  # the workers live on (held), idle
+
+        self.assertEqual(flushes(after, self.fs.name) - flushes(before, self.fs.name,
+                                                                 absent_ok=True), sum(counts),
+                         "the complete view counts every worker's flushes exactly")
+        in_view = pids_in_view(after)
+        self.assertLessEqual(len(in_view), max_processes,
+                             f"pids with per-process series: {sorted(in_view)}")
+        self.assertEqual(total(after, VIEW), max_processes,
+                         f"{workers} live workers that did I/O fill all {max_processes} slots")
+        ours = {str(gen.pid) for gen in gens} & in_view
+        self.assertLessEqual(len(ours), max_processes)
+        evicted = total(after, EVICTIONS) - total(before, EVICTIONS)
+        for gen, n in zip(gens, counts):
+            if str(gen.pid) not in ours:
+                continue
+            # A process never shows more than it did; when no slot changed hands
+            # meanwhile, one that had its series already shows exactly what it did.
+            got = own_flushes(after, self.fs.name, gen.pid) - own_flushes(
+                before, self.fs.name, gen.pid, absent_ok=True)
+            self.assertLessEqual(got, n, f"pid {gen.pid} did {n} flushes")
+            if evicted == 0 and series(before, PROCESS_ZERO_BYTE_BIOS, pid=gen.pid):
+                self.assertEqual(got, n, f"pid {gen.pid} held its slot throughout")
 
     def test_a_full_kernel_map_counts_every_event_it_could_not_hold(self):
         """counted + dropped == generated. The map fills from the whole system's I/O
@@ -212,8 +276,8 @@ collectors:
         comm_before = flushes(before, self.fs.name)
         self.assertEqual(comm_before - flushes(baseline, self.fs.name, absent_ok=True), 300)
         for i, gen in enumerate(gens):
-            self.assertEqual(flushes(before, self.fs.name, pid=gen.pid)
-                             - flushes(baseline, self.fs.name, absent_ok=True, pid=gen.pid),
+            self.assertEqual(own_flushes(before, self.fs.name, gen.pid)
+                             - own_flushes(baseline, self.fs.name, gen.pid, absent_ok=True),
                              50 * (i + 1))
 
         def hup_and_wait_for(text):
@@ -233,31 +297,36 @@ collectors:
         log = exporter.read_log()
         self.assertIn("reload rejected, keeping the running config", log)
         # Two housekeeping rounds (1 s each) under whatever config is running: a
-        # wrongly applied max_processes: 1 would fold by now. Waiting is the test.
+        # wrongly applied max_processes: 1 would have ended two of the three
+        # workers' series by now. Waiting is the test.
         time.sleep(2)
         self.assertIsNone(exporter.proc.poll(), "exporter keeps running")
         kept = exporter.scrape()
-        self.assertEqual(total(kept, "diskidle_bio_folded_processes_total", reason="limit"),
-                         total(before, "diskidle_bio_folded_processes_total", reason="limit"),
-                         "max_processes: 1 from the rejected file must not apply")
+        self.assertGreaterEqual(total(kept, VIEW), len(gens),
+                                "max_processes: 1 from the rejected file must not apply")
         for gen in gens:
-            self.assertEqual(flushes(kept, self.fs.name, pid=gen.pid),
-                             flushes(before, self.fs.name, pid=gen.pid),
-                             "counts survive a rejected reload, under their own pids")
+            self.assertEqual(own_flushes(kept, self.fs.name, gen.pid),
+                             own_flushes(before, self.fs.name, gen.pid),
+                             "per-process counts survive a rejected reload, under their own pids")
+        self.assertEqual(flushes(kept, self.fs.name), comm_before)
         self.assertNotIn("config reloaded", log)
 
-        # Valid and changed: at most one process keeps its own series.
+        # Valid and changed: at most one process keeps its per-process series.
         with open(exporter.config_path, "w") as f:
             f.write("collectors:\n  bio:\n    exited_process_ttl: 1h\n    max_processes: 1\n")
         hup_and_wait_for("config reloaded")
-        after = wait_for("at most one pid with own series under max_processes: 1",
-                         lambda: (lambda s: s if len(own_pids(s)) <= 1 else None)(
-                             exporter.scrape()), timeout=15)
-        self.assertGreaterEqual(
-            total(after, "diskidle_bio_folded_processes_total", reason="limit")
-            - total(before, "diskidle_bio_folded_processes_total", reason="limit"), 2)
+        after = wait_for("at most one pid with per-process series under max_processes: 1",
+                         lambda: (lambda s: s if len(pids_in_view(s)) <= 1
+                                  and total(s, VIEW) <= 1 else None)(exporter.scrape()),
+                         timeout=15)
+        kept_workers = [gen for gen in gens if str(gen.pid) in pids_in_view(after)]
+        self.assertLessEqual(len(kept_workers), 1)
+        for gen in kept_workers:
+            self.assertEqual(own_flushes(after, self.fs.name, gen.pid),
+                             own_flushes(before, self.fs.name, gen.pid),
+                             "the worker that kept its slot keeps its exact count")
         self.assertEqual(flushes(after, self.fs.name), comm_before,
-                         "folding on reload keeps the comm's sum exact")
+                         "the complete view is not touched by the smaller per-process view")
         self.assertGreaterEqual(total(after, BIO + "_count"), total(before, BIO + "_count"),
                                 "counters survive a reload")
         self.assertIsNone(exporter.proc.poll())

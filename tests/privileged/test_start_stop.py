@@ -18,22 +18,21 @@ import urllib.request
 
 import yaml
 
-from diskidle_testlib import (EXPORTER, Exporter, IoGen, free_port, loaded_programs,
-                              parse_metrics, programs_held_by, programs_held_by_live_processes,
-                              require_privileges, series, tmpfs_loop_filesystem)
+from diskidle_testlib import (BIO, COMPLETE_LABELS, EXPORTER, PROCESS_BIOS, PROCESS_LABELS,
+                              Exporter, IoGen, complete_counts, free_port, loaded_programs,
+                              parse_metrics, process_counts, programs_held_by,
+                              programs_held_by_live_processes, require_privileges, series,
+                              tmpfs_loop_filesystem)
 
 EXIT_FATAL = 1  # exporter/main.cc kExitFatal
 SOURCE_DIR = os.environ.get("DISKIDLE_SOURCE_DIR",
                             os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..")))
 PREFIX = "diskidle_exporter: "
-UNKNOWN_BIO_KEY = ("unknown key; expected one of enabled, attach, size_buckets_bytes, "
-                   "exited_process_ttl, max_processes, max_comms, bio_map_entries, "
-                   "process_map_entries")
+UNKNOWN_BIO_KEY = ("unknown key; expected one of enabled, attach, size_buckets_bytes, labels, "
+                   "max_processes, process_labels, process_histogram, exited_process_ttl, "
+                   "max_comms, bio_map_entries, process_map_entries")
 BUCKETS_EXPECTED = ("expected a list of increasing byte sizes, each 0 (first only) or a power of "
                     "two up to 4294967296, e.g. [0, 512, 4096]")
-
-
-BIO = "diskidle_bio_size_bytes"
 
 
 def shutdown_bound_seconds():
@@ -44,13 +43,6 @@ def shutdown_bound_seconds():
     with open(os.path.join(SOURCE_DIR, "deploy", "kubernetes", "daemonset.yaml")) as f:
         grace = yaml.safe_load(f)["spec"]["template"]["spec"]["terminationGracePeriodSeconds"]
     return grace / 2
-
-
-def bio_value(samples, suffix, **labels):
-    """Sum of the matching diskidle_bio_size_bytes series; None if there is none
-    (absence is reported as such, never read as 0)."""
-    found = series(samples, BIO + suffix, **labels)
-    return sum(v for _, v in found) if found else None
 
 
 def kill_if_running(proc):
@@ -145,7 +137,7 @@ class StartStopTest(unittest.TestCase):
     def test_wrong_type_is_one_exact_line_and_exit_1(self):
         path, result = self.bad_config("collectors:\n  bio:\n    max_processes: fifty\n")
         self.assert_fatal_line(result, f'{path} line 3: collectors.bio.max_processes: expected an '
-                                       f'integer from 1 to 1000000, got "fifty"')
+                                       f'integer from 0 to 1000000, got "fifty"')
 
     def test_bad_regex_is_one_line_naming_key_and_exit_1(self):
         path, result = self.bad_config(
@@ -383,7 +375,8 @@ class StartStopTest(unittest.TestCase):
         """The least privilege the docs promise: an unprivileged user with just
         CAP_BPF and CAP_PERFMON runs the exporter, and it counts a real workload's
         bios exactly: 300 fsyncs of an unchanged file are 300 zero-byte flush
-        bios under the workload's pid, comm, device and syscall."""
+        bios under the workload's pid, comm, device and syscall (per-process
+        view), and under its comm, device and syscall (complete view)."""
         fs = tmpfs_loop_filesystem(self, "ext4", size_mb=64)
         port = free_port()
         log_path = os.path.join(self.dir, "unprivileged.log")
@@ -418,28 +411,35 @@ class StartStopTest(unittest.TestCase):
 
         n = 300
         gen = IoGen(self, "fsync-loop", fs.path("data"), n, wait=True)
-        flush = dict(pid=gen.pid, comm=gen.comm, device=fs.name, syscall="fsync", op="flush")
+        flush = dict(comm=gen.comm, device=fs.name, syscall="fsync", op="flush")
         # The set-up (write + fsync before "ready") may have sent flushes of its
-        # own: count from a baseline taken after it.
+        # own: count from a baseline taken after it (absent series read as 0 there).
         before = scrape()
-        base_zero = bio_value(before, "_bucket", le="0", **flush) or 0
-        base_count = bio_value(before, "_count", **flush) or 0
+        base_own = process_counts(before, absent_ok=True, pid=gen.pid, **flush)
+        base_complete = complete_counts(before, absent_ok=True, **flush)
         gen.go()
         gen.wait_done(self)
         deadline = time.monotonic() + 30  # counts are read at scrape time; poll, don't sleep
         while True:
             after = scrape()
-            zero = bio_value(after, "_bucket", le="0", **flush)
-            if (zero is not None and zero - base_zero >= n) or time.monotonic() > deadline:
+            own = series(after, PROCESS_BIOS, pid=gen.pid, **flush)
+            if (own and sum(v for _, v in own) - base_own.bios >= n
+                    or time.monotonic() > deadline):
                 break
             time.sleep(0.2)
-        self.assertIsNotNone(zero, f"no flush series {flush}; series of pid {gen.pid}: "
-                                   f"{series(after, BIO + '_count', pid=gen.pid)}")
-        self.assertEqual(zero - base_zero, n,
+        self.assertTrue(own, f"no flush series {flush} of pid {gen.pid}; its series: "
+                             f"{series(after, PROCESS_BIOS, pid=gen.pid)}")
+        # Strict reads from here: a missing series fails, it never reads as 0.
+        counted = process_counts(after, pid=gen.pid, **flush) - base_own
+        self.assertEqual(counted.zero_byte_bios, n,
                          "one zero-byte flush bio per fsync of the unchanged file, exactly")
-        self.assertEqual(bio_value(after, "_count", **flush) - base_count, n,
-                         "no flush bio of another size")
-        self.assertEqual(bio_value(after, "_sum", **flush), 0, "flushes carry no bytes")
+        self.assertEqual(counted.bios, n, "no flush bio of another size")
+        self.assertEqual(process_counts(after, pid=gen.pid, **flush).bytes, 0,
+                         "flushes carry no bytes")
+        complete = complete_counts(after, **flush)
+        self.assertEqual(complete - base_complete, counted,
+                         "the complete view of the name on the disk counts the same bios")
+        self.assertEqual(complete.bytes, 0)
         self.stop_and_assert_exit_0(proc, log_path)
 
     # --- signals ---
@@ -477,7 +477,8 @@ class StartStopTest(unittest.TestCase):
     def test_sighup_applies_reloadable_settings_and_keeps_restart_only_ones(self):
         """A reload applies what can change at run time (here the diskstats device
         filter) and keeps what needs a restart (the kernel map size, the metrics
-        path), logging a warning that names each kept key."""
+        path, the label sets of both bio views and the per-process histogram),
+        logging a warning that names each kept key."""
         fs = tmpfs_loop_filesystem(self, "ext4", size_mb=64)
         capacity = 16384
         exporter = Exporter(self, (
@@ -493,6 +494,8 @@ class StartStopTest(unittest.TestCase):
         with open(exporter.config_path, "w") as f:
             f.write("web:\n  telemetry_path: /renamed\n"
                     f"collectors:\n  bio:\n    bio_map_entries: {capacity * 2}\n"
+                    "    labels: [device]\n    process_labels: [pid]\n"
+                    "    process_histogram: true\n"
                     f"  diskstats:\n    device_exclude: '^(ram[0-9]+|{fs.name})$'\n")
         exporter.proc.send_signal(signal.SIGHUP)
         deadline = time.monotonic() + 30
@@ -505,7 +508,9 @@ class StartStopTest(unittest.TestCase):
         warnings = [line for line in log.splitlines()
                     if "level=warn" in line and "restart" in line]
         self.assertEqual(len(warnings), 1, f"one warning about restart-only keys: {log}")
-        for key in ("collectors.bio.bio_map_entries", "web.telemetry_path"):
+        for key in ("collectors.bio.bio_map_entries", "web.telemetry_path",
+                    "collectors.bio.labels", "collectors.bio.process_labels",
+                    "collectors.bio.process_histogram"):
             self.assertIn(key, warnings[0], f"the warning names the kept key {key}")
         self.assertNotIn("device_exclude", warnings[0], "device_exclude is reloadable")
 
@@ -523,6 +528,20 @@ class StartStopTest(unittest.TestCase):
         self.assertEqual(series(after, "diskidle_disk_writes_completed_total", device=fs.name), [])
         self.assertTrue(series(after, "diskidle_disk_info"),
                         "the other devices are still exported (the family did not vanish)")
+
+        # Bios after the reload still carry the label sets the exporter started with.
+        gen = IoGen(self, "fsync-loop", fs.path("labels"), 5)
+        gen.wait_done(self)
+        samples = exporter.scrape()
+        own = series(samples, PROCESS_BIOS, pid=gen.pid)
+        complete = series(samples, BIO + "_count", comm=gen.comm, device=fs.name)
+        self.assertTrue(own and complete, f"no series of pid {gen.pid}: {own} {complete}")
+        self.assertEqual({frozenset(labels) for labels, _ in own}, {PROCESS_LABELS},
+                         "process_labels is kept until a restart")
+        self.assertEqual({frozenset(labels) for labels, _ in series(samples, BIO + "_count")},
+                         {COMPLETE_LABELS}, "labels is kept until a restart")
+        self.assertNotIn("diskidle_process_bio_size_bytes", samples.families,
+                         "process_histogram is kept until a restart")
         self.stop_exporter(exporter)
 
 if __name__ == "__main__":
