@@ -228,7 +228,8 @@ absl::Status BioCollector::Collect(std::vector<prometheus::MetricFamily>& out) {
   out.push_back(std::move(tracked));
   if (impl_->config.max_processes > 0) {
     auto in_view = MakeFamily("diskidle_process_view_processes",
-                              "Processes with series in the per-process view (diskidle_process_*).",
+                              "Processes holding a slot of the per-process view (diskidle_process_*); a "
+                              "process's series appear with its first bio after it got one.",
                               prometheus::MetricType::Gauge);
     AddSample(in_view, {}, static_cast<double>(impl_->ledger.processes_in_view()));
     out.push_back(std::move(in_view));

@@ -129,7 +129,8 @@ void ProcessLedger::ChooseTopProcesses(absl::Time now) {
     }
     // Take the slot of the least deserving holder, if the newcomer is clearly
     // busier and the holder had its slot long enough.
-    while (next_victim < in_view.size() &&
+    // (An exited holder gives its slot up at once: its series only end early.)
+    while (next_victim < in_view.size() && !in_view[next_victim]->exited &&
            now - in_view[next_victim]->in_view_since < kMinTimeInView) {
       ++next_victim;
     }
