@@ -5,6 +5,8 @@
   local disk = std.join(', ', c.diskLabels),
   local host = std.join(', ', c.hostLabels),
   local cl = c.clusterLabel,
+  // Numbers as PromQL text: jsonnet prints 0.3 as 0.29999999999999999.
+  local num(x) = if x == std.floor(x) then '%d' % x else '%g' % x,
   // '5m' -> '5 minutes', for descriptions.
   local words(d) =
     local n = std.substr(d, 0, std.length(d) - 1);
@@ -43,10 +45,10 @@
       instance_device:diskidle_disk_written_bytes_per_write_flush_request:ratio_rate5m < %(maxBytes)s
     ||| % {
       disk: disk,
-      busy: busy,
-      nearZero: c.nearZeroBytesPerSecond,
-      minRequests: c.minWriteFlushRequestsPerSecond,
-      maxBytes: c.maxBytesPerRequest,
+      busy: num(busy),
+      nearZero: num(c.nearZeroBytesPerSecond),
+      minRequests: num(c.minWriteFlushRequestsPerSecond),
+      maxBytes: num(c.maxBytesPerRequest),
     },
     'for': c.diskBusyFor,
     labels: { severity: severity },
@@ -87,7 +89,7 @@
         {
           // One program keeps sending zero-byte (cache flush) bios to one disk.
           alert: 'ProcessFlushStorm',
-          expr: 'instance_device_comm:diskidle_bio_zero_byte:rate5m > %s\n' % c.flushStormZeroByteBiosPerSecond,
+          expr: 'instance_device_comm:diskidle_bio_zero_byte:rate5m > %s\n' % num(c.flushStormZeroByteBiosPerSecond),
           'for': c.flushStormFor,
           labels: { severity: 'warning' },
           annotations: {
