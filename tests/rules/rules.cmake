@@ -27,7 +27,7 @@ set_tests_properties(offline.mixin.generated PROPERTIES LABELS offline)
 # The rules in a real Prometheus (127.0.0.1, random port, temporary dir)
 # scraping two targets that share `instance` and differ in `pod` (an exporter
 # pod restart): every rule evaluates with health ok, the alert fires once per
-# disk. About 30 s.
+# disk, every dashboard query evaluates and returns data. About 40 s.
 add_test(NAME offline.rules.live_prometheus
          COMMAND python3 -m unittest -v test_rules_live
          WORKING_DIRECTORY ${CMAKE_CURRENT_LIST_DIR})

@@ -13,12 +13,14 @@ group". Asserts, through the HTTP API of a real Prometheus (Debian package
   * the overlap is real: two series per disk for a raw counter;
   * DiskBusyWithoutThroughput fires exactly once per disk and severity, for
     the fsync disk only, and ProcessFlushStorm once for (disk, comm), with the
-    culprit's pid from the per-process view in its annotation.
+    culprit's pid from the per-process view in its annotation;
+  * every query of the dashboard (variables set to All) evaluates without
+    error and returns data during the overlap.
 
 The targets are a tiny HTTP server in this file that serves
 testdata/two_pods.txt (counters grow with time). The rule file is the shipped
 deploy/prometheus/diskidle-rules.yml with rate windows of 5m/10m cut to
-10s/20s and every `for:` cut to 2s, so that this takes ~30 s.
+10s/20s and every `for:` cut to 2s, so that this takes ~40 s.
 
   python3 -m unittest -v test_rules_live        (from tests/rules/)
 """
@@ -35,6 +37,7 @@ import tempfile
 import threading
 import time
 import unittest
+import urllib.error
 import urllib.parse
 import urllib.request
 
@@ -44,6 +47,7 @@ SOURCE_DIR = os.environ.get(
     "DISKIDLE_SOURCE_DIR",
     os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..")))
 RULES = os.path.join(SOURCE_DIR, "deploy", "prometheus", "diskidle-rules.yml")
+DASHBOARD = os.path.join(SOURCE_DIR, "dashboards", "diskidle.json")
 SERIES_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "testdata", "two_pods.txt")
 INSTANCE = "node1:9436"
 PODS = ("diskidle-a", "diskidle-b")
@@ -51,7 +55,7 @@ RATE_WINDOW = "10s"       # replaces 5m: 10 samples at the 1s scrape interval
 LONG_WINDOW = "20s"       # replaces 10m
 FOR = "2s"
 OVERLAP_CHECK_SECONDS = 12  # > RATE_WINDOW: until pod a's samples leave the window
-TIMEOUT = 45               # for each wait below; the whole test takes ~30 s
+TIMEOUT = 45               # for each wait below; the whole test takes ~40 s
 
 
 def free_port():
@@ -262,6 +266,29 @@ class RulesLivePrometheusTest(unittest.TestCase):
     def bad_rules(self):
         return [s for s in self.rule_states() if s[2] != "ok"]
 
+    def dashboard_queries(self):
+        with open(DASHBOARD, encoding="utf-8") as f:
+            dash = json.load(f)
+        values = {"cluster": ".*", "job": "diskidle", "instance": ".+", "device": ".+",
+                  "__rate_interval": RATE_WINDOW}
+        panels = []
+        for p in dash["panels"]:
+            panels += [p] + p.get("panels", [])
+        out = []
+        for p in panels:
+            for t in p.get("targets", []):
+                expr = re.sub(r"\$\{?(\w+)\}?", lambda m: values[m.group(1)], t["expr"])
+                out.append((f'{p["title"]} {t["refId"]}', expr))
+        return out
+
+    def check_dashboard_queries(self):
+        for title, expr in self.dashboard_queries():
+            try:
+                result = self.query(expr)
+            except urllib.error.HTTPError as e:
+                self.fail(f"dashboard query '{title}' failed: {e.read().decode(errors='replace')}\n{expr}")
+            self.assertTrue(result, f"dashboard query '{title}' returned no data\n{expr}")
+
     def firing(self, alertname):
         return self.query(f'ALERTS{{alertname="{alertname}",alertstate="firing"}}')
 
@@ -300,6 +327,8 @@ class RulesLivePrometheusTest(unittest.TestCase):
             storm = self.firing("ProcessFlushStorm")
             self.assertEqual([(a["metric"]["device"], a["metric"]["comm"]) for a in storm], [("sda", "java")],
                              f"ProcessFlushStorm must fire once per disk and comm\n{self.diagnostics()}")
+            if checks == 2:
+                self.check_dashboard_queries()
             checks += 1
             time.sleep(1)
         self.assertTrue(overlap_seen, "the two pods' series never overlapped: this test proved nothing")
