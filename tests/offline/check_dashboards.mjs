@@ -168,7 +168,7 @@ function joinProblems(root, onLabels, text) {
         }
         break;
       }
-      if (!ok) problems.push(`join on (${[...onLabels].join(', ')}): ${text(n)} is not summed by the join labels first (a pod restart makes duplicate series)`);
+      if (!ok) problems.push(`join on (${[...onLabels].join(', ')}): ${text(n)} is not aggregated `by` join labels free of per-target labels (pod, namespace, ...) first: a pod restart makes duplicate series`);
       return;
     }
     for (let ch = n.firstChild; ch; ch = ch.nextSibling) visit(ch);
@@ -186,10 +186,10 @@ function checkBinary(node, text) {
     problems.push(...joinProblems(node.firstChild, onLabels, text), ...joinProblems(node.lastChild, onLabels, text));
   }
   // `a / b > 0` drops the points where the ratio is 0; filter b instead.
-  let op = node.firstChild && node.firstChild.nextSibling;
+  const op = node.firstChild && node.firstChild.nextSibling;
   if (op && COMPARISONS.has(op.name) && !node.getChild('BoolModifier')) {
     let left = node.firstChild;
-    while (left && left.name === 'ParenExpr') left = left.firstChild && left.firstChild.name === '(' ? left.firstChild.nextSibling : left.firstChild;
+    while (left && left.name === 'ParenExpr') left = left.firstChild;
     const leftOp = left && left.name === 'BinaryExpr' && left.firstChild && left.firstChild.nextSibling;
     if (leftOp && leftOp.name === 'Div') {
       problems.push(`${text(node).slice(0, 50)}...: a comparison filters the ratio (0 becomes "No data"); filter the denominator`);
