@@ -168,7 +168,7 @@ function joinProblems(root, onLabels, text) {
         }
         break;
       }
-      if (!ok) problems.push(`join on (${[...onLabels].join(', ')}): ${text(n)} is not aggregated `by` join labels free of per-target labels (pod, namespace, ...) first: a pod restart makes duplicate series`);
+      if (!ok) problems.push(`join on (${[...onLabels].join(', ')}): ${text(n)} is not aggregated by join labels free of per-target labels (pod, namespace, ...) first: a pod restart makes duplicate series`);
       return;
     }
     for (let ch = n.firstChild; ch; ch = ch.nextSibling) visit(ch);
