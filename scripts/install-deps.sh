@@ -14,6 +14,7 @@ BUILD_PACKAGES=(
 TEST_PACKAGES=(
   python3 python3-yaml util-linux e2fsprogs xfsprogs fio bpftrace wrk curl openssl
   prometheus prometheus-alertmanager apache2-utils libclang-rt-14-dev
+  jsonnet  # deploy/mixin/generate.sh: the committed rules and dashboards are checked against it
   podman runc debootstrap
   dpkg-dev systemd   # dpkg-shlibdeps and dpkg-scanpackages (the .deb), systemd-analyze (the unit)
 )

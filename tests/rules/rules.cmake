@@ -18,10 +18,23 @@ set_tests_properties(offline.dashboards.check PROPERTIES
   LABELS offline
   ENVIRONMENT "DISKIDLE_SOURCE_DIR=${PROJECT_SOURCE_DIR}")
 
-# The committed JSON must be what dashboards/generate.py produces.
-add_test(NAME offline.dashboards.generated
-         COMMAND python3 ${PROJECT_SOURCE_DIR}/dashboards/generate.py --check)
-set_tests_properties(offline.dashboards.generated PROPERTIES LABELS offline)
+# The committed rules and dashboards must be byte for byte what the jsonnet
+# mixin (deploy/mixin/, Debian package jsonnet) renders.
+add_test(NAME offline.mixin.generated
+         COMMAND bash ${PROJECT_SOURCE_DIR}/deploy/mixin/generate.sh --check)
+set_tests_properties(offline.mixin.generated PROPERTIES LABELS offline)
+
+# The rules in a real Prometheus (127.0.0.1, random port, temporary dir)
+# scraping two targets that share `instance` and differ in `pod` (an exporter
+# pod restart): every rule evaluates with health ok, the alert fires once per
+# disk, every dashboard query evaluates and returns data. About 40 s.
+add_test(NAME offline.rules.live_prometheus
+         COMMAND python3 -m unittest -v test_rules_live
+         WORKING_DIRECTORY ${CMAKE_CURRENT_LIST_DIR})
+set_tests_properties(offline.rules.live_prometheus PROPERTIES
+  LABELS offline
+  TIMEOUT 180
+  ENVIRONMENT "DISKIDLE_SOURCE_DIR=${PROJECT_SOURCE_DIR}")
 
 # The Alertmanager example's inhibition, routed through a real Alertmanager on
 # 127.0.0.1 (a random port, a temporary storage dir): a few seconds.

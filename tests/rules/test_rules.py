@@ -9,6 +9,7 @@ Runs the real promtool / amtool (Debian packages `prometheus` and
 """
 
 import os
+import re
 import shlex
 import shutil
 import subprocess
@@ -183,6 +184,40 @@ class RulesContentTest(unittest.TestCase):
         for rule in alerts:
             pair = (rule["alert"], rule["labels"]["severity"])
             self.assertIn(pair, fired, f"no promtool unit test where {pair} fires")
+
+    def test_rules_read_the_issue_9_series_shape(self):
+        # The complete view has no pid label (summing by pid gives one empty
+        # series); pids come from the per-process counters; the folded metric
+        # is gone.
+        alerts, records = load_rules()
+        for rule in alerts + records:
+            name = rule.get("alert") or rule.get("record")
+            expr = rule["expr"]
+            with self.subTest(rule=name):
+                self.assertNotIn("diskidle_bio_folded_processes_total", expr)
+                self.assertNotIn('pid=""', expr)
+                for by in re.findall(r"by \(([^)]*)\)\s*\(\s*rate\(diskidle_bio_size_bytes_\w+", expr):
+                    self.assertNotIn("pid", by.split(", "), expr)
+
+    def test_every_join_is_on_the_disk_or_host_labels_with_cluster(self):
+        # Joins on per-target-free labels only, cluster included, so that a
+        # pod restart (or two clusters with the same instance names) never
+        # matches two series per group.
+        alerts, records = load_rules()
+        for rule in alerts + records:
+            for on in re.findall(r"\bon \(([^)]*)\)", rule["expr"]):
+                labels = on.split(", ")
+                with self.subTest(rule=rule.get("alert") or rule.get("record"), on=on):
+                    self.assertEqual(labels[:3], ["cluster", "instance", "job"])
+                    self.assertFalse({"pod", "namespace", "container", "endpoint", "service"} & set(labels))
+
+    def test_raw_selectors_use_the_job_selector(self):
+        alerts, records = load_rules()
+        for rule in alerts + records:
+            # Raw metric names (recorded names hold ':'), with or without {...}.
+            for metric, matchers in re.findall(r"(?<![:\w])(diskidle_[a-z_]+|up)(?![:\w])(\{[^}]*\})?", rule["expr"]):
+                with self.subTest(rule=rule.get("alert") or rule.get("record"), metric=metric):
+                    self.assertIn('job="diskidle"', matchers)
 
     def test_alerts_doc_covers_every_rule(self):
         with open(ALERTS_DOC, encoding="utf-8") as f:

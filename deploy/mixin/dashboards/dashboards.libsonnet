@@ -1,0 +1,1 @@
+(import 'diskidle.libsonnet')
