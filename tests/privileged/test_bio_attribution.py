@@ -150,7 +150,10 @@ class AttributionTest:
         # the device received is what the exporter's diskstats collector must show.
         self.assertGreaterEqual(delta("diskidle_disk_flush_requests_total"), fsyncs)
         self.assertGreater(delta("diskidle_disk_io_time_seconds_total"), 0)
-        self.assertLess(delta("diskidle_disk_written_bytes_total"), 16 * 1024,
+        # A few blocks may come from the filesystem itself during the loop (ext4's
+        # periodic journal commit, lazy inode-table init: 24 KiB seen once), but
+        # thousands of fsyncs of data would be megabytes.
+        self.assertLess(delta("diskidle_disk_written_bytes_total"), 128 * 1024,
                         "an fsync storm on an unchanged file writes (almost) nothing")
         # How busy the loop device gets depends on the backing store and the load of
         # the machine; the bound is what /proc/diskstats measured over the same loop:
