@@ -161,6 +161,22 @@ std::string BioProgram::program_name() const {
 std::vector<BioCount> BioProgram::ReadCountMap() const {
   std::vector<BioCount> counts;
   int fd = bpf_map__fd(skel_->maps.bio_counts);
+  // Per-CPU values sit at 8-byte strides, one per possible CPU.
+  constexpr size_t kStride = (sizeof(bio_value) + 7) & ~size_t{7};
+  bool batched = ForEachEntryBatched<bio_key>(
+      fd, kStride * static_cast<size_t>(num_cpus_), [&](const bio_key& key, const char* raw) {
+        BioCount count;
+        count.key = key;
+        for (int cpu = 0; cpu < num_cpus_; ++cpu) {
+          bio_value value;
+          memcpy(&value, raw + static_cast<size_t>(cpu) * kStride, sizeof(value));
+          count.bios += value.bios;
+          count.bytes += value.bytes;
+        }
+        counts.push_back(count);
+      });
+  if (batched) return counts;
+  counts.clear();  // a walk that failed half-way: read key by key instead
   PerCpuValues<bio_value> values(num_cpus_);
   ForEachKey<bio_key>(fd, [&](const bio_key& key) {
     if (!values.Lookup(fd, &key)) return;  // deleted meanwhile
@@ -191,12 +207,24 @@ absl::StatusOr<std::vector<bio_cache>> BioProgram::ReadCache() const {
 // processes: comm of each (tgid, start time), as the kernel last recorded it.
 void BioProgram::ReadComms(BioSnapshot& snap) const {
   int fd = bpf_map__fd(skel_->maps.processes);
-  ForEachKey<process_key>(fd, [&](const process_key& key) {
-    process_info info{};
-    if (bpf_map_lookup_elem(fd, &key, &info) != 0) return;  // deleted meanwhile
+  auto record = [&snap](const process_key& key, const process_info& info) {
     snap.comms[{key.tgid, key.start_boottime_ns}] =
         std::string(info.comm, strnlen(info.comm, sizeof(info.comm)));
-  });
+  };
+  bool batched = ForEachEntryBatched<process_key>(
+      fd, sizeof(process_info), [&](const process_key& key, const char* raw) {
+        process_info info;
+        memcpy(&info, raw, sizeof(info));
+        record(key, info);
+      });
+  if (!batched) {
+    snap.comms.clear();  // a walk that failed half-way: read key by key instead
+    ForEachKey<process_key>(fd, [&](const process_key& key) {
+      process_info info{};
+      if (bpf_map_lookup_elem(fd, &key, &info) != 0) return;  // deleted meanwhile
+      record(key, info);
+    });
+  }
   snap.process_map_entries = static_cast<uint32_t>(snap.comms.size());
 }
 

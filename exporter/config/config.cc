@@ -117,10 +117,47 @@ int RegexNesting(std::string_view re) {
   return max_depth;
 }
 
+// libstdc++'s regex compiler keeps the number of a back-reference (\8888...)
+// or of a repetition count (a{99999999999}) in an int and overflows on long
+// ones (undefined behaviour, found by tests/fuzz/config_fuzz.cc); a large count
+// also builds a huge automaton. Device names need neither.
+std::string CheckRegexNumbers(std::string_view re) {
+  constexpr int kMaxRepeat = 1000;
+  for (size_t i = 0; i < re.size(); ++i) {
+    if (re[i] == '\\') {
+      if (i + 1 < re.size() && re[i + 1] >= '1' && re[i + 1] <= '9') {
+        return "back-references (\\1, \\2, ...) are not supported";
+      }
+      ++i;  // the escaped character is literal
+      continue;
+    }
+    if (re[i] != '{') continue;
+    int value = 0;
+    for (size_t j = i + 1; j < re.size() && re[j] != '}'; ++j) {
+      if (re[j] == ',') {
+        value = 0;
+      } else if (re[j] >= '0' && re[j] <= '9') {
+        value = value * 10 + (re[j] - '0');
+        if (value > kMaxRepeat) {
+          return absl::StrCat("repetition counts ({n,m}) above ", kMaxRepeat,
+                              " are not supported");
+        }
+      } else {
+        break;  // not a quantifier: std::regex decides
+      }
+    }
+  }
+  return "";
+}
+
 std::string CheckRegex(const std::string& re) {
   if (re.size() > kMaxRegexLength || RegexNesting(re) > kMaxRegexNesting) {
     return absl::StrCat("expected a regular expression of at most ", kMaxRegexLength,
                         " characters and ", kMaxRegexNesting, " nested groups");
+  }
+  if (std::string problem = CheckRegexNumbers(re); !problem.empty()) {
+    return absl::StrCat("expected a regular expression (ECMAScript syntax), got ", Quote(re), ": ",
+                        problem);
   }
   try {
     std::regex compiled(re, std::regex::ECMAScript);

@@ -78,7 +78,9 @@ std::string BoundAddress(int fd) {
 
 absl::StatusOr<std::vector<int>> Listen(const std::string& host, uint16_t port) {
   int err = 0;
-  if (host.empty()) {
+  // "[::]" means every address, IPv4 included, as in Go's net.Listen (what
+  // node_exporter users know).
+  if (host.empty() || host == "::") {
     // Dual-stack [::] takes IPv4 too; a kernel or container without IPv6
     // refuses the socket or the address, and then 0.0.0.0 does.
     sockaddr_in6 any6{};

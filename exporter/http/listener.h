@@ -10,7 +10,8 @@
 namespace diskidle::http {
 
 // Binds and listens (non-blocking, close-on-exec). `host` "" listens on every
-// address: [::] accepting IPv4 too, or 0.0.0.0 where the kernel has no IPv6. An
+// address: [::] accepting IPv4 too, or 0.0.0.0 where the kernel has no IPv6
+// ("::" too, as in Go). An
 // IPv4 or IPv6 literal (without brackets) binds that address; a name such as
 // "localhost" binds every address it resolves to. Errors name the address and
 // the fix, e.g. a port already in use.

@@ -201,6 +201,35 @@ class HttpRobustnessTest(unittest.TestCase):
         self.assertTrue(answer.startswith(b"HTTP/1.1 200 "), answer[:80])
         self.assertTrue(answer.endswith(b"\r\n\r\n"), "HEAD must not carry a body")
 
+    def test_listen_addresses_ipv4_and_ipv6(self):
+        """[::]:PORT serves IPv4 and IPv6 clients (as Go's exporters do);
+        [::1]:PORT only IPv6 loopback; 127.0.0.1:PORT only IPv4 loopback."""
+        def answers(port, host):
+            try:
+                with socket.create_connection((host, port), timeout=5) as s:
+                    s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+                    return recv_all(s).split(b" ")[1] in (b"200", b"503")
+            except OSError:
+                return False
+        for address, v4, v6 in (("[::]:{}", True, True), ("[::1]:{}", False, True),
+                                 ("127.0.0.1:{}", True, False)):
+            port = lib.free_port()
+            log = open(os.path.join(self.dir, f"listen-{port}.log"), "w+")
+            self.addCleanup(log.close)
+            proc = subprocess.Popen([lib.EXPORTER, "--listen_address=" + address.format(port)],
+                                    stdout=log, stderr=subprocess.STDOUT)
+            self.addCleanup(lambda p=proc: (p.poll() is None and p.kill(), p.wait()))
+            deadline = time.time() + 20
+            while not (answers(port, "127.0.0.1") or answers(port, "::1")):
+                if proc.poll() is not None or time.time() > deadline:
+                    log.seek(0)
+                    self.fail(f"{address}: not serving: {log.read()}")
+                time.sleep(0.1)
+            self.assertEqual(answers(port, "127.0.0.1"), v4, address)
+            self.assertEqual(answers(port, "::1"), v6, address)
+            proc.send_signal(signal.SIGTERM)
+            self.assertEqual(proc.wait(timeout=10), 0)
+
     def test_password_flood_neither_delays_a_scrape_nor_burns_a_core(self):
         web = os.path.join(self.dir, "web.yml")
         with open(web, "w") as f:
