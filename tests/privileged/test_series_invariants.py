@@ -333,7 +333,8 @@ class SeriesInvariantsTest(unittest.TestCase):
         runs = {str(r.pid): r for r in self.workload.runs}
         scrapes = self.prometheus.scrape_times(self.prometheus.started, end)
         by_pid = self.per_process_samples(end)
-        self.assertTrue(set(by_pid) & set(runs), "no process of the run got per-process series")
+        if every_process_has_a_slot:
+            self.assertTrue(set(by_pid) & set(runs), "no process of the run had per-process series")
         note(f"{len(set(by_pid) & set(runs))} of {len(runs)} processes had per-process series")
         for pid, values in by_pid.items():
             run = runs.get(pid)
@@ -386,6 +387,46 @@ class SeriesInvariantsTest(unittest.TestCase):
                                  f"{comm}: per-process increase() {counted:.1f} > "
                                  f"{truth} fsyncs (+{allowance:.1f} extrapolation)")
 
+    def check_per_process_within_complete(self, end):
+        """Every per-process series, whoever's, against the complete view (exact,
+        as checked above) of its (device, comm, syscall, op): from one sample to
+        the next it rises by at most what the complete view counted from the
+        first of them to the scrape after the second (one scrape of slack: a
+        background update may fall between rendering the two views), and its
+        first sample holds at most what the complete view counted since the
+        scrape before it. A series that starts with what its process did before
+        it had a slot, or that took another's counts, fails."""
+        started = self.prometheus.started
+        scrapes = self.prometheus.scrape_times(started, end)
+        complete = {}
+        for labels, values in self.prometheus.raw_samples(COMPLETE, started, end).items():
+            labels = dict(labels)
+            complete[tuple(labels.get(k) for k in ("device", "comm", "syscall", "op"))] = values
+
+        def at(values, t):  # the last sample at or before t
+            i = bisect.bisect_right([ts for ts, _ in values], t)
+            return values[i - 1][1] if i else 0.0
+
+        checked = 0
+        for labels, values in self.prometheus.raw_samples(
+                "diskidle_process_bios_total", started, end).items():
+            labels = dict(labels)
+            whole = complete.get(tuple(labels.get(k) for k in ("device", "comm", "syscall", "op")))
+            if whole is None:
+                continue  # comm="other" in the complete view (beyond max_comms)
+            checked += 1
+            first = bisect.bisect_left(scrapes, values[0][0])
+            previous = [(scrapes[first - 1] if first else started, 0.0)]
+            for (t1, v1), (t2, v2) in zip(previous + values, values):
+                after = bisect.bisect_right(scrapes, t2)
+                t_next = scrapes[after] if after < len(scrapes) else t2
+                allowed = at(whole, t_next) - at(whole, t1)
+                self.assertLessEqual(v2 - v1, allowed,
+                                     f"{labels}: rose by {v2 - v1:g} from {t1:.3f} to {t2:.3f}, "
+                                     f"the complete view by {allowed:g} (to {t_next:.3f})")
+        note(f"{checked} per-process series checked against the complete view")
+        self.assertGreater(checked, 0)
+
     def wait_for_per_process_series_to_end(self):
         lib.wait_for("the per-process series of the exited processes to end", lambda: not (
             self.prometheus.query(f'{PER_PROCESS}{{comm=~"{self.comm_regex}"}}')),
@@ -414,6 +455,8 @@ class DefaultLimitsTest(SeriesInvariantsTest):
         with self.subTest("per-process view"):
             self.check_per_process_view(start, end, every_process_has_a_slot=True)
             self.wait_for_per_process_series_to_end()
+        with self.subTest("per-process view within the complete view"):
+            self.check_per_process_within_complete(end)
         with self.subTest("no series decreases"):
             self.check_no_series_decreases(self.prometheus.wait_for_scrape_after(time.time()))
 
@@ -431,7 +474,7 @@ class FiveProcessSlotsTest(SeriesInvariantsTest):
             if i < 40:
                 specs.append(Spec(key, 0.3 * (i // 5), 4, 4 * (14 + i % 7)))
             else:
-                specs.append(Spec(key, 12 + 0.2 * (i - 40), 30, 240))
+                specs.append(Spec(key, 12 + 0.2 * (i - 40), 100, 700))
         start, end = self.run_workload(specs, timeout=120)
 
         with self.subTest("complete view: increase() per name"):
@@ -440,6 +483,8 @@ class FiveProcessSlotsTest(SeriesInvariantsTest):
             self.check_process_limit(end, 5)
         with self.subTest("per-process view"):
             self.check_per_process_view(start, end, every_process_has_a_slot=False)
+        with self.subTest("per-process view within the complete view"):
+            self.check_per_process_within_complete(end)
         with self.subTest("no series decreases"):
             self.check_no_series_decreases(end)
 
