@@ -82,7 +82,11 @@ cleanup() {
   for p in "${PIDS[@]:-}"; do [[ -n "$p" ]] && wait "$p" 2>/dev/null; done
   if [[ $MOUNTED -eq 1 ]]; then umount "$WORK/mnt" || umount -l "$WORK/mnt"; fi
   [[ -n "$LOOPDEV" ]] && losetup -d "$LOOPDEV"
-  if [[ $TMPFS -eq 1 ]]; then umount "$WORK/tmpfs" || umount -l "$WORK/tmpfs"; fi
+  # The loop driver lets go of the image a moment after losetup -d returns.
+  if [[ $TMPFS -eq 1 ]]; then
+    for _ in $(seq 50); do umount "$WORK/tmpfs" 2>/dev/null && TMPFS=0 && break; sleep 0.1; done
+    [[ $TMPFS -eq 0 ]] || umount -l "$WORK/tmpfs"
+  fi
   rm -rf "$WORK"
 }
 trap cleanup EXIT
