@@ -114,6 +114,12 @@ class Prometheus:
         samples = self.raw_samples(f'up{{job="{self.job}"}}', start, end)
         return sorted(t for values in samples.values() for t, _ in values)
 
+    def successful_scrape_times(self, start, end):
+        """Timestamps (s) of this job's scrapes in [start, end] that succeeded
+        (a failed scrape stores `up` 0 and no sample of any series)."""
+        samples = self.raw_samples(f'up{{job="{self.job}"}}', start, end)
+        return sorted(t for values in samples.values() for t, v in values if v == 1)
+
     def wait_for_scrape_after(self, when, timeout=30):
         """The timestamp of the first scrape that started after `when` (polled)."""
         deadline = time.monotonic() + timeout

@@ -239,9 +239,11 @@ class SeriesInvariantsTest(unittest.TestCase):
         t0 = time.time() + 0.5
         self.workload.start([Spec(k, 0, 20, WARMUP_FSYNCS) for k in self.workload.files], t0)
         self.workload.wait(timeout=60)
-        lib.wait_for("every name's flush series in Prometheus", lambda: (
-            set(self.complete_flushes(None)) == set(self.comms)
-            or self.complete_flushes(None)), timeout=30)
+
+        def every_name_seen():
+            seen = self.complete_flushes(None)
+            return set(seen) == set(self.comms) and seen
+        lib.wait_for("every name's flush series in Prometheus", every_name_seen, timeout=30)
         self.wait_for_per_process_series_to_end()
         start = self.prometheus.wait_for_scrape_after(time.time())
         note(f"at the start of the run: {self.complete_flushes(start)}")
@@ -331,7 +333,11 @@ class SeriesInvariantsTest(unittest.TestCase):
         """Per process: the series counts only what the process did while it
         existed, and ends a few seconds after the process exits."""
         runs = {str(r.pid): r for r in self.workload.runs}
-        scrapes = self.prometheus.scrape_times(self.prometheus.started, end)
+        # A failed scrape shows nothing: a sample after it holds all since the
+        # last successful one.
+        scrapes = self.prometheus.successful_scrape_times(self.prometheus.started, end)
+        failed = len(self.prometheus.scrape_times(self.prometheus.started, end)) - len(scrapes)
+        note(f"{len(scrapes)} successful scrapes, {failed} failed")
         by_pid = self.per_process_samples(end)
         if every_process_has_a_slot:
             self.assertTrue(set(by_pid) & set(runs), "no process of the run had per-process series")
@@ -397,7 +403,7 @@ class SeriesInvariantsTest(unittest.TestCase):
         scrape before it. A series that starts with what its process did before
         it had a slot, or that took another's counts, fails."""
         started = self.prometheus.started
-        scrapes = self.prometheus.scrape_times(started, end)
+        scrapes = self.prometheus.successful_scrape_times(started, end)
         complete = {}
         for labels, values in self.prometheus.raw_samples(COMPLETE, started, end).items():
             labels = dict(labels)
@@ -479,6 +485,8 @@ class FiveProcessSlotsTest(SeriesInvariantsTest):
 
         with self.subTest("complete view: increase() per name"):
             self.check_complete_view_exact(start, end)
+        with self.subTest("complete view: peak rate per name"):
+            self.check_peak_rate(start, end)
         with self.subTest("at most 5 processes with per-process series"):
             self.check_process_limit(end, 5)
         with self.subTest("per-process view"):
@@ -491,7 +499,7 @@ class FiveProcessSlotsTest(SeriesInvariantsTest):
     def check_process_limit(self, end, limit):
         """Counted in every scrape Prometheus took (series of one scrape share its timestamp)."""
         counts = []
-        for t in self.prometheus.scrape_times(self.prometheus.started, end):
+        for t in self.prometheus.successful_scrape_times(self.prometheus.started, end):
             result = self.prometheus.query(
                 'count(count by (pid) ({__name__=~"diskidle_process_(bios|bio_bytes|'
                 'zero_byte_bios)_total"}))', at=t)
