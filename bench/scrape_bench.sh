@@ -190,9 +190,9 @@ run_scenario() {
   RESULT[$name.dropped]="$(awk '/^diskidle_bpf_events_dropped_total/ { s += $NF } END { print s + 0 }' "$body")"
   time_scrapes "$metrics" 5 "$WORK/$name.warmup" "${like_prometheus[@]}"
   time_scrapes "$metrics" "$SCRAPES" "$WORK/$name.prom" "${like_prometheus[@]}"
-  read -r RESULT[$name.p50] RESULT[$name.p99] RESULT[$name.gzbytes] < <(percentiles "$WORK/$name.prom")
+  read -r "RESULT[$name.p50]" "RESULT[$name.p99]" "RESULT[$name.gzbytes]" < <(percentiles "$WORK/$name.prom")
   time_scrapes "$metrics" "$SCRAPES" "$WORK/$name.plain"
-  read -r RESULT[$name.plain_p50] RESULT[$name.plain_p99] _ < <(percentiles "$WORK/$name.plain")
+  read -r "RESULT[$name.plain_p50]" "RESULT[$name.plain_p99]" _ < <(percentiles "$WORK/$name.plain")
   RESULT[$name.rss]="$(awk '/^VmRSS:/ { printf "%.1f", $2 / 1024 }' "/proc/$pid/status")"
   RESULT[$name.hwm]="$(awk '/^VmHWM:/ { printf "%.1f", $2 / 1024 }' "/proc/$pid/status")"
 
@@ -216,9 +216,9 @@ run_node_exporter() {
   RESULT[node.bytes]="$(stat -c %s "$WORK/node.body")"
   time_scrapes "$metrics" 5 "$WORK/node.warmup" "${like_prometheus[@]}"
   time_scrapes "$metrics" "$SCRAPES" "$WORK/node.prom" "${like_prometheus[@]}"
-  read -r RESULT[node.p50] RESULT[node.p99] RESULT[node.gzbytes] < <(percentiles "$WORK/node.prom")
+  read -r "RESULT[node.p50]" "RESULT[node.p99]" "RESULT[node.gzbytes]" < <(percentiles "$WORK/node.prom")
   time_scrapes "$metrics" "$SCRAPES" "$WORK/node.plain"
-  read -r RESULT[node.plain_p50] RESULT[node.plain_p99] _ < <(percentiles "$WORK/node.plain")
+  read -r "RESULT[node.plain_p50]" "RESULT[node.plain_p99]" _ < <(percentiles "$WORK/node.plain")
   RESULT[node.rss]="$(awk '/^VmRSS:/ { printf "%.1f", $2 / 1024 }' "/proc/$pid/status")"
   RESULT[node.hwm]="$(awk '/^VmHWM:/ { printf "%.1f", $2 / 1024 }' "/proc/$pid/status")"
   kill -TERM "$pid"

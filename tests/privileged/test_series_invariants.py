@@ -27,7 +27,6 @@ effects are all that remains.
 """
 import bisect
 import os
-import re
 import secrets
 import shutil
 import subprocess
@@ -39,7 +38,7 @@ import unittest
 from dataclasses import dataclass, field
 
 import diskidle_testlib as lib
-from prometheus_testlib import SCRAPE_INTERVAL_S, Prometheus
+from prometheus_testlib import Prometheus
 
 TTL_S = 2.0
 CONFIG = """
