@@ -373,8 +373,11 @@ class SeriesInvariantsTest(unittest.TestCase):
                        if str(r.pid) not in by_pid]
             self.assertEqual(missing, [], "processes without per-process series")
         # Per name, increase() may exceed the truth only by Prometheus's own
-        # extrapolation past the end of each series (half a scrape interval at
-        # the series' average rate).
+        # extrapolation at both ends of each series that starts or ends inside
+        # the window: up to half the average sample interval at the series'
+        # average rate after its last sample, and as much before its first one
+        # (a series that appears above 0 is extrapolated back towards its zero
+        # point; seen: 653.8 for 600 fsyncs over 27 short-lived processes).
         window = run_window(start, end)
         for comm in self.comms:
             truth = len(self.workload.stamps(comm))
@@ -387,7 +390,7 @@ class SeriesInvariantsTest(unittest.TestCase):
                 if run and run.comm == comm and len(values) > 1:
                     span = values[-1][0] - values[0][0]
                     allowance += ((values[-1][1] - values[0][1]) / span
-                                  * 0.5 * span / (len(values) - 1))
+                                  * 2 * 0.5 * span / (len(values) - 1))
             self.assertLessEqual(counted, truth + allowance + 1e-6,
                                  f"{comm}: per-process increase() {counted:.1f} > "
                                  f"{truth} fsyncs (+{allowance:.1f} extrapolation)")
