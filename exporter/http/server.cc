@@ -67,6 +67,21 @@ struct Connection {
 // Outcome of one non-blocking read or write.
 enum class Io { kProgress, kWantRead, kWantWrite, kClosed };
 
+// What SSL_read/SSL_write's return value `n` means for the event loop. With
+// TLS a read may need the socket writable (and a write readable), during
+// renegotiation-free key updates and the handshake's tail alike.
+Io SslOutcome(SSL* ssl, int n, size_t* done) {
+  if (n > 0) {
+    *done = static_cast<size_t>(n);
+    return Io::kProgress;
+  }
+  const int err = SSL_get_error(ssl, n);
+  ERR_clear_error();
+  if (err == SSL_ERROR_WANT_READ) return Io::kWantRead;
+  if (err == SSL_ERROR_WANT_WRITE) return Io::kWantWrite;
+  return Io::kClosed;
+}
+
 }  // namespace
 
 class HttpServer::Impl {
@@ -352,18 +367,7 @@ void HttpServer::Impl::Advance(Connection& c) {
 
 Io HttpServer::Impl::ReadSome(Connection& c, char* buf, size_t size, size_t* got) {
   *got = 0;
-  if (c.ssl) {
-    int n = SSL_read(c.ssl.get(), buf, static_cast<int>(size));
-    if (n > 0) {
-      *got = static_cast<size_t>(n);
-      return Io::kProgress;
-    }
-    int err = SSL_get_error(c.ssl.get(), n);
-    ERR_clear_error();
-    if (err == SSL_ERROR_WANT_READ) return Io::kWantRead;
-    if (err == SSL_ERROR_WANT_WRITE) return Io::kWantWrite;
-    return Io::kClosed;
-  }
+  if (c.ssl) return SslOutcome(c.ssl.get(), SSL_read(c.ssl.get(), buf, static_cast<int>(size)), got);
   ssize_t n = recv(c.fd, buf, size, 0);
   if (n > 0) {
     *got = static_cast<size_t>(n);
@@ -376,16 +380,8 @@ Io HttpServer::Impl::ReadSome(Connection& c, char* buf, size_t size, size_t* got
 Io HttpServer::Impl::WriteSome(Connection& c, const char* data, size_t size, size_t* put) {
   *put = 0;
   if (c.ssl) {
-    int n = SSL_write(c.ssl.get(), data, static_cast<int>(std::min<size_t>(size, 1 << 30)));
-    if (n > 0) {
-      *put = static_cast<size_t>(n);
-      return Io::kProgress;
-    }
-    int err = SSL_get_error(c.ssl.get(), n);
-    ERR_clear_error();
-    if (err == SSL_ERROR_WANT_READ) return Io::kWantRead;
-    if (err == SSL_ERROR_WANT_WRITE) return Io::kWantWrite;
-    return Io::kClosed;
+    const int n = SSL_write(c.ssl.get(), data, static_cast<int>(std::min<size_t>(size, 1 << 30)));
+    return SslOutcome(c.ssl.get(), n, put);
   }
   ssize_t n = send(c.fd, data, size, MSG_NOSIGNAL);
   if (n > 0) {
