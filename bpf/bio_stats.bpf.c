@@ -13,6 +13,7 @@
 #include <bpf/bpf_core_read.h>
 #include "bio_stats.h"
 #include "core_fixes.bpf.h"
+#include "size_bucket.bpf.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -61,33 +62,6 @@ static __always_inline void count_drop(u32 reason, u64 bios)
 
 	if (n)
 		*n += bios; /* per-CPU slot: no atomic needed */
-}
-
-/* floor(log2(v)) for v > 0, branch-free shift cascade. */
-static __always_inline u32 floor_log2(u32 v)
-{
-	u32 r, shift;
-
-	r = (v > 0xFFFF) << 4;
-	v >>= r;
-	shift = (v > 0xFF) << 3;
-	v >>= shift;
-	r |= shift;
-	shift = (v > 0xF) << 2;
-	v >>= shift;
-	r |= shift;
-	shift = (v > 0x3) << 1;
-	v >>= shift;
-	r |= shift;
-	return r | (v >> 1);
-}
-
-/* 0 for an empty bio, else the smallest b with bytes <= 2^(b-1) (bio_stats.h). */
-static __always_inline u8 size_bucket(u32 bytes)
-{
-	if (bytes <= 1)
-		return bytes;
-	return floor_log2(bytes - 1) + 2;
 }
 
 static __always_inline u8 classify_op(u32 opf, u32 bytes)

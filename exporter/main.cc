@@ -15,12 +15,14 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "bpf/bio_program.h"
+#include "bpf/syscall_program.h"
 #include "cli/ecosystem_flags.h"
 #include "collectors/bio_collector.h"
 #include "collectors/collector_set.h"
 #include "collectors/diskstats_collector.h"
 #include "collectors/process_collector.h"
 #include "collectors/readiness.h"
+#include "collectors/syscall_collector.h"
 #include "collectors/utilization_sampler.h"
 #include "config/config.h"
 #include "config/web_config.h"
@@ -41,11 +43,13 @@ constexpr int kExitFatal = 1;
 
 // Expires exited processes every second, so the kernel maps stay small on a
 // node nobody scrapes. A new error is logged once, not every second.
-std::unique_ptr<PeriodicThread> StartHousekeeping(BioCollector* bio) {
-  auto tick = [bio, last = absl::OkStatus()]() mutable {
-    absl::Status status = bio->Housekeep();
+template <typename HousekeptCollector>
+std::unique_ptr<PeriodicThread> StartHousekeeping(HousekeptCollector* collector) {
+  auto tick = [collector, last = absl::OkStatus()]() mutable {
+    absl::Status status = collector->Housekeep();
     if (!status.ok() && status != last) {
-      LogWarning(absl::StrCat("housekeeping: ", status.message()));
+      LogWarning(absl::StrCat("housekeeping (", std::string(collector->Name()), "): ",
+                              status.message()));
     }
     last = status;
   };
@@ -205,13 +209,14 @@ int Run(int argc, char** argv) {
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   // Missing privileges fail at once, before the server starts listening.
-  if (config->collectors.bio.enabled) {
+  if (config->collectors.bio.enabled || config->collectors.syscalls.enabled) {
     if (absl::Status s = CheckBpfPrivileges(); !s.ok()) return Fatal(s.message());
   }
 
   // Declared before the server: the bio collector the server scrapes points
   // into the program, so the program is unloaded last.
   std::unique_ptr<BioProgram> program;
+  std::unique_ptr<SyscallProgram> syscall_program;  // only with collectors.syscalls.enabled
   Readiness readiness(config->collectors.bio.enabled, config->collectors.diskstats.enabled);
   auto collectors = std::make_shared<CollectorSet>();
   collectors->Add(std::make_shared<ProcessCollector>(config->paths.procfs));
@@ -257,6 +262,20 @@ int Run(int argc, char** argv) {
                          "/block_bio_queue"));
     housekeeping = StartHousekeeping(bio.get());
   }
+  std::shared_ptr<SyscallCollector> syscalls;
+  std::unique_ptr<PeriodicThread> syscall_housekeeping;
+  if (config->collectors.syscalls.enabled) {
+    const SyscallCollectorConfig& s = config->collectors.syscalls;
+    auto loaded = SyscallProgram::Load(
+        {.map_entries = s.map_entries, .btf_path = config->paths.sysfs + "/kernel/btf/vmlinux"});
+    if (!loaded.ok()) return Fatal(loaded.status().message());
+    syscall_program = std::move(*loaded);
+    syscalls = std::make_shared<SyscallCollector>(s, config->collectors.bio.size_buckets_bytes,
+                                                  config->paths.procfs, syscall_program.get());
+    collectors->Add(syscalls);
+    LogInfo(absl::StrCat("syscall collector attached: ", syscall_program->attach_description()));
+    syscall_housekeeping = StartHousekeeping(syscalls.get());
+  }
 
   while (true) {
     int signal_number = 0;
@@ -276,6 +295,7 @@ int Run(int argc, char** argv) {
                                 " take effect after a restart"));
       }
       if (bio) bio->SetConfig(plan.config.collectors.bio);
+      if (syscalls) syscalls->SetConfig(plan.config.collectors.syscalls);
       if (diskstats.sampler && config->collectors.diskstats != plan.config.collectors.diskstats) {
         DiskstatsSampling old = std::move(diskstats);
         diskstats = StartDiskstats(plan.config, *collectors, readiness);
@@ -289,6 +309,7 @@ int Run(int argc, char** argv) {
     break;
   }
   housekeeping.reset();
+  syscall_housekeeping.reset();
   server->reset();
   diskstats.thread.reset();
   return 0;  // program's destructor detaches and unloads the BPF objects

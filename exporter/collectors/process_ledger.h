@@ -16,6 +16,12 @@
 // Kernel entries of exited processes are removed after the TTL (the caller
 // does it with the list Update returns); entries that reappear for a removed
 // process are the per-CPU cache's pending counts, already counted, and ignored.
+//
+// The same rules serve every per-process count the exporter keeps: the
+// ledger is a template over the kernel's entries and their counts (Traits),
+// instantiated for bios here (ProcessLedger) and for syscalls in
+// collectors/syscall_ledger.h. The rules themselves live once, in
+// process_ledger_impl.h.
 #pragma once
 
 #include <array>
@@ -76,27 +82,43 @@ enum class Liveness {
   kUnknown,  // the read failed for another reason: ask again next time
 };
 
-class ProcessLedger {
- public:
-  using LivenessCheck = std::function<Liveness(const ProcessId&)>;
-  using DeviceName = std::function<std::string(uint32_t dev)>;
+using DeviceNameFn = std::function<std::string(uint32_t dev)>;
 
-  ProcessLedger(LedgerLimits limits, LabelSet complete_labels, LabelSet process_labels);
+// What the ledger needs to know about one kind of kernel entry:
+//   Snapshot         has `counts` (a vector of Entry) and `comms` (ProcessId -> comm);
+//   Counts           a series' counts: Add(), operator==;
+//   Raw              what is kept of an entry between updates to compute its change;
+//   Id(entry)        the entry's process; EntryId(entry) its identity as bytes;
+//   RawOf(entry)     its kernel counts; Since(entry, last) their change since `last`
+//                    (an entry whose count went down was removed and made anew);
+//   Events(entry)    its calls or bios so far, the measure of a process's activity;
+//   Key(entry, name) its labels other than pid and comm;
+//   kHasOp           whether keys carry an op.
+template <typename Traits>
+class BasicProcessLedger {
+ public:
+  using Snapshot = typename Traits::Snapshot;
+  using Entry = typename Traits::Entry;
+  using Counts = typename Traits::Counts;
+  using LivenessCheck = std::function<Liveness(const ProcessId&)>;
+  using DeviceName = DeviceNameFn;
+
+  BasicProcessLedger(LedgerLimits limits, LabelSet complete_labels, LabelSet process_labels);
   void SetLimits(LedgerLimits limits) { limits_ = limits; }
 
   // Applies one snapshot taken at `now`. Returns the processes whose kernel
   // entries the caller should remove (exited longer than the TTL).
-  std::vector<ProcessId> Update(const BioSnapshot& snapshot, absl::Time now,
+  std::vector<ProcessId> Update(const Snapshot& snapshot, absl::Time now,
                                 const LivenessCheck& liveness, const DeviceName& device_name);
 
   // The complete view, projected on its labels.
-  const std::map<SeriesKey, SeriesCounts>& complete() const { return complete_; }
+  const std::map<SeriesKey, Counts>& complete() const { return complete_; }
   // The per-process view, projected on its labels (empty when max_processes is 0).
-  std::map<SeriesKey, SeriesCounts> ProcessSeries() const;
+  std::map<SeriesKey, Counts> ProcessSeries() const;
   // The same series, visited without building the map when the view has a pid
   // label (each series is then one process's own); in no particular order.
   void ForEachProcessSeries(
-      const std::function<void(const SeriesKey&, const SeriesCounts&)>& visit) const;
+      const std::function<void(const SeriesKey&, const Counts&)>& visit) const;
 
   size_t tracked_processes() const { return processes_.size(); }
   size_t processes_in_view() const;
@@ -106,22 +128,18 @@ class ProcessLedger {
   struct Process {
     std::string comm;            // sanitized, fixed at first sight
     std::string aggregate_comm;  // comm, or "other" beyond max_comms (sticky)
-    uint64_t bios = 0;           // at the last update: still counting means alive
-    double activity = 0;         // decaying bios count, for the top-N choice
+    uint64_t events = 0;         // at the last update: still counting means alive
+    double activity = 0;         // decaying events count, for the top-N choice
     bool in_view = false;
     absl::Time in_view_since;
     bool exited = false;
     absl::Time exited_at;
     // Per (device, syscall, op): what the per-process view shows of it.
-    std::map<SeriesKey, SeriesCounts> shown;
-  };
-  struct EntryCounts {
-    uint64_t bios = 0;
-    uint64_t bytes = 0;
+    std::map<SeriesKey, Counts> shown;
   };
 
   std::string AggregateComm(const std::string& comm);
-  SeriesKey FullKey(const BioCount& count, const Process& process,
+  SeriesKey FullKey(const Entry& entry, const Process& process,
                     const DeviceName& device_name) const;
   void Expire(const ProcessId& id, std::vector<ProcessId>& to_forget);
   void LeaveView(Process& process);
@@ -134,15 +152,38 @@ class ProcessLedger {
 
   std::map<ProcessId, Process> processes_;
   // Kernel counts of each entry at the last update: the base of the next change.
-  absl::flat_hash_map<std::string, EntryCounts> last_counts_;
+  absl::flat_hash_map<std::string, typename Traits::Raw> last_counts_;
   // Removed from the kernel maps; entries seen again are already counted.
   std::set<ProcessId> forgotten_;
   std::set<std::string> aggregate_comms_;
-  std::map<SeriesKey, SeriesCounts> complete_;
+  std::map<SeriesKey, Counts> complete_;
   // Per-process counters of processes that left the view, when the view has
   // no pid label: their series live on in the sum (they must not decrease).
-  std::map<SeriesKey, SeriesCounts> departed_;
+  std::map<SeriesKey, Counts> departed_;
   uint64_t evictions_ = 0;
 };
+
+// Bios: bio_counts entries of bio_stats.bpf.c, one size bucket each.
+struct BioLedgerTraits {
+  using Snapshot = BioSnapshot;
+  using Entry = BioCount;
+  using Counts = SeriesCounts;
+  struct Raw {
+    uint64_t bios = 0;
+    uint64_t bytes = 0;
+  };
+  static constexpr bool kHasOp = true;
+  static ProcessId Id(const BioCount& count) {
+    return {count.key.tgid, count.key.start_boottime_ns};
+  }
+  static std::string EntryId(const BioCount& count);
+  static Raw RawOf(const BioCount& count) { return {count.bios, count.bytes}; }
+  static SeriesCounts Since(const BioCount& count, const Raw& last);
+  static uint64_t Events(const BioCount& count) { return count.bios; }
+  static SeriesKey Key(const BioCount& count, const DeviceNameFn& device_name);
+};
+
+extern template class BasicProcessLedger<BioLedgerTraits>;
+using ProcessLedger = BasicProcessLedger<BioLedgerTraits>;
 
 }  // namespace diskidle

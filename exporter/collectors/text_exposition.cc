@@ -25,6 +25,12 @@ void AppendEscaped(std::string& out, std::string_view value) {
   }
 }
 
+void AppendNumber(std::string& out, double value) {
+  char buf[32];
+  auto [end, ec] = std::to_chars(buf, buf + sizeof(buf), value);  // shortest exact form
+  out.append(buf, end);
+}
+
 }  // namespace
 
 std::string RenderLabels(
@@ -92,6 +98,30 @@ void TextExposition::Histogram(std::string_view name, std::string_view labels,
   for (const auto& [bound, cumulative] : cumulative_buckets) {
     le = "le=\"";
     AppendNumber(le, bound);
+    le += '"';
+    Series(name, "_bucket", labels, le);
+    AppendNumber(out_, cumulative);
+    out_ += '\n';
+  }
+  Series(name, "_bucket", labels, "le=\"+Inf\"");
+  AppendNumber(out_, count);
+  out_ += '\n';
+  Series(name, "_sum", labels, "");
+  AppendNumber(out_, sum);
+  out_ += '\n';
+  Series(name, "_count", labels, "");
+  AppendNumber(out_, count);
+  out_ += '\n';
+}
+
+void TextExposition::HistogramWithLe(
+    std::string_view name, std::string_view labels,
+    const std::vector<std::pair<std::string_view, uint64_t>>& cumulative_buckets, double sum,
+    uint64_t count) {
+  std::string le;
+  for (const auto& [bound, cumulative] : cumulative_buckets) {
+    le = "le=\"";
+    le.append(bound);
     le += '"';
     Series(name, "_bucket", labels, le);
     AppendNumber(out_, cumulative);

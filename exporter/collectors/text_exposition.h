@@ -26,6 +26,11 @@ class TextExposition {
   void Histogram(std::string_view name, std::string_view labels,
                  const std::vector<std::pair<uint64_t, uint64_t>>& cumulative_buckets,
                  uint64_t sum, uint64_t count);
+  // The same with `le` values given as text (e.g. seconds, "0.005") and a
+  // fractional sum.
+  void HistogramWithLe(std::string_view name, std::string_view labels,
+                       const std::vector<std::pair<std::string_view, uint64_t>>& cumulative_buckets,
+                       double sum, uint64_t count);
 
  private:
   void Series(std::string_view name, std::string_view suffix, std::string_view labels,

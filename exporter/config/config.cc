@@ -339,6 +339,13 @@ const std::vector<Key>& Keys() {
                           DurationCodec(absl::Milliseconds(200), absl::Hours(1))),
       DISKIDLE_CONFIG_KEY(collectors.diskstats.utilization_sample_interval, Reload::kApplies,
                           DurationCodec(absl::Milliseconds(100), absl::Minutes(30))),
+      DISKIDLE_CONFIG_KEY(collectors.syscalls.enabled, Reload::kRestartOnly, BoolCodec()),
+      DISKIDLE_CONFIG_KEY(collectors.syscalls.max_processes, Reload::kApplies,
+                          IntCodec<int>(1, kMaxProcesses)),
+      DISKIDLE_CONFIG_KEY(collectors.syscalls.exited_process_ttl, Reload::kApplies,
+                          DurationCodec(absl::ZeroDuration(), absl::Hours(24 * 365))),
+      DISKIDLE_CONFIG_KEY(collectors.syscalls.map_entries, Reload::kRestartOnly,
+                          IntCodec<uint32_t>(1, kMaxMapEntries)),
   };
   return *keys;
 }

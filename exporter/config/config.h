@@ -82,9 +82,25 @@ struct DiskstatsCollectorConfig {
   bool operator==(const DiskstatsCollectorConfig&) const = default;
 };
 
+// diskidle_syscall_* (docs/metrics.md): write and sync syscalls per process.
+struct SyscallCollectorConfig {
+  // Off by default: its tracepoints slow every syscall of every process
+  // (docs/benchmarks.md). Restart-only.
+  bool enabled = false;
+  // Processes with series, the most active ones (as collectors.bio.max_processes).
+  int max_processes = 1000;
+  // A process's series end this long after it exits.
+  absl::Duration exited_process_ttl = absl::Minutes(5);
+  // Entries of each kernel map (counts, process names, calls in progress).
+  // Restart-only.
+  uint32_t map_entries = 16384;
+  bool operator==(const SyscallCollectorConfig&) const = default;
+};
+
 struct CollectorsConfig {
   BioCollectorConfig bio;
   DiskstatsCollectorConfig diskstats;
+  SyscallCollectorConfig syscalls;
   bool operator==(const CollectorsConfig&) const = default;
 };
 

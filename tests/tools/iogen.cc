@@ -23,6 +23,14 @@
 //     blkdiscard N        N x BLKDISCARD of 64 KiB on <file>, a block device
 //     blkzeroout N        N x BLKZEROOUT of 64 KiB on <file>, a block device
 //     sleep N             no I/O at all (a process that only lives)
+//     syscall-mix F W P E F x fsync of the unchanged file, then W x zero-byte write(),
+//                         P x pwrite() of 4 KiB at new offsets, E x writev() of 1 byte
+//                         on a read-only fd (fails with EBADF); prints "done F"
+//     getppid N           N x getppid() and nothing else: prints nothing at all
+//                         (not even "ready"/"done": a write would be a traced
+//                         syscall); the exit status says it ran
+//     time-getppid N      N x getppid(); prints "ns_per_call <ns>" (bench/)
+//     time-write0 N       N x zero-byte write() to <file>; prints "ns_per_call <ns>"
 //
 // Prints "pid=<pid> ready" after the preparation and "done <operations>" at the
 // end. With --wait it reads one line from stdin after "ready" before starting
@@ -192,6 +200,25 @@ int main(int argc, char** argv) {
   memset(block, 'd', sizeof(block));
 
   long operations = count;
+  if (mode == "getppid") {
+    for (long i = 0; i < count; ++i) syscall(SYS_getppid);  // not cached by glibc
+    _exit(0);
+  }
+  if (mode == "time-getppid" || mode == "time-write0") {
+    int fd = mode == "time-write0" ? open(path, O_WRONLY | O_CREAT, 0644) : -1;
+    if (mode == "time-write0" && fd < 0) Die("open");
+    auto start = std::chrono::steady_clock::now();
+    for (long i = 0; i < count; ++i) {
+      if (fd >= 0) {
+        if (write(fd, block, 0) != 0) Die("write");
+      } else {
+        syscall(SYS_getppid);
+      }
+    }
+    auto ns = std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - start);
+    printf("ns_per_call %.1f\n", ns.count() / static_cast<double>(count));
+    return 0;
+  }
   if (mode == "fsync-loop" || mode == "fsync-for" || mode == "forks") {
     int fd = open(path, O_WRONLY | O_CREAT, 0644);
     if (fd < 0) Die("open");
@@ -392,6 +419,34 @@ int main(int argc, char** argv) {
       uint64_t range[2] = {static_cast<uint64_t>(i) * 65536, 65536};
       if (ioctl(fd, request, range) != 0) Die(mode.c_str());
     }
+    close(fd);
+  } else if (mode == "syscall-mix") {
+    if (argc - arg < 6) {
+      fprintf(stderr, "diskidle-iogen: syscall-mix needs F W P E\n");
+      return 2;
+    }
+    const long writes = strtol(argv[arg + 3], nullptr, 10);
+    const long pwrites = strtol(argv[arg + 4], nullptr, 10);
+    const long failing = strtol(argv[arg + 5], nullptr, 10);
+    int fd = open(path, O_WRONLY | O_CREAT, 0644);
+    if (fd < 0) Die("open");
+    FullPwrite(fd, block, 4096, 0);
+    if (fsync(fd) != 0) Die("fsync");
+    int read_only = open(path, O_RDONLY);
+    if (read_only < 0) Die("open read-only");
+    Ready(wait);
+    for (long i = 0; i < count; ++i) {
+      if (fsync(fd) != 0) Die("fsync");
+    }
+    for (long i = 0; i < writes; ++i) {
+      if (write(fd, block, 0) != 0) Die("write");
+    }
+    for (long i = 0; i < pwrites; ++i) FullPwrite(fd, block, 4096, (i + 1) * 4096);
+    iovec iov{block, 1};
+    for (long i = 0; i < failing; ++i) {
+      if (writev(read_only, &iov, 1) != -1 || errno != EBADF) Die("writev on a read-only fd");
+    }
+    close(read_only);
     close(fd);
   } else if (mode == "sleep") {
     Ready(wait);

@@ -403,6 +403,13 @@ std::vector<Mutation> OneChangePerKey() {
        [](Config& c) { c.collectors.diskstats.utilization_window = absl::Seconds(20); }},
       {"collectors.diskstats.utilization_sample_interval",
        [](Config& c) { c.collectors.diskstats.utilization_sample_interval = absl::Seconds(2); }},
+      {"collectors.syscalls.enabled", [](Config& c) { c.collectors.syscalls.enabled = true; }},
+      {"collectors.syscalls.max_processes",
+       [](Config& c) { c.collectors.syscalls.max_processes = 5; }},
+      {"collectors.syscalls.exited_process_ttl",
+       [](Config& c) { c.collectors.syscalls.exited_process_ttl = absl::Seconds(30); }},
+      {"collectors.syscalls.map_entries",
+       [](Config& c) { c.collectors.syscalls.map_entries = 128; }},
   };
 }
 
@@ -444,7 +451,8 @@ TEST(ConfigReloadTest, RestartOnlyKeysAreTheDocumentedOnes) {
                           "collectors.bio.size_buckets_bytes", "collectors.bio.labels",
                           "collectors.bio.process_labels", "collectors.bio.process_histogram",
                           "collectors.bio.bio_map_entries", "collectors.bio.process_map_entries",
-                          "collectors.diskstats.enabled"));
+                          "collectors.diskstats.enabled", "collectors.syscalls.enabled",
+                          "collectors.syscalls.map_entries"));
 }
 
 TEST(ConfigReloadTest, RestartOnlyChangeIsKeptAndReported) {
@@ -481,7 +489,7 @@ TEST(ConfigReloadTest, ReloadableChangeIsAppliedAndNotReported) {
     want.paths.procfs = "/running/proc";
     EXPECT_EQ(plan.config, want) << m.key;
   }
-  EXPECT_EQ(reloadable, 7);
+  EXPECT_EQ(reloadable, 9);
 }
 
 TEST(ConfigReloadTest, NoChangeReportsNothing) {

@@ -1,0 +1,260 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Times the write and sync syscalls (collectors.syscalls, off by default) per
+ * process, whole disk and syscall: a duration histogram, a histogram of the
+ * bytes the write family returned, and failed calls.
+ *
+ * It attaches to the per-syscall tracepoints syscalls:sys_enter_<name> and
+ * sys_exit_<name>. Attaching any of them makes every syscall of every process
+ * take the kernel's slow syscall path (docs/benchmarks.md measures what that
+ * costs), which is why the collector is off unless asked for.
+ */
+#include "vmlinux_min.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_core_read.h>
+#include "syscall_stats.h"
+#include "size_bucket.bpf.h"
+
+char LICENSE[] SEC("license") = "GPL";
+
+/*
+ * Kernel types read here and not by bio_stats.bpf.c. The ___syscalls suffix
+ * keeps them apart from vmlinux_min.h's struct task_struct; libbpf ignores
+ * the suffix when it relocates the fields against the running kernel (CO-RE).
+ */
+struct super_block {
+	struct block_device *s_bdev;
+} __attribute__((preserve_access_index));
+
+struct inode {
+	struct super_block *i_sb;
+} __attribute__((preserve_access_index));
+
+struct file {
+	struct inode *f_inode;
+} __attribute__((preserve_access_index));
+
+struct fdtable {
+	unsigned int max_fds;
+	struct file **fd;
+} __attribute__((preserve_access_index));
+
+struct files_struct {
+	struct fdtable *fdt;
+} __attribute__((preserve_access_index));
+
+struct task_struct___syscalls {
+	int tgid;
+	struct task_struct___syscalls *group_leader;
+	u64 start_boottime;
+	char comm[16];
+	struct files_struct *files;
+} __attribute__((preserve_access_index));
+
+/* The layout of a syscalls:sys_enter_* / sys_exit_* record (see the format
+ * file under /sys/kernel/tracing/events/syscalls/): an 8-byte common header,
+ * the syscall number, then each argument, or the return value, in 8 bytes. */
+struct syscall_enter_args {
+	u64 common;
+	s32 syscall_nr;
+	u32 pad;
+	u64 args[6];
+};
+
+struct syscall_exit_args {
+	u64 common;
+	s32 syscall_nr;
+	u32 pad;
+	s64 ret;
+};
+
+/* Sizes of the maps are set by the loader before load (config). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct syscall_key);
+	__type(value, struct syscall_value);
+} syscall_counts SEC(".maps");
+
+/* Comm of each process, as bio_stats.bpf.c's `processes`. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct process_key);
+	__type(value, struct process_info);
+} syscall_processes SEC(".maps");
+
+/* Calls in progress, by thread (bpf_get_current_pid_tgid()). An entry lives
+ * from a traced syscall's entry to its exit. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, u64);
+	__type(value, struct syscall_inflight);
+} inflight SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, DISKIDLE_SYSCALL_DROP_REASONS);
+	__type(key, u32);
+	__type(value, u64);
+} syscall_drops SEC(".maps");
+
+/* What a new syscall_counts entry starts from (the value is too large for the
+ * BPF stack). */
+const struct syscall_value zero_value = {};
+
+static const u64 duration_bounds_ns[DISKIDLE_SYSCALL_DURATION_BOUNDS] =
+	DISKIDLE_SYSCALL_DURATION_BOUNDS_NS;
+
+static __always_inline void count_drop(u32 reason)
+{
+	u64 *n = bpf_map_lookup_elem(&syscall_drops, &reason);
+
+	if (n)
+		*n += 1; /* per-CPU slot: no atomic needed */
+}
+
+static __always_inline u32 duration_bucket(u64 ns)
+{
+	u32 bucket = DISKIDLE_SYSCALL_DURATION_BOUNDS;
+
+	/* Unrolled into constant compares, largest bound first. */
+#pragma unroll
+	for (int i = DISKIDLE_SYSCALL_DURATION_BOUNDS - 1; i >= 0; --i) {
+		if (ns <= duration_bounds_ns[i])
+			bucket = i;
+	}
+	return bucket;
+}
+
+/*
+ * The whole disk under the filesystem of the current task's `fd`, or 0: a
+ * pipe, socket, tmpfs or block-device file has no s_bdev. A few reads along
+ * task->files->fdt->fd[fd]->f_inode->i_sb->s_bdev->bd_disk, each checked.
+ */
+static __always_inline u32 fd_disk(u64 fd)
+{
+	struct task_struct___syscalls *task = (void *)bpf_get_current_task();
+	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
+	struct file **fds;
+	struct file *file = 0;
+	struct block_device *bdev;
+	struct gendisk *disk;
+
+	if (!fdt || fd >= BPF_CORE_READ(fdt, max_fds))
+		return 0;
+	fds = BPF_CORE_READ(fdt, fd);
+	if (bpf_probe_read_kernel(&file, sizeof(file), &fds[fd]) || !file)
+		return 0;
+	bdev = BPF_CORE_READ(file, f_inode, i_sb, s_bdev);
+	if (!bdev)
+		return 0;
+	disk = BPF_CORE_READ(bdev, bd_disk);
+	if (!disk)
+		return 0;
+	return (BPF_CORE_READ(disk, major) << 20) | BPF_CORE_READ(disk, first_minor);
+}
+
+static __always_inline int on_enter(u32 dev)
+{
+	u64 thread = bpf_get_current_pid_tgid();
+	struct syscall_inflight call = { .start_ns = bpf_ktime_get_ns(), .dev = dev };
+
+	if (bpf_map_update_elem(&inflight, &thread, &call, BPF_ANY))
+		count_drop(DISKIDLE_SYSCALL_DROP_INFLIGHT_MAP_FULL);
+	return 0;
+}
+
+/* The value of `key` on this CPU, created (and the process's comm recorded)
+ * when new; NULL when the map is full. */
+static __always_inline struct syscall_value *
+counts_of(const struct syscall_key *key, struct task_struct___syscalls *leader)
+{
+	struct syscall_value *value = bpf_map_lookup_elem(&syscall_counts, key);
+	struct process_key pkey = {};
+	struct process_info info;
+
+	if (value)
+		return value;
+	/* BPF_NOEXIST: another CPU may have created it meanwhile, which is fine. */
+	bpf_map_update_elem(&syscall_counts, key, &zero_value, BPF_NOEXIST);
+	value = bpf_map_lookup_elem(&syscall_counts, key);
+	if (!value) {
+		count_drop(DISKIDLE_SYSCALL_DROP_COUNT_MAP_FULL);
+		return 0;
+	}
+	pkey.start_boottime_ns = key->start_boottime_ns;
+	pkey.tgid = key->tgid;
+	bpf_probe_read_kernel_str(info.comm, sizeof(info.comm), leader->comm);
+	if (bpf_map_update_elem(&syscall_processes, &pkey, &info, BPF_ANY))
+		count_drop(DISKIDLE_SYSCALL_DROP_PROCESS_MAP_FULL);
+	return value;
+}
+
+static __always_inline int on_exit(struct syscall_exit_args *ctx, bool write_family)
+{
+	u64 thread = bpf_get_current_pid_tgid();
+	struct syscall_inflight *call = bpf_map_lookup_elem(&inflight, &thread);
+	struct task_struct___syscalls *task, *leader;
+	struct syscall_key key = {};
+	struct syscall_value *value;
+	s64 ret = ctx->ret;
+	u64 ns;
+
+	if (!call)
+		return 0; /* entered before the program was attached */
+	ns = bpf_ktime_get_ns() - call->start_ns;
+	key.dev = call->dev;
+	bpf_map_delete_elem(&inflight, &thread);
+
+	task = (void *)bpf_get_current_task();
+	leader = BPF_CORE_READ(task, group_leader);
+	key.start_boottime_ns = BPF_CORE_READ(leader, start_boottime);
+	key.tgid = thread >> 32;
+	key.syscall_nr = ctx->syscall_nr;
+	value = counts_of(&key, leader);
+	if (!value)
+		return 0;
+	/* This CPU's slot: plain adds. */
+	value->duration_buckets[duration_bucket(ns) & (DISKIDLE_SYSCALL_DURATION_BUCKETS - 1)] += 1;
+	value->duration_ns += ns;
+	if (ret < 0) {
+		value->errors += 1;
+	} else if (write_family) {
+		/* A write returns at most 0x7ffff000 bytes (MAX_RW_COUNT): fits a u32. */
+		u32 bytes = ret > 0xffffffffLL ? 0xffffffffU : (u32)ret;
+		u32 bucket = size_bucket(bytes);
+
+		if (bucket < DISKIDLE_SIZE_BUCKETS)
+			value->size_buckets[bucket] += 1;
+		value->bytes += bytes;
+	}
+	return 0;
+}
+
+/* One entry and one exit program per syscall. `fd_arg` says whether the first
+ * argument is a file descriptor (every traced syscall but sync and msync). */
+#define TRACE_SYSCALL(name, fd_arg, write_family)                            \
+	SEC("tracepoint/syscalls/sys_enter_" #name)                          \
+	int sc_enter_##name(struct syscall_enter_args *ctx)                  \
+	{                                                                    \
+		return on_enter((fd_arg) ? fd_disk(ctx->args[0]) : 0);       \
+	}                                                                    \
+	SEC("tracepoint/syscalls/sys_exit_" #name)                           \
+	int sc_exit_##name(struct syscall_exit_args *ctx)                    \
+	{                                                                    \
+		return on_exit(ctx, write_family);                           \
+	}
+
+TRACE_SYSCALL(write, true, true)
+TRACE_SYSCALL(pwrite64, true, true)
+TRACE_SYSCALL(writev, true, true)
+TRACE_SYSCALL(pwritev, true, true)
+TRACE_SYSCALL(pwritev2, true, true)
+TRACE_SYSCALL(fsync, true, false)
+TRACE_SYSCALL(fdatasync, true, false)
+TRACE_SYSCALL(sync_file_range, true, false)
+TRACE_SYSCALL(syncfs, true, false)
+TRACE_SYSCALL(sync, false, false)
+TRACE_SYSCALL(msync, false, false)

@@ -1,0 +1,164 @@
+#include "bpf/syscall_program.h"
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <sys/mount.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <set>
+
+#include "absl/strings/str_cat.h"
+#include "bpf/bio_program.h"
+#include "bpf/map_helpers.h"
+#include "syscall_stats.skel.h"
+
+namespace diskidle {
+namespace {
+
+std::string ErrnoText(int err) { return strerror(err < 0 ? -err : err); }
+
+// libbpf finds a tracepoint's id under /sys/kernel/debug/tracing (debugfs
+// automounts tracefs there) or /sys/kernel/tracing. Neither exists on a host
+// that mounted neither: then tracefs is mounted where the kernel expects it.
+absl::Status EnsureTracefs(const std::string& tracefs_path) {
+  for (const char* events : {"/sys/kernel/debug/tracing/events", "/sys/kernel/tracing/events"}) {
+    if (access(events, F_OK) == 0) return absl::OkStatus();
+  }
+  if (!tracefs_path.empty() && access((tracefs_path + "/events").c_str(), F_OK) == 0) {
+    return absl::OkStatus();
+  }
+  if (mount("nodev", tracefs_path.c_str(), "tracefs", 0, nullptr) != 0) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "collectors.syscalls needs tracefs for the syscall tracepoints; mounting it at ",
+        tracefs_path, " failed: ", ErrnoText(errno), " (mount -t tracefs nodev ", tracefs_path,
+        ")"));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+void SyscallProgram::SkeletonDeleter::operator()(syscall_stats* skel) const {
+  syscall_stats__destroy(skel);  // detaches links, closes maps and programs
+}
+
+SyscallProgram::~SyscallProgram() = default;
+
+absl::StatusOr<std::unique_ptr<SyscallProgram>> SyscallProgram::Load(
+    const SyscallProgramOptions& options) {
+  if (options.map_entries == 0) {
+    return absl::InvalidArgumentError("BPF map sizes must be at least 1 entry");
+  }
+  if (absl::Status s = CheckBpfPrivileges(); !s.ok()) return s;
+  if (absl::Status s = EnsureTracefs(options.tracefs_path); !s.ok()) return s;
+
+  auto program = std::unique_ptr<SyscallProgram>(new SyscallProgram());
+  // As in BioProgram::Load: vmlinux's BTF named explicitly, so that libbpf
+  // never enumerates module BTFs (refused without CAP_SYS_ADMIN).
+  bpf_object_open_opts open_opts{};
+  open_opts.sz = sizeof(open_opts);
+  open_opts.btf_custom_path = options.btf_path.c_str();
+  program->skel_.reset(syscall_stats__open_opts(&open_opts));
+  if (!program->skel_) {
+    return absl::InternalError(absl::StrCat("open syscall BPF object: ", ErrnoText(errno)));
+  }
+  syscall_stats* skel = program->skel_.get();
+  bpf_map__set_max_entries(skel->maps.syscall_counts, options.map_entries);
+  bpf_map__set_max_entries(skel->maps.syscall_processes, options.map_entries);
+  bpf_map__set_max_entries(skel->maps.inflight, options.map_entries);
+  if (int err = syscall_stats__load(skel); err != 0) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("load syscall BPF programs: ", ErrnoText(err),
+                     " (set DISKIDLE_LIBBPF_DEBUG=1 for the verifier log)"));
+  }
+  // Per-syscall tracepoints, not fentry/fexit: function tracing is not
+  // available on every kernel we run on (EPERM in locked-down VMs), and the
+  // tracepoints exist wherever CONFIG_FTRACE_SYSCALLS is on.
+  if (int err = syscall_stats__attach(skel); err != 0) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "attach syscalls:sys_enter_*/sys_exit_* tracepoints: ", ErrnoText(err),
+        " (needs CONFIG_FTRACE_SYSCALLS and tracefs)"));
+  }
+  int programs = 0;
+  bpf_program* prog;
+  bpf_object__for_each_program(prog, skel->obj) ++programs;
+  program->attach_description_ =
+      absl::StrCat("syscall tracepoints (", programs / 2,
+                   " syscalls, sys_enter_*/sys_exit_*; every syscall of every process takes the "
+                   "kernel's traced path while attached)");
+  program->num_cpus_ = libbpf_num_possible_cpus();
+  if (program->num_cpus_ <= 0) return absl::InternalError("cannot read the number of possible CPUs");
+  return program;
+}
+
+absl::StatusOr<SyscallSnapshot> SyscallProgram::Snapshot() {
+  SyscallSnapshot snap;
+  syscall_stats* skel = skel_.get();
+  snap.map_capacity = bpf_map__max_entries(skel->maps.syscall_counts);
+  snap.process_map_capacity = bpf_map__max_entries(skel->maps.syscall_processes);
+
+  // No per-CPU cache here: the map is the whole truth. Each field only grows,
+  // so a value read while the program updates it is at worst a call early.
+  int fd = bpf_map__fd(skel->maps.syscall_counts);
+  constexpr size_t kStride = (sizeof(syscall_value) + 7) & ~size_t{7};
+  auto add = [&](const syscall_key& key, const char* raw) {
+    SyscallCount count;
+    count.key = key;
+    for (int cpu = 0; cpu < num_cpus_; ++cpu) {
+      syscall_value value;
+      memcpy(&value, raw + static_cast<size_t>(cpu) * kStride, sizeof(value));
+      count.counts.Add(value);
+    }
+    snap.counts.push_back(count);
+  };
+  if (!ForEachEntryBatched<syscall_key>(fd, kStride * static_cast<size_t>(num_cpus_), add)) {
+    snap.counts.clear();  // a walk that failed half-way: read key by key instead
+    std::vector<char> raw(kStride * static_cast<size_t>(num_cpus_));
+    ForEachKey<syscall_key>(fd, [&](const syscall_key& key) {
+      if (bpf_map_lookup_elem(fd, &key, raw.data()) == 0) add(key, raw.data());
+    });
+  }
+
+  int processes_fd = bpf_map__fd(skel->maps.syscall_processes);
+  ForEachKey<process_key>(processes_fd, [&](const process_key& key) {
+    process_info info{};
+    if (bpf_map_lookup_elem(processes_fd, &key, &info) != 0) return;  // deleted meanwhile
+    snap.comms[{key.tgid, key.start_boottime_ns}] =
+        std::string(info.comm, strnlen(info.comm, sizeof(info.comm)));
+  });
+  snap.process_map_entries = static_cast<uint32_t>(snap.comms.size());
+
+  int drops_fd = bpf_map__fd(skel->maps.syscall_drops);
+  PerCpuValues<uint64_t> values(num_cpus_);
+  for (uint32_t reason = 0; reason < DISKIDLE_SYSCALL_DROP_REASONS; ++reason) {
+    if (!values.Lookup(drops_fd, &reason)) {
+      return absl::InternalError(absl::StrCat("read BPF map syscall_drops: ", ErrnoText(errno)));
+    }
+    snap.drops[reason] = values.Sum();
+  }
+  return snap;
+}
+
+absl::Status SyscallProgram::Forget(const std::vector<ProcessId>& processes) {
+  if (processes.empty()) return absl::OkStatus();
+  std::set<ProcessId> gone(processes.begin(), processes.end());
+  syscall_stats* skel = skel_.get();
+  int counts_fd = bpf_map__fd(skel->maps.syscall_counts);
+  std::vector<syscall_key> doomed;  // deleted after the walk (see ForEachKey)
+  ForEachKey<syscall_key>(counts_fd, [&](const syscall_key& key) {
+    if (gone.count({key.tgid, key.start_boottime_ns})) doomed.push_back(key);
+  });
+  for (const syscall_key& key : doomed) bpf_map_delete_elem(counts_fd, &key);
+  int processes_fd = bpf_map__fd(skel->maps.syscall_processes);
+  for (const ProcessId& id : gone) {
+    process_key pkey{};
+    pkey.tgid = id.first;
+    pkey.start_boottime_ns = id.second;
+    bpf_map_delete_elem(processes_fd, &pkey);
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace diskidle

@@ -1,0 +1,53 @@
+// Loads syscall_stats.bpf.c (collectors.syscalls), attaches it to the
+// syscalls:sys_enter_*/sys_exit_* tracepoints of the traced syscalls, and
+// reads its maps. Everything is detached and unloaded when the object is
+// destroyed. Nothing of it is loaded unless the collector is enabled.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "bpf/syscall_snapshot.h"
+
+struct syscall_stats;  // generated skeleton
+
+namespace diskidle {
+
+struct SyscallProgramOptions {
+  // Entries of the syscall_counts, syscall_processes and inflight maps; >= 1.
+  uint32_t map_entries = 0;
+  // The kernel's BTF, e.g. /sys/kernel/btf/vmlinux.
+  std::string btf_path;
+  // Where tracefs is, or is mounted when it is not yet (libbpf reads each
+  // tracepoint's id there). Empty: libbpf's own default paths only.
+  std::string tracefs_path = "/sys/kernel/tracing";
+};
+
+class SyscallProgram : public SyscallMaps {
+ public:
+  static absl::StatusOr<std::unique_ptr<SyscallProgram>> Load(
+      const SyscallProgramOptions& options);
+  ~SyscallProgram() override;
+
+  SyscallProgram(const SyscallProgram&) = delete;
+  SyscallProgram& operator=(const SyscallProgram&) = delete;
+
+  absl::StatusOr<SyscallSnapshot> Snapshot() override;
+  absl::Status Forget(const std::vector<ProcessId>& processes) override;
+
+  // How it is attached, for the start-up log line.
+  const std::string& attach_description() const { return attach_description_; }
+
+ private:
+  SyscallProgram() = default;
+  struct SkeletonDeleter {
+    void operator()(syscall_stats* skel) const;
+  };
+  std::unique_ptr<syscall_stats, SkeletonDeleter> skel_;
+  int num_cpus_ = 0;
+  std::string attach_description_;
+};
+
+}  // namespace diskidle
