@@ -226,6 +226,9 @@ static __always_inline int on_exit(struct syscall_exit_args *ctx, bool write_fam
 		u32 bytes = ret > 0xffffffffLL ? 0xffffffffU : (u32)ret;
 		u32 bucket = size_bucket(bytes);
 
+		/* The compiler knows the bucket is below 34 and would drop this
+		 * check; the verifier does not know it and needs the check. */
+		barrier_var(bucket);
 		if (bucket < DISKIDLE_SIZE_BUCKETS)
 			value->size_buckets[bucket] += 1;
 		value->bytes += bytes;

@@ -85,8 +85,9 @@ class SyscallCollectorTest(unittest.TestCase):
         for labels, _ in series(after, DURATION + "_count", pid=gen.pid):
             self.assertEqual(labels["comm"], gen.comm)
         for labels, count in series(after, DURATION + "_count", pid=gen.pid):
-            inf = total(after, DURATION + "_bucket", le="+Inf", **labels)
-            self.assertEqual(inf, count, labels)
+            inf = [v for n, l, v in after
+                   if n == DURATION + "_bucket" and l == dict(labels, le="+Inf")]
+            self.assertEqual(inf, [count], labels)
         # The bystander: no series at all, in any family.
         for name in FAMILIES:
             self.assertEqual(series(after, name, pid=bystander.pid), [], name)
@@ -95,8 +96,7 @@ class SyscallCollectorTest(unittest.TestCase):
     def test_traced_syscalls_attach_as_tracepoints(self):
         exporter = Exporter(self, ENABLED)
         names = tracepoint_program_names(exporter.proc.pid)
-        # BPF program names are cut at 15 characters.
-        expected = sorted(f"sc_{kind}_{syscall}"[:15] for syscall in TRACED
+        expected = sorted(f"sc_{kind}_{syscall}" for syscall in TRACED
                           for kind in ("enter", "exit"))
         self.assertEqual(names, expected)
 
