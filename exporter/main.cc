@@ -245,6 +245,22 @@ int Run(int argc, char** argv) {
   LogInfo(absl::StrCat("listening on ", absl::StrJoin((*server)->addresses(), ", "), " (",
                        config->web.telemetry_path, ")"));
 
+  std::shared_ptr<SyscallCollector> syscalls;
+  std::unique_ptr<PeriodicThread> syscall_housekeeping;
+  // Before the bio program: /healthz turns 200 once that one is attached, and
+  // by then every enabled collector is.
+  if (config->collectors.syscalls.enabled) {
+    const SyscallCollectorConfig& s = config->collectors.syscalls;
+    auto loaded = SyscallProgram::Load(
+        {.map_entries = s.map_entries, .btf_path = config->paths.sysfs + "/kernel/btf/vmlinux"});
+    if (!loaded.ok()) return Fatal(loaded.status().message());
+    syscall_program = std::move(*loaded);
+    syscalls = std::make_shared<SyscallCollector>(s, config->collectors.bio.size_buckets_bytes,
+                                                  config->paths.procfs, syscall_program.get());
+    collectors->Add(syscalls);
+    LogInfo(absl::StrCat("syscall collector attached: ", syscall_program->attach_description()));
+    syscall_housekeeping = StartHousekeeping(syscalls.get());
+  }
   std::shared_ptr<BioCollector> bio;
   std::unique_ptr<PeriodicThread> housekeeping;
   if (config->collectors.bio.enabled) {
@@ -261,20 +277,6 @@ int Run(int argc, char** argv) {
     LogInfo(absl::StrCat("BPF program attached: ", AttachModeName(program->attach_mode()),
                          "/block_bio_queue"));
     housekeeping = StartHousekeeping(bio.get());
-  }
-  std::shared_ptr<SyscallCollector> syscalls;
-  std::unique_ptr<PeriodicThread> syscall_housekeeping;
-  if (config->collectors.syscalls.enabled) {
-    const SyscallCollectorConfig& s = config->collectors.syscalls;
-    auto loaded = SyscallProgram::Load(
-        {.map_entries = s.map_entries, .btf_path = config->paths.sysfs + "/kernel/btf/vmlinux"});
-    if (!loaded.ok()) return Fatal(loaded.status().message());
-    syscall_program = std::move(*loaded);
-    syscalls = std::make_shared<SyscallCollector>(s, config->collectors.bio.size_buckets_bytes,
-                                                  config->paths.procfs, syscall_program.get());
-    collectors->Add(syscalls);
-    LogInfo(absl::StrCat("syscall collector attached: ", syscall_program->attach_description()));
-    syscall_housekeeping = StartHousekeeping(syscalls.get());
   }
 
   while (true) {

@@ -11,7 +11,7 @@ import unittest
 
 from diskidle_testlib import (IOGEN, Exporter, IoGen, attached_bio_programs, bpf_programs_of,
                               require_privileges, series, tmpfs_loop_filesystem,
-                              total)
+                              total, wait_for)
 
 DURATION = "diskidle_syscall_duration_seconds"
 WRITE_BYTES = "diskidle_syscall_write_bytes"
@@ -36,6 +36,13 @@ def tracepoint_program_names(pid):
     return sorted(p["name"] for p in bpf_programs_of(pid) if p["type"] == "tracepoint")
 
 
+def wait_attached(exporter):
+    """The start-up log line that says how the collector attached (/healthz
+    is 200 only after it, but the log says which path was taken)."""
+    wait_for("the syscall collector's attach log line",
+             lambda: "syscall collector attached: syscall tracepoints" in exporter.read_log())
+
+
 class SyscallCollectorTest(unittest.TestCase):
     def setUp(self):
         require_privileges(self)
@@ -43,7 +50,7 @@ class SyscallCollectorTest(unittest.TestCase):
 
     def test_counts_exactly_what_the_child_did(self):
         exporter = Exporter(self, ENABLED)
-        self.assertIn("syscall collector attached: syscall tracepoints", exporter.read_log())
+        wait_attached(exporter)
         gen = IoGen(self, "syscall-mix", self.fs.path("mix"), FSYNCS, wait=True,
                     extra=(ZERO_WRITES, PWRITES, FAILING_WRITEVS))
         # The unrelated process runs while the child works: it only calls
@@ -95,6 +102,7 @@ class SyscallCollectorTest(unittest.TestCase):
 
     def test_traced_syscalls_attach_as_tracepoints(self):
         exporter = Exporter(self, ENABLED)
+        wait_attached(exporter)
         names = tracepoint_program_names(exporter.proc.pid)
         expected = sorted(f"sc_{kind}_{syscall}" for syscall in TRACED
                           for kind in ("enter", "exit"))
