@@ -45,7 +45,8 @@ struct syscall_value {
 	__u64 errors; /* calls that returned an error (< 0) */
 };
 
-/* A call in progress: what the exit tracepoint needs from the entry. */
+/* A call in progress: what the exit tracepoint needs from the entry (in the
+ * thread's task storage; start_ns 0: none). */
 struct syscall_inflight {
 	__u64 start_ns;
 	__u32 dev;
@@ -56,7 +57,7 @@ struct syscall_inflight {
 enum diskidle_syscall_drop_reason {
 	DISKIDLE_SYSCALL_DROP_COUNT_MAP_FULL = 0, /* a call not counted: syscall_counts full */
 	DISKIDLE_SYSCALL_DROP_PROCESS_MAP_FULL = 1, /* a comm not recorded */
-	DISKIDLE_SYSCALL_DROP_INFLIGHT_MAP_FULL = 2, /* a call not timed: inflight full */
+	DISKIDLE_SYSCALL_DROP_INFLIGHT_UNAVAILABLE = 2, /* a call not timed: no task storage */
 	DISKIDLE_SYSCALL_DROP_REASONS = 3,
 };
 

@@ -67,7 +67,7 @@ absl::StatusOr<std::unique_ptr<SyscallProgram>> SyscallProgram::Load(
   syscall_stats* skel = program->skel_.get();
   bpf_map__set_max_entries(skel->maps.syscall_counts, options.map_entries);
   bpf_map__set_max_entries(skel->maps.syscall_processes, options.map_entries);
-  bpf_map__set_max_entries(skel->maps.inflight, options.map_entries);
+  // `inflight` is task storage: sized by the threads that exist, not by us.
   if (int err = syscall_stats__load(skel); err != 0) {
     return absl::FailedPreconditionError(
         absl::StrCat("load syscall BPF programs: ", ErrnoText(err),

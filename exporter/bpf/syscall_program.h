@@ -16,7 +16,7 @@ struct syscall_stats;  // generated skeleton
 namespace diskidle {
 
 struct SyscallProgramOptions {
-  // Entries of the syscall_counts, syscall_processes and inflight maps; >= 1.
+  // Entries of the syscall_counts and syscall_processes maps; >= 1.
   uint32_t map_entries = 0;
   // The kernel's BTF, e.g. /sys/kernel/btf/vmlinux.
   std::string btf_path;

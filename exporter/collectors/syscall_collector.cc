@@ -148,14 +148,15 @@ absl::Status SyscallCollector::Collect(std::vector<prometheus::MetricFamily>& ou
   const SyscallSnapshot& snap = impl_->last;
   auto dropped = MakeFamily(
       "diskidle_syscall_events_dropped_total",
-      "Syscalls the syscall collector's BPF program could not record because a map was full.",
+      "Syscalls the syscall collector's BPF program could not record (a full map, or no "
+      "task storage for the thread).",
       prometheus::MetricType::Counter);
   AddSample(dropped, {{"reason", "count_map_full"}},
             snap.drops[DISKIDLE_SYSCALL_DROP_COUNT_MAP_FULL]);
   AddSample(dropped, {{"reason", "process_map_full"}},
             snap.drops[DISKIDLE_SYSCALL_DROP_PROCESS_MAP_FULL]);
-  AddSample(dropped, {{"reason", "inflight_map_full"}},
-            snap.drops[DISKIDLE_SYSCALL_DROP_INFLIGHT_MAP_FULL]);
+  AddSample(dropped, {{"reason", "inflight_unavailable"}},
+            snap.drops[DISKIDLE_SYSCALL_DROP_INFLIGHT_UNAVAILABLE]);
   out.push_back(std::move(dropped));
   return absl::OkStatus();
 }

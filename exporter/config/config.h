@@ -91,7 +91,7 @@ struct SyscallCollectorConfig {
   int max_processes = 1000;
   // A process's series end this long after it exits.
   absl::Duration exited_process_ttl = absl::Minutes(5);
-  // Entries of each kernel map (counts, process names, calls in progress).
+  // Entries of the kernel maps of counts and of process names.
   // Restart-only.
   uint32_t map_entries = 16384;
   bool operator==(const SyscallCollectorConfig&) const = default;
