@@ -1,32 +1,24 @@
 #include "collectors/bio_collector.h"
 
-#include <dirent.h>
 #include <malloc.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <mutex>
-#include <optional>
 
-#include "absl/container/flat_hash_map.h"
-#include "absl/container/flat_hash_set.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "collectors/families.h"
 #include "collectors/process_ledger.h"
+#include "collectors/process_liveness.h"
 #include "collectors/text_exposition.h"
 #include "model/bio_labels.h"
 #include "procfs/device_names.h"
-#include "procfs/proc_stat.h"
 #include "util/read_file.h"
 
 namespace diskidle {
 namespace {
 
 constexpr size_t kTrimAfterExpired = 256;
-// How often a live idle process's start time is read again (pid reuse by a
-// process that does no I/O is noticed within this time).
-constexpr absl::Duration kReconfirm = absl::Seconds(30);
 
 LedgerLimits LimitsOf(const BioCollectorConfig& config) {
   return {config.exited_process_ttl, config.max_processes, config.max_comms};
@@ -76,62 +68,18 @@ struct BioCollector::Impl {
       : config(config),
         procfs(std::move(procfs)),
         maps(maps),
-        ledger(LimitsOf(config), LabelsOf(config.labels), LabelsOf(config.process_labels)) {}
+        ledger(LimitsOf(config), LabelsOf(config.labels), LabelsOf(config.process_labels)),
+        liveness(this->procfs) {}
 
   BioCollectorConfig config;
   const std::string procfs;
   BioMaps* const maps;
   DeviceNames device_names;
   ProcessLedger ledger;
-  uint64_t clock_ticks_ns = 1'000'000'000 / static_cast<uint64_t>(sysconf(_SC_CLK_TCK));
+  ProcessLiveness liveness;
   std::mutex mu;
   // The snapshot of the scrape in progress: Collect() takes it, CollectText() renders it.
   BioSnapshot last;
-  // Pids in <procfs> at this update (listed once, on the first check), and
-  // when each process's start time was last confirmed in its stat file.
-  std::optional<absl::flat_hash_set<uint32_t>> listed_pids;
-  absl::flat_hash_map<ProcessId, absl::Time> confirmed;
-
-  // An idle process is alive while its pid is listed in /proc; its stat file
-  // (which tells a reused pid from the original) is read when first checked
-  // and then at most every kReconfirm. With 10,000 idle processes that is one
-  // directory listing per update instead of 10,000 file reads.
-  Liveness Check(const ProcessId& id, absl::Time now) {
-    if (!listed_pids) listed_pids = ListPids();
-    if (listed_pids->empty()) return CheckStat(id);  // listing failed: ask the file
-    if (!listed_pids->contains(id.first)) return Liveness::kExited;
-    auto it = confirmed.find(id);
-    if (it != confirmed.end() && now - it->second < kReconfirm) return Liveness::kAlive;
-    Liveness liveness = CheckStat(id);
-    if (liveness == Liveness::kAlive) confirmed[id] = now;
-    return liveness;
-  }
-
-  absl::flat_hash_set<uint32_t> ListPids() const {
-    absl::flat_hash_set<uint32_t> pids;
-    DIR* dir = opendir(procfs.c_str());
-    if (dir == nullptr) return pids;
-    while (dirent* entry = readdir(dir)) {
-      uint32_t pid = 0;
-      if (absl::SimpleAtoi(entry->d_name, &pid)) pids.insert(pid);
-    }
-    closedir(dir);
-    return pids;
-  }
-
-  Liveness CheckStat(const ProcessId& id) const {
-    auto stat = ReadFileToString(absl::StrCat(procfs, "/", id.first, "/stat"));
-    if (!stat.ok()) {
-      // ENOENT/ESRCH: gone. Anything else (EMFILE, EACCES, ...) says nothing
-      // about the process: ask again at the next update.
-      return absl::IsNotFound(stat.status()) ? Liveness::kExited : Liveness::kUnknown;
-    }
-    auto parsed = ParseProcStat(*stat);
-    if (!parsed.ok()) return Liveness::kUnknown;
-    // Same pid, other start time: the pid was reused, ours has exited.
-    return parsed->starttime_ticks == id.second / clock_ticks_ns ? Liveness::kAlive
-                                                                 : Liveness::kExited;
-  }
 
   // Snapshot + lifecycle; caller holds mu.
   absl::StatusOr<BioSnapshot> Update() {
@@ -141,11 +89,11 @@ struct BioCollector::Impl {
       device_names.Update(*text);
     }
     const absl::Time now = absl::Now();
-    listed_pids.reset();
+    liveness.NewUpdate();
     auto expired = ledger.Update(
-        *snapshot, now, [this, now](const ProcessId& id) { return Check(id, now); },
+        *snapshot, now, [this, now](const ProcessId& id) { return liveness.Check(id, now); },
         [this](uint32_t dev) { return device_names.Name(dev); });
-    for (const ProcessId& id : expired) confirmed.erase(id);
+    liveness.Forget(expired);
     if (absl::Status s = maps->Forget(expired); !s.ok()) return s;
     // After a burst of short-lived processes has expired, hand the freed
     // bookkeeping back to the system: glibc keeps freed heap otherwise, and

@@ -6,11 +6,11 @@
 
 #include "absl/strings/str_cat.h"
 #include "collectors/families.h"
+#include "collectors/process_liveness.h"
 #include "collectors/syscall_ledger.h"
 #include "collectors/text_exposition.h"
 #include "model/bio_labels.h"
 #include "procfs/device_names.h"
-#include "procfs/proc_stat.h"
 #include "util/read_file.h"
 
 namespace diskidle {
@@ -57,7 +57,8 @@ struct SyscallCollector::Impl {
         last_bucket(LastKernelBucketPerBound(this->size_bounds)),
         procfs(std::move(procfs)),
         maps(maps),
-        ledger(LimitsOf(config), kCompleteLabels, kProcessLabels) {}
+        ledger(LimitsOf(config), kCompleteLabels, kProcessLabels),
+        liveness(this->procfs) {}
 
   SyscallCollectorConfig config;
   const std::vector<uint64_t> size_bounds;
@@ -66,22 +67,9 @@ struct SyscallCollector::Impl {
   SyscallMaps* const maps;
   DeviceNames device_names;
   SyscallLedger ledger;
-  const uint64_t clock_ticks_ns = 1'000'000'000 / static_cast<uint64_t>(sysconf(_SC_CLK_TCK));
+  ProcessLiveness liveness;
   std::mutex mu;
   SyscallSnapshot last;
-
-  // A process that made no traced call since the last update: alive while
-  // its stat file shows the same start time.
-  Liveness Check(const ProcessId& id) const {
-    auto stat = ReadFileToString(absl::StrCat(procfs, "/", id.first, "/stat"));
-    if (!stat.ok()) {
-      return absl::IsNotFound(stat.status()) ? Liveness::kExited : Liveness::kUnknown;
-    }
-    auto parsed = ParseProcStat(*stat);
-    if (!parsed.ok()) return Liveness::kUnknown;
-    return parsed->starttime_ticks == id.second / clock_ticks_ns ? Liveness::kAlive
-                                                                 : Liveness::kExited;
-  }
 
   // Snapshot + lifecycle; caller holds mu.
   absl::Status Update() {
@@ -90,9 +78,12 @@ struct SyscallCollector::Impl {
     if (auto text = ReadFileToString(procfs + "/diskstats"); text.ok()) {
       device_names.Update(*text);
     }
+    const absl::Time now = absl::Now();
+    liveness.NewUpdate();
     auto expired = ledger.Update(
-        *snapshot, absl::Now(), [this](const ProcessId& id) { return Check(id); },
+        *snapshot, now, [this, now](const ProcessId& id) { return liveness.Check(id, now); },
         [this](uint32_t dev) { return device_names.Name(dev); });
+    liveness.Forget(expired);
     if (absl::Status s = maps->Forget(expired); !s.ok()) return s;
     last = *std::move(snapshot);
     return absl::OkStatus();

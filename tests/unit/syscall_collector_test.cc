@@ -187,6 +187,55 @@ TEST_F(SyscallCollectorTest, ShowsAtMostMaxProcesses) {
   EXPECT_EQ(pids, std::set<std::string>{"100"});
 }
 
+// An idle process is looked up in <procfs>: alive (same start time) it keeps
+// its series past the TTL; without a stat file, or with another start time
+// (a reused pid), its series end after the TTL and its kernel entries go.
+class SyscallLivenessTest : public SyscallCollectorTest {
+ protected:
+  void WriteStat(uint32_t pid, uint64_t start_ns) {
+    const uint64_t tick_ns = 1'000'000'000 / static_cast<uint64_t>(sysconf(_SC_CLK_TCK));
+    fs::create_directories(procfs_ / std::to_string(pid));
+    std::ofstream(procfs_ / std::to_string(pid) / "stat")
+        << pid << " (proc) S 1 1 1 0 -1 4194304 0 0 0 0 7 3 0 0 20 0 1 0 " << start_ns / tick_ns
+        << " 1000000 250 18446744073709551615 0 0 0 0\n";
+  }
+  // Three scrapes with unchanged counts and a TTL of 0: the first sees the
+  // process counting, the next two ask procfs.
+  std::map<std::string, double> ScrapeIdle() {
+    maps_.Add(100, kLoop3, kFsync, 5, 2'000'000, 0);
+    SyscallCollectorConfig config;
+    config.exited_process_ttl = absl::ZeroDuration();
+    SyscallCollector collector(config, size_bounds_, procfs_.string(), &maps_);
+    std::map<std::string, double> s;
+    for (int scrape = 0; scrape < 3; ++scrape) s = Scrape(collector);
+    return s;
+  }
+  const std::string series_ =
+      "diskidle_syscall_duration_seconds_count{comm=\"proc100\",device=\"loop3\",pid=\"100\","
+      "syscall=\"fsync\"}";
+};
+
+TEST_F(SyscallLivenessTest, LiveIdleProcessKeepsItsSeries) {
+  WriteStat(100, 1'000'000'000);
+  auto s = ScrapeIdle();
+  ASSERT_EQ(s.count(series_), 1u) << last_text_;
+  EXPECT_EQ(s.at(series_), 5);
+  EXPECT_EQ(maps_.snapshot.counts.size(), 1u);
+}
+
+TEST_F(SyscallLivenessTest, ExitedProcessLosesItsSeriesAndKernelEntries) {
+  auto s = ScrapeIdle();  // no <procfs>/100/stat
+  EXPECT_EQ(s.count(series_), 0u) << last_text_;
+  EXPECT_TRUE(maps_.snapshot.counts.empty());
+}
+
+TEST_F(SyscallLivenessTest, ReusedPidEndsTheOldProcessSeries) {
+  WriteStat(100, 9'000'000'000);  // another process now has pid 100
+  auto s = ScrapeIdle();
+  EXPECT_EQ(s.count(series_), 0u) << last_text_;
+  EXPECT_TRUE(maps_.snapshot.counts.empty());
+}
+
 TEST(SyscallConfigTest, OffByDefaultAndParsed) {
   EXPECT_FALSE(Config{}.collectors.syscalls.enabled);
   auto config = ParseConfig(
