@@ -85,8 +85,8 @@ absl::StatusOr<std::unique_ptr<SyscallProgram>> SyscallProgram::Load(
   bpf_program* prog;
   bpf_object__for_each_program(prog, skel->obj) ++programs;
   program->attach_description_ =
-      absl::StrCat("syscall tracepoints (", programs / 2,
-                   " syscalls, sys_enter_*/sys_exit_*; every syscall of every process takes the "
+      absl::StrCat("syscall tracepoints (sys_enter_*/sys_exit_* of ", programs / 2,
+                   " syscalls; no fentry/fexit path: every syscall of every process takes the "
                    "kernel's traced path while attached)");
   program->num_cpus_ = libbpf_num_possible_cpus();
   if (program->num_cpus_ <= 0) return absl::InternalError("cannot read the number of possible CPUs");
