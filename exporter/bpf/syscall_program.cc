@@ -23,11 +23,21 @@ std::string ErrnoText(int err) { return strerror(err < 0 ? -err : err); }
 // automounts tracefs there) or /sys/kernel/tracing. Neither exists on a host
 // that mounted neither: then tracefs is mounted where the kernel expects it.
 absl::Status EnsureTracefs(const std::string& tracefs_path) {
-  for (const char* events : {"/sys/kernel/debug/tracing/events", "/sys/kernel/tracing/events"}) {
-    if (access(events, F_OK) == 0) return absl::OkStatus();
+  std::string unreadable;  // a tracefs we may not look into
+  for (const std::string& events :
+       {std::string("/sys/kernel/debug/tracing/events"), std::string("/sys/kernel/tracing/events"),
+        tracefs_path + "/events"}) {
+    if (access(events.c_str(), X_OK) == 0) return absl::OkStatus();
+    if (errno == EACCES && unreadable.empty()) unreadable = events;
   }
-  if (!tracefs_path.empty() && access((tracefs_path + "/events").c_str(), F_OK) == 0) {
-    return absl::OkStatus();
+  if (!unreadable.empty()) {
+    // Debugfs and tracefs are root's (mode 0700) unless mounted otherwise: a
+    // user with only CAP_BPF and CAP_PERFMON cannot read the tracepoint ids.
+    return absl::PermissionDeniedError(absl::StrCat(
+        "collectors.syscalls needs to read tracefs (", unreadable,
+        ": permission denied): run the exporter as root, or mount tracefs where it can "
+        "read it (mount -t tracefs -o gid=<the exporter's group>,mode=0750 nodev ",
+        tracefs_path, ")"));
   }
   if (mount("nodev", tracefs_path.c_str(), "tracefs", 0, nullptr) != 0) {
     return absl::FailedPreconditionError(absl::StrCat(
