@@ -6,10 +6,14 @@ pwrite()s; the syscall metrics for its pid count exactly 500, 200 (in
 le="0") and 100, and the duration sums are above 0. An unrelated process
 that only calls getppid adds no series. With the key off, nothing of the
 collector is in the kernel."""
+import json
+import os
+import shutil
 import subprocess
+import tempfile
 import unittest
 
-from diskidle_testlib import (IOGEN, Exporter, IoGen, attached_bio_programs, bpf_programs_of,
+from diskidle_testlib import (EXPORTER, IOGEN, Exporter, free_port, IoGen, attached_bio_programs, bpf_programs_of,
                               require_privileges, series, tmpfs_loop_filesystem,
                               total, wait_for)
 
@@ -116,6 +120,41 @@ class SyscallCollectorTest(unittest.TestCase):
         self.assertNotIn("syscall collector", exporter.read_log())
         samples = exporter.scrape()
         self.assertFalse({DURATION, WRITE_BYTES, ERRORS} & samples.families)
+
+    def test_without_access_to_tracefs_start_up_fails_with_one_clear_line(self):
+        """With only CAP_BPF and CAP_PERFMON (the least-privilege set) tracefs,
+        root's, cannot be read: the exporter says so in one line, exits 1 and
+        leaves nothing of the collector in the kernel."""
+        work = tempfile.mkdtemp(prefix="diskidle-syscalls-")
+        self.addCleanup(shutil.rmtree, work, ignore_errors=True)
+        os.chmod(work, 0o755)
+        exporter = os.path.join(work, "diskidle_exporter")
+        shutil.copy(EXPORTER, exporter)
+        os.chmod(exporter, 0o755)
+        config = os.path.join(work, "config.yaml")
+        with open(config, "w") as f:
+            f.write(ENABLED)
+        os.chmod(config, 0o644)
+        before = set(loaded_tracepoint_programs())
+        result = subprocess.run(
+            ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+             "--inh-caps=-all,+bpf,+perfmon", "--ambient-caps=-all,+bpf,+perfmon",
+             exporter, f"--config.file={config}", f"--web.listen-address=127.0.0.1:{free_port()}"],
+            capture_output=True, text=True, timeout=60)
+        self.assertEqual(result.returncode, 1, result.stderr)
+        fatal = [line for line in result.stderr.splitlines() if line.startswith("diskidle_exporter: ")]
+        self.assertEqual(len(fatal), 1, result.stderr)
+        self.assertIn("collectors.syscalls needs to read tracefs", fatal[0])
+        self.assertIn("permission denied", fatal[0])
+        self.assertIn("root", fatal[0])
+        self.assertEqual(set(loaded_tracepoint_programs()) - before, set())
+
+
+def loaded_tracepoint_programs():
+    """Ids of the loaded BPF programs named like the syscall collector's."""
+    out = subprocess.run(["bpftool", "-j", "prog", "show"], check=True, capture_output=True,
+                         text=True).stdout
+    return [p["id"] for p in json.loads(out or "[]") if p.get("name", "").startswith("sc_e")]
 
 
 if __name__ == "__main__":
