@@ -141,19 +141,24 @@ static __always_inline u32 duration_bucket(u64 ns)
  * The whole disk under the filesystem of the current task's `fd`, or 0: a
  * pipe, socket, tmpfs or block-device file has no s_bdev. A few reads along
  * task->files->fdt->fd[fd]->f_inode->i_sb->s_bdev->bd_disk, each checked.
+ * Up to fdt->fd they are direct loads through the BTF-typed task pointer
+ * (bpf_get_current_task_btf(): the verifier knows the types, a fault reads 0);
+ * fd[fd] is an array of pointers, which BTF does not follow, so from there on
+ * they go through bpf_probe_read_kernel. (Direct loads took the entry program
+ * from ~325 to ~230 ns per call in bpf_stats.)
  */
 static __always_inline u32 fd_disk(u64 fd)
 {
-	struct task_struct___syscalls *task = (void *)bpf_get_current_task();
-	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
+	struct task_struct___syscalls *task = (void *)bpf_get_current_task_btf();
+	struct fdtable *fdt = task->files->fdt;
 	struct file **fds;
 	struct file *file = 0;
 	struct block_device *bdev;
 	struct gendisk *disk;
 
-	if (!fdt || fd >= BPF_CORE_READ(fdt, max_fds))
+	if (!fdt || fd >= fdt->max_fds)
 		return 0;
-	fds = BPF_CORE_READ(fdt, fd);
+	fds = fdt->fd;
 	if (bpf_probe_read_kernel(&file, sizeof(file), &fds[fd]) || !file)
 		return 0;
 	bdev = BPF_CORE_READ(file, f_inode, i_sb, s_bdev);
@@ -224,9 +229,9 @@ static __always_inline int on_exit(struct syscall_exit_args *ctx, bool write_fam
 	key.dev = call->dev;
 	call->start_ns = 0; /* done: a stray exit without entry is not counted again */
 
-	task = (void *)bpf_get_current_task();
-	leader = BPF_CORE_READ(task, group_leader);
-	key.start_boottime_ns = BPF_CORE_READ(leader, start_boottime);
+	task = (void *)bpf_get_current_task_btf();
+	leader = task->group_leader;
+	key.start_boottime_ns = leader->start_boottime;
 	key.tgid = thread >> 32;
 	key.syscall_nr = ctx->syscall_nr;
 	value = counts_of(&key, leader);
