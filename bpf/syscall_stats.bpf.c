@@ -124,6 +124,10 @@ static __always_inline void count_drop(u32 reason)
 		*n += 1; /* per-CPU slot: no atomic needed */
 }
 
+/* on_exit() masks the bucket index with DURATION_BUCKETS - 1 for the verifier. */
+_Static_assert((DISKIDLE_SYSCALL_DURATION_BUCKETS & (DISKIDLE_SYSCALL_DURATION_BUCKETS - 1)) == 0,
+	       "the number of duration buckets must be a power of two");
+
 static __always_inline u32 duration_bucket(u64 ns)
 {
 	u32 bucket = DISKIDLE_SYSCALL_DURATION_BOUNDS;
