@@ -339,6 +339,7 @@ const std::vector<Key>& Keys() {
                           DurationCodec(absl::Milliseconds(200), absl::Hours(1))),
       DISKIDLE_CONFIG_KEY(collectors.diskstats.utilization_sample_interval, Reload::kApplies,
                           DurationCodec(absl::Milliseconds(100), absl::Minutes(30))),
+      DISKIDLE_CONFIG_KEY(debug.stacks.enabled, Reload::kRestartOnly, BoolCodec()),
   };
   return *keys;
 }

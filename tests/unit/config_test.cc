@@ -189,7 +189,7 @@ INSTANTIATE_TEST_SUITE_P(
                   "listen_address, telemetry_path"},
         ErrorCase{"colectors: {}\n",
                   "config line 1: colectors: unknown key; expected one of web, paths, "
-                  "collectors"},
+                  "collectors, debug"},
         ErrorCase{"collectors:\n  bio:\n    max_processes: many\n",
                   "config line 3: collectors.bio.max_processes: expected an integer from 0 to "
                   "1000000, got \"many\""},
@@ -285,7 +285,7 @@ INSTANTIATE_TEST_SUITE_P(
                   "config line 3: web.telemetry_path: duplicate key"},
         ErrorCase{"just a string\n",
                   "config line 1: top level: expected a map with keys web, paths, collectors, "
-                  "got \"just a string\""},
+                  "debug, got \"just a string\""},
         ErrorCase{"web: {listen_address: ':1'\n",
                   "config line 2: invalid YAML: end of map flow not found"},
         ErrorCase{"web: {}\n---\npaths: {}\n",
@@ -403,6 +403,7 @@ std::vector<Mutation> OneChangePerKey() {
        [](Config& c) { c.collectors.diskstats.utilization_window = absl::Seconds(20); }},
       {"collectors.diskstats.utilization_sample_interval",
        [](Config& c) { c.collectors.diskstats.utilization_sample_interval = absl::Seconds(2); }},
+      {"debug.stacks.enabled", [](Config& c) { c.debug.stacks.enabled = true; }},
   };
 }
 
@@ -444,7 +445,7 @@ TEST(ConfigReloadTest, RestartOnlyKeysAreTheDocumentedOnes) {
                           "collectors.bio.size_buckets_bytes", "collectors.bio.labels",
                           "collectors.bio.process_labels", "collectors.bio.process_histogram",
                           "collectors.bio.bio_map_entries", "collectors.bio.process_map_entries",
-                          "collectors.diskstats.enabled"));
+                          "collectors.diskstats.enabled", "debug.stacks.enabled"));
 }
 
 TEST(ConfigReloadTest, RestartOnlyChangeIsKeptAndReported) {
