@@ -1,6 +1,8 @@
 #include "stacks/stack_collector.h"
 
+#include <algorithm>
 #include <cerrno>
+#include <set>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"

@@ -15,7 +15,8 @@ class PerfMap {
  public:
   static PerfMap Parse(std::string_view text);
   // The function whose [start, start + size) holds `address`. A JIT may
-  // reuse an address range; the last line written for it wins.
+  // reuse an address range: of the entries that hold it, the one starting
+  // highest wins, and of those starting at the same address the last written.
   std::optional<std::string_view> Name(uint64_t address) const;
   bool empty() const { return symbols_.empty(); }
 

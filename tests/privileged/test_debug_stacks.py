@@ -152,9 +152,9 @@ class DebugStacksTest(unittest.TestCase):
         if collection.response is not None:
             self.fail(f"the collection answered before it was seen attached: {collection.response}")
 
-    def fsync_stacks(self, fstype, fsync_function):
+    def fsync_stacks(self, fstype, fsync_function, attach="tp_btf"):
         fs = lib.tmpfs_loop_filesystem(self, fstype)
-        exporter = lib.Exporter(self, ENABLED)
+        exporter = lib.Exporter(self, ENABLED + f"collectors:\n  bio:\n    attach: {attach}\n")
         self.assertEqual(stack_program_held(exporter), [],
                          "a stack program is loaded before anyone asked for stacks")
         child = FsyncChild(self, fs.path("f"), 1000)
@@ -165,6 +165,9 @@ class DebugStacksTest(unittest.TestCase):
         before = exporter.scrape()
         collection = Collection(self, exporter.url(f"/debug/stacks?pid={child.pid}&seconds=10"))
         self.wait_collecting(exporter, collection)
+        # What runs is what was asked for (tp_btf programs have type "tracing").
+        self.assertEqual({p[0] for p in stack_program_attached(exporter)},
+                         {"tracing" if attach == "tp_btf" else "raw_tracepoint"})
         child.run_fsyncs(self)
         # Every fsync of the child must fall inside the collection window.
         self.assertTrue(stack_program_attached(exporter),
@@ -172,6 +175,7 @@ class DebugStacksTest(unittest.TestCase):
         status, headers, body = collection.result()
         after = exporter.scrape()
         self.assertEqual(status, 200, body)
+        self.assertEqual(headers["X-Diskidle-Attach"], attach)
         self.assertEqual(stack_program_held(exporter), [],
                          "the stack program is still loaded after the collection")
 
@@ -186,6 +190,10 @@ class DebugStacksTest(unittest.TestCase):
                          "folded counts do not add up to what the kernel matched")
         for frames, _ in stacks:
             self.assertEqual(frames[0], "python3", f"root frame is not the comm: {frames}")
+            # The leaf is the submitter, not the tracepoint's machinery or our program.
+            tracing = [f for f in frames if f.startswith(("bpf_prog_", "bpf_trace_run",
+                                                          "__traceiter_", "__bpf_trace_"))]
+            self.assertEqual(tracing, [], frames)
         kernel_fsync = [f for f, _ in stacks if fsync_function in f]
         self.assertTrue(kernel_fsync, f"no stack passes through {fsync_function}:\n{body}")
         named_user = {frame for frames, _ in stacks for frame in frames[1:]
@@ -203,6 +211,10 @@ class DebugStacksTest(unittest.TestCase):
 
     def test_fsync_stacks_xfs(self):
         self.fsync_stacks("xfs", "xfs_file_fsync")
+
+    def test_fsync_stacks_ext4_raw_tp(self):
+        # The raw_tp twin: other tracing frames to cut, the same stacks.
+        self.fsync_stacks("ext4", "ext4_sync_file", attach="raw_tp")
 
     def test_one_collection_at_a_time_and_metrics_answer_meanwhile(self):
         exporter = lib.Exporter(self, ENABLED)
