@@ -19,15 +19,15 @@ namespace diskidle {
 
 // Which bios to collect; every field set must match.
 struct StackFilter {
-  uint32_t tgid = 0;               // 0: any process
-  std::string comm;                // "": any (group leader's comm, <= 15 chars)
-  uint32_t dev = 0;                // whole disk, major << 20 | minor; 0: any
-  std::optional<uint8_t> op;       // enum diskidle_op; nullopt: any
+  uint32_t tgid = 0;          // 0: any process
+  std::string comm;           // "": any (group leader's comm, <= 15 chars)
+  uint32_t dev = 0;           // whole disk, major << 20 | minor; 0: any
+  std::optional<uint8_t> op;  // enum diskidle_op; nullopt: any
 };
 
 struct StackProgramOptions {
   AttachMode attach = AttachMode::kAuto;
-  std::string btf_path;            // e.g. /sys/kernel/btf/vmlinux
+  std::string btf_path;  // e.g. /sys/kernel/btf/vmlinux
   StackFilter filter;
   uint32_t stack_map_entries = 8192;   // distinct stacks (~1 KiB each)
   uint32_t count_map_entries = 16384;  // distinct (process, kernel, user) stacks

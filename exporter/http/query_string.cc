@@ -22,9 +22,10 @@ absl::StatusOr<std::string> Decode(std::string_view part) {
       int high = i + 2 < part.size() ? HexValue(part[i + 1]) : -1;
       int low = i + 2 < part.size() ? HexValue(part[i + 2]) : -1;
       if (high < 0 || low < 0) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "bad %-escape \"", absl::string_view(part.data() + i, std::min<size_t>(3, part.size() - i)),
-            "\" in the query"));
+        return absl::InvalidArgumentError(
+            absl::StrCat("bad %-escape \"",
+                         absl::string_view(part.data() + i, std::min<size_t>(3, part.size() - i)),
+                         "\" in the query"));
       }
       out += static_cast<char>(high * 16 + low);
       i += 2;

@@ -79,8 +79,9 @@ std::vector<FoldedStack> SymbolizeStacks(const StackCounts& counts, const Kernel
     } else {
       // The leaf of a user stack is the exact instruction pointer at kernel
       // entry (the syscall instruction), not a return address.
-      AppendFrames(sample.user_ips, /*leaf_is_exact=*/true,
-                   [&](uint64_t ip) { return user.Name(sample.tgid, ip); }, stack.frames);
+      AppendFrames(
+          sample.user_ips, /*leaf_is_exact=*/true,
+          [&](uint64_t ip) { return user.Name(sample.tgid, ip); }, stack.frames);
     }
     if (sample.kernel_error != 0) {
       stack.frames.push_back("[kernel stack lost]");
@@ -107,7 +108,8 @@ void StackCollector::Shutdown() {
 
 bool StackCollector::WaitUntil(absl::Time deadline) {
   std::unique_lock<std::mutex> lock(mu_);
-  cv_.wait_for(lock, absl::ToChronoNanoseconds(std::max(deadline - absl::Now(), absl::ZeroDuration())),
+  cv_.wait_for(lock,
+               absl::ToChronoNanoseconds(std::max(deadline - absl::Now(), absl::ZeroDuration())),
                [this] { return shutdown_; });
   return !shutdown_;
 }

@@ -39,8 +39,8 @@ absl::StatusOr<StackQuery> ParseStackQuery(
     } else if (name == "device") {
       if (absl::Status s = once(has_device); !s.ok()) return s;
       if (value.empty() || value.find('/') != std::string::npos || value == "." || value == "..") {
-        return Bad(absl::StrCat("device: expected a disk name such as sda or loop0, got \"",
-                                value, "\""));
+        return Bad(
+            absl::StrCat("device: expected a disk name such as sda or loop0, got \"", value, "\""));
       }
       query.device = value;
     } else if (name == "op") {
@@ -49,8 +49,9 @@ absl::StatusOr<StackQuery> ParseStackQuery(
         if (OpName(static_cast<uint8_t>(op)) == value) query.op = static_cast<uint8_t>(op);
       }
       if (!query.op) {
-        return Bad(absl::StrCat(
-            "op: expected read, write, flush, discard, write_zeroes or other, got \"", value, "\""));
+        return Bad(
+            absl::StrCat("op: expected read, write, flush, discard, write_zeroes or other, got \"",
+                         value, "\""));
       }
     } else if (name == "seconds") {
       if (absl::Status s = once(has_seconds); !s.ok()) return s;

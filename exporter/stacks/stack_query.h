@@ -13,9 +13,9 @@
 namespace diskidle {
 
 struct StackQuery {
-  uint32_t pid = 0;     // a process (tgid); 0 when `comm` is given instead
-  std::string comm;     // every process of that name (as the comm label shows it)
-  std::string device;   // a whole disk as in /sys/block ("sda", "loop0"); "": any
+  uint32_t pid = 0;           // a process (tgid); 0 when `comm` is given instead
+  std::string comm;           // every process of that name (as the comm label shows it)
+  std::string device;         // a whole disk as in /sys/block ("sda", "loop0"); "": any
   std::optional<uint8_t> op;  // enum diskidle_op; nullopt: any
   absl::Duration duration = absl::Seconds(10);
 };

@@ -127,9 +127,10 @@ void ElfSymbols::Sort() {
     if (ua != ub) return ua < ub;
     return a.name < b.name;
   });
-  symbols_.erase(std::unique(symbols_.begin(), symbols_.end(),
-                             [](const Symbol& a, const Symbol& b) { return a.address == b.address; }),
-                 symbols_.end());
+  symbols_.erase(
+      std::unique(symbols_.begin(), symbols_.end(),
+                  [](const Symbol& a, const Symbol& b) { return a.address == b.address; }),
+      symbols_.end());
 }
 
 void ElfSymbols::Merge(const ElfSymbols& debug_file) {

@@ -11,7 +11,8 @@ KernelSymbols KernelSymbols::Parse(std::string_view kallsyms_text) {
   KernelSymbols table;
   for (absl::string_view line :
        absl::StrSplit(absl::string_view(kallsyms_text.data(), kallsyms_text.size()), '\n')) {
-    std::vector<absl::string_view> fields = absl::StrSplit(line, absl::ByAnyChar(" \t"), absl::SkipEmpty());
+    std::vector<absl::string_view> fields =
+        absl::StrSplit(line, absl::ByAnyChar(" \t"), absl::SkipEmpty());
     if (fields.size() < 3 || fields[1].size() != 1) continue;
     const char type = fields[1][0];
     if (type != 't' && type != 'T' && type != 'w' && type != 'W') continue;
@@ -27,9 +28,8 @@ KernelSymbols KernelSymbols::Parse(std::string_view kallsyms_text) {
 
 std::optional<std::string_view> KernelSymbols::Name(uint64_t address) const {
   // The first symbol above the address; the one before it contains it.
-  auto above = std::upper_bound(
-      symbols_.begin(), symbols_.end(), address,
-      [](uint64_t a, const Symbol& s) { return a < s.address; });
+  auto above = std::upper_bound(symbols_.begin(), symbols_.end(), address,
+                                [](uint64_t a, const Symbol& s) { return a < s.address; });
   if (above == symbols_.begin()) return std::nullopt;
   // Past the last symbol is no function we know (kallsyms ends with markers
   // such as _etext, which would otherwise swallow every later address).

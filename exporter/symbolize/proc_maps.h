@@ -13,8 +13,8 @@ struct Mapping {
   uint64_t end = 0;     // exclusive
   uint64_t offset = 0;  // file offset of `start`
   bool executable = false;
-  uint64_t inode = 0;   // 0 for anonymous memory
-  std::string path;     // "" (anonymous), a file, or "[heap]", "[vdso]", ...
+  uint64_t inode = 0;  // 0 for anonymous memory
+  std::string path;    // "" (anonymous), a file, or "[heap]", "[vdso]", ...
 };
 
 // Lines that do not parse are skipped. Sorted by start, as the kernel writes them.

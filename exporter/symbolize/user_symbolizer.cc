@@ -49,8 +49,7 @@ absl::StatusOr<ElfSymbols> ReadElfSymbols(const std::string& path) {
   int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return absl::ErrnoToStatus(errno, absl::StrCat("open ", path));
   struct stat st {};
-  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size == 0 ||
-      st.st_size > kMaxElfBytes) {
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size == 0 || st.st_size > kMaxElfBytes) {
     close(fd);
     return absl::InvalidArgumentError(absl::StrCat(path, ": not a regular file of a usable size"));
   }
@@ -85,7 +84,8 @@ bool UserSymbolizer::Capture(uint32_t pid) {
 std::unique_ptr<ElfSymbols> UserSymbolizer::LoadElf(uint32_t pid, const std::string& path) const {
   // The path is in the process's mount namespace: read it through
   // /proc/<pid>/root while the process lives (containers), else as is.
-  for (const std::string& candidate : {absl::StrCat(paths_.procfs, "/", pid, "/root", path), path}) {
+  for (const std::string& candidate :
+       {absl::StrCat(paths_.procfs, "/", pid, "/root", path), path}) {
     absl::StatusOr<ElfSymbols> elf = ReadElfSymbols(candidate);
     if (elf.ok()) {
       auto loaded = std::make_unique<ElfSymbols>(*std::move(elf));
@@ -104,8 +104,8 @@ void UserSymbolizer::AddDebugSymbols(const std::string& path, ElfSymbols& elf) c
   std::vector<std::string> candidates;
   const std::string& id = elf.build_id();
   if (id.size() > 2) {
-    candidates.push_back(
-        absl::StrCat(paths_.debug_dir, "/.build-id/", id.substr(0, 2), "/", id.substr(2), ".debug"));
+    candidates.push_back(absl::StrCat(paths_.debug_dir, "/.build-id/", id.substr(0, 2), "/",
+                                      id.substr(2), ".debug"));
   }
   if (!elf.debuglink().empty()) {
     const std::string dir = DirName(path);

@@ -1,13 +1,13 @@
 // Folded output and the assembly of symbolized stacks from what the kernel
 // counted (SymbolizeStacks), over a fixture kallsyms and a fake procfs.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
 #include <cerrno>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <string>
-
-#include <gmock/gmock.h>
-#include <gtest/gtest.h>
 
 #include "stacks/folded.h"
 #include "stacks/stack_collector.h"
@@ -34,7 +34,8 @@ TEST(FoldedTest, ZeroCountsAreLeftOutAndNothingIsEmpty) {
 
 TEST(FoldedTest, SeparatorsInsideFrameNamesCannotChangeTheStack) {
   // A JIT may name a function with ';' (Java descriptors) or a line break.
-  EXPECT_EQ(RenderFolded({{{"java", "Lcom/Foo;.bar(I)V", "x\ny"}, 1}}), "java;Lcom/Foo:.bar(I)V;x y 1\n");
+  EXPECT_EQ(RenderFolded({{{"java", "Lcom/Foo;.bar(I)V", "x\ny"}, 1}}),
+            "java;Lcom/Foo:.bar(I)V;x y 1\n");
 }
 
 class SymbolizeStacksTest : public ::testing::Test {
@@ -48,7 +49,8 @@ class SymbolizeStacksTest : public ::testing::Test {
     std::filesystem::create_directories(root_ + "/100");
     // Process 100: one anonymous code mapping named through its perf map.
     std::ofstream(root_ + "/100/maps") << "7f0000000000-7f0000010000 r-xp 00000000 00:00 0 \n";
-    std::ofstream(root_ + "/perf-100.map") << "7f0000000100 100 outer\n7f0000000200 100 fsync_wrapper\n";
+    std::ofstream(root_ + "/perf-100.map")
+        << "7f0000000100 100 outer\n7f0000000200 100 fsync_wrapper\n";
   }
 
   KernelSymbols kernel_;

@@ -21,10 +21,11 @@ absl::StatusOr<StackQuery> Parse(std::string_view query) {
 TEST(QueryStringTest, DecodesEscapesAndPlus) {
   auto params = http::ParseQueryString("comm=kworker%2Fu8%3A1&a+b=c+d&&flag");
   ASSERT_TRUE(params.ok());
-  EXPECT_THAT(*params, ::testing::ElementsAre(std::make_pair("comm", "kworker/u8:1"),
-                                              std::make_pair("a b", "c d"),
-                                              std::make_pair("flag", "")));
-  EXPECT_THAT(http::ParseQueryString("a=%zz").status().message(), HasSubstr("bad %-escape \"%zz\""));
+  EXPECT_THAT(*params,
+              ::testing::ElementsAre(std::make_pair("comm", "kworker/u8:1"),
+                                     std::make_pair("a b", "c d"), std::make_pair("flag", "")));
+  EXPECT_THAT(http::ParseQueryString("a=%zz").status().message(),
+              HasSubstr("bad %-escape \"%zz\""));
   EXPECT_FALSE(http::ParseQueryString("a=%4").ok());
 }
 

@@ -54,8 +54,8 @@ TEST(KallsymsTest, ModuleSymbolsAreNamedWithoutTheirModule) {
 
 TEST(KallsymsTest, HiddenAddressesGiveAnEmptyTable) {
   // kptr_restrict: every address reads 0.
-  KernelSymbols kernel = KernelSymbols::Parse(
-      "0000000000000000 T _stext\n0000000000000000 T ext4_sync_file\n");
+  KernelSymbols kernel =
+      KernelSymbols::Parse("0000000000000000 T _stext\n0000000000000000 T ext4_sync_file\n");
   EXPECT_EQ(kernel.size(), 0u);
   EXPECT_EQ(kernel.Name(0xffffffff81001300), std::nullopt);
 }
@@ -82,7 +82,7 @@ TEST(ProcMapsTest, FindsTheMappingHoldingAnAddressEndExclusive) {
   ASSERT_NE(libc, nullptr);
   EXPECT_EQ(libc->offset, 0x26000u);
   EXPECT_EQ(FindMapping(maps, 0x7f3e1a77afff), libc);
-  EXPECT_NE(FindMapping(maps, 0x7f3e1a77b000), libc);  // end is exclusive
+  EXPECT_NE(FindMapping(maps, 0x7f3e1a77b000), libc);     // end is exclusive
   EXPECT_EQ(FindMapping(maps, 0x7f3e1a77b000), nullptr);  // a hole
   EXPECT_EQ(FindMapping(maps, 0x1000), nullptr);
 }

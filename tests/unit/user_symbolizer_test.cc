@@ -4,20 +4,17 @@
 #include "symbolize/user_symbolizer.h"
 
 #include <dlfcn.h>
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
 #include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
 #include <string>
 
-#include <gmock/gmock.h>
-#include <gtest/gtest.h>
-
 #include "symbolize/elf_symbols.h"
 
-extern "C" __attribute__((noinline)) int DiskidleSymbolizerTestFunction(int x) {
-  return x * 7 + 3;
-}
+extern "C" __attribute__((noinline)) int DiskidleSymbolizerTestFunction(int x) { return x * 7 + 3; }
 
 namespace diskidle {
 namespace {
@@ -27,7 +24,8 @@ using ::testing::StartsWith;
 
 const std::string kStripped =
     std::string(DISKIDLE_ELF_FIXTURE_DIR) + "/libdiskidle_elf_fixture_stripped.so";
-const std::string kDebugFile = std::string(DISKIDLE_ELF_FIXTURE_DIR) + "/libdiskidle_elf_fixture.debug";
+const std::string kDebugFile =
+    std::string(DISKIDLE_ELF_FIXTURE_DIR) + "/libdiskidle_elf_fixture.debug";
 
 uint64_t Address(const void* p) { return reinterpret_cast<uint64_t>(p); }
 
@@ -83,17 +81,20 @@ TEST(ElfSymbolsTest, StrippedLibraryKeepsItsBuildIdAndDebugLink) {
 }
 
 TEST(UserSymbolizerTest, NamesAFunctionOfTheExecutableAndOfLibc) {
-  UserSymbolizer symbolizer({.procfs = "/proc", .debug_dir = TempDir("debug"), .tmp_dir = TempDir("tmp")});
+  UserSymbolizer symbolizer(
+      {.procfs = "/proc", .debug_dir = TempDir("debug"), .tmp_dir = TempDir("tmp")});
   ASSERT_TRUE(symbolizer.Capture(getpid()));
   // Somewhere inside the function, not only its first byte.
-  EXPECT_EQ(symbolizer.Name(getpid(), Address(reinterpret_cast<void*>(&DiskidleSymbolizerTestFunction)) + 1),
+  EXPECT_EQ(symbolizer.Name(getpid(),
+                            Address(reinterpret_cast<void*>(&DiskidleSymbolizerTestFunction)) + 1),
             "DiskidleSymbolizerTestFunction");
   // Debian's libc is stripped to .dynsym; fsync is exported there.
   EXPECT_EQ(symbolizer.Name(getpid(), Address(dlsym(RTLD_DEFAULT, "fsync"))), "fsync");
 }
 
 TEST(UserSymbolizerTest, DemanglesCppNames) {
-  UserSymbolizer symbolizer({.procfs = "/proc", .debug_dir = TempDir("debug"), .tmp_dir = TempDir("tmp")});
+  UserSymbolizer symbolizer(
+      {.procfs = "/proc", .debug_dir = TempDir("debug"), .tmp_dir = TempDir("tmp")});
   ASSERT_TRUE(symbolizer.Capture(getpid()));
   EXPECT_EQ(symbolizer.Name(getpid(), Address(reinterpret_cast<void*>(&LoadStrippedFixture))),
             "diskidle::(anonymous namespace)::LoadStrippedFixture()");
@@ -102,7 +103,8 @@ TEST(UserSymbolizerTest, DemanglesCppNames) {
 TEST(UserSymbolizerTest, StrippedLibraryWithoutDebugFileGivesModulePlusOffset) {
   Fixture f = LoadStrippedFixture();
   ASSERT_NE(f.handle, nullptr);
-  UserSymbolizer symbolizer({.procfs = "/proc", .debug_dir = TempDir("debug"), .tmp_dir = TempDir("tmp")});
+  UserSymbolizer symbolizer(
+      {.procfs = "/proc", .debug_dir = TempDir("debug"), .tmp_dir = TempDir("tmp")});
   ASSERT_TRUE(symbolizer.Capture(getpid()));
   EXPECT_EQ(symbolizer.Name(getpid(), f.exported), "elf_fixture_exported");  // .dynsym
   EXPECT_THAT(symbolizer.Name(getpid(), f.local),
@@ -118,8 +120,8 @@ TEST(UserSymbolizerTest, SeparateDebugFileIsFoundByBuildId) {
   const std::string& id = stripped->build_id();
   const std::string debug_dir = TempDir("debug");
   std::filesystem::create_directories(debug_dir + "/.build-id/" + id.substr(0, 2));
-  std::filesystem::copy_file(kDebugFile,
-                             debug_dir + "/.build-id/" + id.substr(0, 2) + "/" + id.substr(2) + ".debug");
+  std::filesystem::copy_file(
+      kDebugFile, debug_dir + "/.build-id/" + id.substr(0, 2) + "/" + id.substr(2) + ".debug");
   UserSymbolizer symbolizer({.procfs = "/proc", .debug_dir = debug_dir, .tmp_dir = TempDir("tmp")});
   ASSERT_TRUE(symbolizer.Capture(getpid()));
   EXPECT_EQ(symbolizer.Name(getpid(), f.local), "elf_fixture_local");
@@ -134,8 +136,10 @@ TEST(UserSymbolizerTest, AnonymousCodeIsNamedFromThePerfMap) {
       << "7f3e1a800000-7f3e1a810000 rwxp 00000000 00:00 0 \n"
          "7f3e1a900000-7f3e1a901000 r-xp 00000000 fe:01 42   /nonexistent/libgone.so\n";
   std::filesystem::create_directories(root + "/tmp");
-  std::ofstream(root + "/tmp/perf-4242.map") << "7f3e1a800100 40 LazyCompile:*flushLoop app.js:12\n";
-  UserSymbolizer symbolizer({.procfs = root + "/proc", .debug_dir = TempDir("debug"), .tmp_dir = root + "/tmp"});
+  std::ofstream(root + "/tmp/perf-4242.map")
+      << "7f3e1a800100 40 LazyCompile:*flushLoop app.js:12\n";
+  UserSymbolizer symbolizer(
+      {.procfs = root + "/proc", .debug_dir = TempDir("debug"), .tmp_dir = root + "/tmp"});
   ASSERT_TRUE(symbolizer.Capture(4242));
   EXPECT_EQ(symbolizer.Name(4242, 0x7f3e1a800110), "LazyCompile:*flushLoop app.js:12");
   EXPECT_EQ(symbolizer.Name(4242, 0x7f3e1a800500), "[anon]");
@@ -148,8 +152,10 @@ TEST(UserSymbolizerTest, AnonymousCodeIsNamedFromThePerfMap) {
 TEST(UserSymbolizerTest, AProcessThatIsGoneKeepsItsEarlierCapture) {
   const std::string root = TempDir("root");
   std::filesystem::create_directories(root + "/proc/77");
-  std::ofstream(root + "/proc/77/maps") << "7f3e1a800000-7f3e1a810000 r-xp 00000000 00:00 0   [vdso]\n";
-  UserSymbolizer symbolizer({.procfs = root + "/proc", .debug_dir = TempDir("debug"), .tmp_dir = root});
+  std::ofstream(root + "/proc/77/maps")
+      << "7f3e1a800000-7f3e1a810000 r-xp 00000000 00:00 0   [vdso]\n";
+  UserSymbolizer symbolizer(
+      {.procfs = root + "/proc", .debug_dir = TempDir("debug"), .tmp_dir = root});
   ASSERT_TRUE(symbolizer.Capture(77));
   std::filesystem::remove_all(root + "/proc/77");
   EXPECT_TRUE(symbolizer.Capture(77));
