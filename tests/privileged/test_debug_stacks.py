@@ -122,7 +122,6 @@ class Collection:
     def __init__(self, test, url, auth=None):
         self.response = None
         self.error = None
-        self.started = time.monotonic()
         self.thread = threading.Thread(target=self._run, args=(url, auth), daemon=True)
         self.thread.start()
         test.addCleanup(self.thread.join, 5)
@@ -225,16 +224,14 @@ class DebugStacksTest(unittest.TestCase):
         self.assertEqual(status, 429, body)
         self.assertIn("already running", body)
         self.assertIsNotNone(headers.get("Retry-After"))
-        # The collection holds one handler thread; scrapes use the other.
-        started = time.monotonic()
+        # The collection holds one handler thread; scrapes use the other. Still
+        # attached after them: they were answered during it, not after it.
         for _ in range(3):
             samples = exporter.scrape()
             self.assertTrue(samples)
         self.assertTrue(stack_program_attached(exporter),
                         "the collection ended before the scrapes: they did not overlap it")
         self.assertEqual(first.result()[0], 200)
-        # Much less than the collection's 6 s: the scrapes did not wait for it.
-        self.assertLess(time.monotonic() - started, 6)
         # The slot is free again.
         status, _, body = get(exporter.url(f"/debug/stacks?pid={os.getpid()}&seconds=1"))
         self.assertEqual(status, 200, body)
