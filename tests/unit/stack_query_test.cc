@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include "http/query_string.h"
+#include "stacks/stacks_endpoint.h"
 
 namespace diskidle {
 namespace {
@@ -81,6 +82,59 @@ TEST(StackQueryTest, BadParametersGiveOneLineReasons) {
     EXPECT_THAT(q.status().message(), HasSubstr(c.reason)) << c.query;
     EXPECT_EQ(q.status().message().find('\n'), absl::string_view::npos) << c.query;
   }
+}
+
+}  // namespace
+}  // namespace diskidle
+
+namespace diskidle {
+namespace {
+
+// An empty fake procfs/sysfs: no process, no disk.
+StackCollectorOptions NowhereOptions() {
+  StackCollectorOptions options;
+  options.procfs = "/nonexistent/proc";
+  options.sysfs = "/nonexistent/sys";
+  return options;
+}
+
+http::HttpRequest StacksRequest(std::string query) {
+  http::HttpRequest request;
+  request.method = "GET";
+  request.path = kStacksPath;
+  request.query = std::move(query);
+  return request;
+}
+
+TEST(StacksEndpointTest, BadParametersAre400BeforeAnythingIsLoaded) {
+  // Nothing here may reach BPF.
+  StackCollector collector(NowhereOptions());
+  http::HttpResponse response = ServeStacks(collector, StacksRequest("pid=1&seconds=0"));
+  EXPECT_EQ(response.status, 400);
+  EXPECT_EQ(response.body, "seconds: expected a whole number from 1 to 60, got \"0\"\n");
+  response = ServeStacks(collector, StacksRequest("comm=%zz"));
+  EXPECT_EQ(response.status, 400);
+  EXPECT_THAT(response.body, HasSubstr("bad %-escape"));
+  response = ServeStacks(collector, StacksRequest("pid=12345"));
+  EXPECT_EQ(response.status, 400);
+  EXPECT_EQ(response.body, "pid: no process 12345\n");
+  response = ServeStacks(collector, StacksRequest("pid=1&device=sda"));
+  EXPECT_EQ(response.status, 400);
+  EXPECT_EQ(response.body, "device: no disk named \"sda\" (see /sys/block)\n");
+}
+
+TEST(StacksEndpointTest, AfterShutdownItIs503) {
+  StackCollector collector(NowhereOptions());
+  collector.Shutdown();
+  EXPECT_EQ(ServeStacks(collector, StacksRequest("pid=1")).status, 503);
+}
+
+TEST(StacksEndpointTest, TheRouteIsBehindAuthAndOutlivesALongCollection) {
+  http::Route route = StacksRoute(std::make_shared<StackCollector>(StackCollectorOptions{}));
+  EXPECT_EQ(route.path, "/debug/stacks");
+  EXPECT_FALSE(route.open);
+  EXPECT_FALSE(route.run_inline);
+  EXPECT_GT(route.timeout, absl::Seconds(kMaxStackSeconds));
 }
 
 }  // namespace
