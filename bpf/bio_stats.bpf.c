@@ -13,6 +13,7 @@
 #include <bpf/bpf_core_read.h>
 #include "bio_stats.h"
 #include "core_fixes.bpf.h"
+#include "bio_fields.bpf.h"
 #include "size_bucket.bpf.h"
 
 char LICENSE[] SEC("license") = "GPL";
@@ -20,8 +21,6 @@ char LICENSE[] SEC("license") = "GPL";
 /* Task flags (include/linux/sched.h); unchanged since they were added. */
 #define PF_IO_WORKER 0x00000010 /* io_uring worker thread (5.12+) */
 #define PF_KTHREAD 0x00200000
-
-#define REQ_OP_MASK 0xff /* REQ_OP_BITS == 8 since Linux 4.10 */
 
 /* Sizes of the maps are set by the loader before load (config). */
 struct {
@@ -62,30 +61,6 @@ static __always_inline void count_drop(u32 reason, u64 bios)
 
 	if (n)
 		*n += bios; /* per-CPU slot: no atomic needed */
-}
-
-static __always_inline u8 classify_op(u32 opf, u32 bytes)
-{
-	u32 op = opf & REQ_OP_MASK;
-	u32 preflush = 1U << bpf_core_enum_value(enum req_flag_bits, __REQ_PREFLUSH);
-
-	if (op == DISKIDLE_REQ_OP(REQ_OP_WRITE)) {
-		/* An empty write with PREFLUSH is how filesystems ask for a cache
-		 * flush (blkdev_issue_flush); REQ_OP_FLUSH only exists below bios. */
-		if (bytes == 0 && (opf & preflush))
-			return DISKIDLE_OP_FLUSH;
-		return DISKIDLE_OP_WRITE;
-	}
-	if (op == 0) /* REQ_OP_READ is 0 on every kernel */
-		return DISKIDLE_OP_READ;
-	if (op == DISKIDLE_REQ_OP(REQ_OP_FLUSH))
-		return DISKIDLE_OP_FLUSH;
-	if (op == DISKIDLE_REQ_OP(REQ_OP_DISCARD) ||
-	    op == DISKIDLE_REQ_OP(REQ_OP_SECURE_ERASE))
-		return DISKIDLE_OP_DISCARD;
-	if (op == DISKIDLE_REQ_OP(REQ_OP_WRITE_ZEROES))
-		return DISKIDLE_OP_WRITE_ZEROES;
-	return DISKIDLE_OP_OTHER;
 }
 
 /*
@@ -158,14 +133,6 @@ static __always_inline int add_to_map(const struct bio_key *key, u64 bios, u64 b
 	value->bios += bios;
 	value->bytes += bytes;
 	return 0;
-}
-
-/* The whole disk of a block device, as MKDEV(major, first_minor). */
-static __always_inline u32 whole_disk(struct block_device *bdev)
-{
-	struct gendisk *disk = BPF_CORE_READ(bdev, bd_disk);
-
-	return (BPF_CORE_READ(disk, major) << 20) | BPF_CORE_READ(disk, first_minor);
 }
 
 /* Counts one bio of the current task to `bdev` (device number `bd_dev`). */

@@ -29,6 +29,7 @@
 #include "http/exporter_routes.h"
 #include "http/server.h"
 #include "http/tls_context.h"
+#include "stacks/stacks_endpoint.h"
 #include "util/log.h"
 #include "util/periodic_thread.h"
 #include "version.h"
@@ -239,6 +240,16 @@ int Run(int argc, char** argv) {
   pages.not_ready_reason = [&readiness] { return readiness.Missing(); };
   pages.collector_status = [collectors] { return collectors->LastStatus(); };
   server_options.routes = http::ExporterRoutes(std::move(pages));
+  // Off by default: a disabled endpoint is a 404 like any unknown path.
+  std::shared_ptr<StackCollector> stacks;
+  if (config->debug.stacks.enabled) {
+    stacks = std::make_shared<StackCollector>(
+        StackCollectorOptions{.procfs = config->paths.procfs,
+                              .sysfs = config->paths.sysfs,
+                              .attach = config->collectors.bio.attach,
+                              .symbolizer = {}});
+    server_options.routes.push_back(StacksRoute(stacks));
+  }
   auto server = http::HttpServer::Start(std::move(server_options));
   if (!server.ok()) return Fatal(server.status().message());
   LogDebug(absl::StrCat("config: ", flags->config_file.empty() ? "built-in defaults" : flags->config_file));
@@ -312,6 +323,8 @@ int Run(int argc, char** argv) {
   }
   housekeeping.reset();
   syscall_housekeeping.reset();
+  // A running collection ends now, so the server's handler thread is free.
+  if (stacks) stacks->Shutdown();
   server->reset();
   diskstats.thread.reset();
   return 0;  // program's destructor detaches and unloads the BPF objects

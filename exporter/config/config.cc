@@ -346,6 +346,7 @@ const std::vector<Key>& Keys() {
                           DurationCodec(absl::ZeroDuration(), absl::Hours(24 * 365))),
       DISKIDLE_CONFIG_KEY(collectors.syscalls.map_entries, Reload::kRestartOnly,
                           IntCodec<uint32_t>(1, kMaxMapEntries)),
+      DISKIDLE_CONFIG_KEY(debug.stacks.enabled, Reload::kRestartOnly, BoolCodec()),
   };
   return *keys;
 }

@@ -104,10 +104,23 @@ struct CollectorsConfig {
   bool operator==(const CollectorsConfig&) const = default;
 };
 
+// GET /debug/stacks: on-demand kernel and user stacks of a process's bios
+// (docs/stacks.md). Off unless asked for: it loads a BPF program per request.
+struct StacksConfig {
+  bool enabled = false;  // restart-only
+  bool operator==(const StacksConfig&) const = default;
+};
+
+struct DebugConfig {
+  StacksConfig stacks;
+  bool operator==(const DebugConfig&) const = default;
+};
+
 struct Config {
   WebConfig web;
   PathsConfig paths;
   CollectorsConfig collectors;
+  DebugConfig debug;
   bool operator==(const Config&) const = default;
 };
 

@@ -115,6 +115,7 @@ class HttpServer::Impl {
   void DrainCompletions();
   void Wake();
   const Route* FindRoute(const std::string& path) const;
+  Clock::duration ResponseTimeout(const Route* route) const;
 
   ServerOptions options_;
   std::vector<int> listeners_;
@@ -433,6 +434,11 @@ const Route* HttpServer::Impl::FindRoute(const std::string& path) const {
   return nullptr;
 }
 
+Clock::duration HttpServer::Impl::ResponseTimeout(const Route* route) const {
+  if (route != nullptr && route->timeout > absl::ZeroDuration()) return ToChrono(route->timeout);
+  return ToChrono(options_.response_timeout);
+}
+
 void HttpServer::Impl::Dispatch(Connection& c) {
   const HttpRequest& request = c.parser.request();
   c.head_only = request.method == "HEAD";
@@ -467,7 +473,7 @@ void HttpServer::Impl::Dispatch(Connection& c) {
           return Respond(c, unauthorized);
         case BasicAuthenticator::Verdict::kUnknown: {
           c.phase = Phase::kWaiting;
-          c.deadline = Clock::now() + ToChrono(options_.response_timeout);
+          c.deadline = Clock::now() + ResponseTimeout(route);
           Watch(c, 0);
           const uint64_t id = c.id;
           const bool head_only = c.head_only;
@@ -504,7 +510,7 @@ void HttpServer::Impl::Serve(Connection& c, const Route* route) {
   if (route == nullptr) return Respond(c, HttpResponse::Text(404, "404 Not Found\n"));
   if (route->run_inline) return Respond(c, route->handler(c.parser.request()));
   c.phase = Phase::kWaiting;
-  c.deadline = Clock::now() + ToChrono(options_.response_timeout);
+  c.deadline = Clock::now() + ResponseTimeout(route);
   Watch(c, 0);
   RunHandler(c.id, *route, c.parser.request(), c.head_only);
 }

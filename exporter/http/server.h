@@ -38,6 +38,10 @@ struct Route {
   // behind a slow scrape.
   bool run_inline = false;
   std::function<HttpResponse(const HttpRequest&)> handler;
+  // How long the handler and the write may take; 0: ServerOptions'
+  // response_timeout. For handlers that take long on purpose (/debug/stacks
+  // collects for up to a minute).
+  absl::Duration timeout = absl::ZeroDuration();
 };
 
 struct ServerOptions {

@@ -3,7 +3,7 @@
 # request heads).
 #
 # CTest: fuzz.diskstats, fuzz.config, fuzz.proc_stat, fuzz.web_config, fuzz.yaml_fields,
-# fuzz.http_request (label "fuzz") run tests/fuzz/run_fuzzers.sh,
+# fuzz.http_request, fuzz.symbolize (label "fuzz") run tests/fuzz/run_fuzzers.sh,
 # which builds each target with clang++ -fsanitize=fuzzer,address,undefined on its
 # own (the main build may use g++) and runs it over its committed seed corpus for
 # DISKIDLE_FUZZ_SECONDS (default 30). Any crash, leak, UB report or hang fails.
@@ -16,7 +16,7 @@ set(DISKIDLE_FUZZ_SOURCE_ROOT ${PROJECT_SOURCE_DIR})
 
 find_program(DISKIDLE_FUZZ_CLANGXX NAMES clang++ clang++-14)
 if(DISKIDLE_FUZZ_CLANGXX)
-  foreach(fuzz_target diskstats config proc_stat web_config yaml_fields http_request label_text)
+  foreach(fuzz_target diskstats config proc_stat web_config yaml_fields http_request label_text symbolize)
     add_test(NAME fuzz.${fuzz_target}
              COMMAND bash ${DISKIDLE_FUZZ_DIR}/run_fuzzers.sh ${fuzz_target})
     set_tests_properties(fuzz.${fuzz_target} PROPERTIES

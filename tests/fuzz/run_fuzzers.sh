@@ -15,7 +15,7 @@ src="$(cd "$here/../.." && pwd)"
 seconds="${DISKIDLE_FUZZ_SECONDS:-30}"
 artifacts="${DISKIDLE_FUZZ_ARTIFACT_DIR:-/tmp/diskidle-fuzz-artifacts}"
 targets=("$@")
-[ ${#targets[@]} -eq 0 ] && targets=(diskstats config proc_stat web_config yaml_fields http_request label_text)
+[ ${#targets[@]} -eq 0 ] && targets=(diskstats config proc_stat web_config yaml_fields http_request label_text symbolize)
 
 cxx=""
 for candidate in clang++ clang++-14; do
@@ -43,6 +43,8 @@ sources_for() {
                  "$src/exporter/util/read_file.cc" ;;
     proc_stat) echo "$src/exporter/procfs/proc_stat.cc" ;;
     http_request) echo "$src/exporter/http/request.cc" ;;
+    symbolize) echo "$src/exporter/symbolize/elf_symbols.cc $src/exporter/symbolize/kallsyms.cc" \
+                    "$src/exporter/symbolize/proc_maps.cc $src/exporter/symbolize/perf_map.cc" ;;
     web_config) echo "$src/exporter/config/web_config.cc $src/exporter/config/yaml_fields.cc" \
                      "$src/exporter/config/listen_address.cc $src/exporter/util/read_file.cc" ;;
     yaml_fields) echo "$src/exporter/config/yaml_fields.cc $src/exporter/config/listen_address.cc" \

@@ -189,7 +189,7 @@ INSTANTIATE_TEST_SUITE_P(
                   "listen_address, telemetry_path"},
         ErrorCase{"colectors: {}\n",
                   "config line 1: colectors: unknown key; expected one of web, paths, "
-                  "collectors"},
+                  "collectors, debug"},
         ErrorCase{"collectors:\n  bio:\n    max_processes: many\n",
                   "config line 3: collectors.bio.max_processes: expected an integer from 0 to "
                   "1000000, got \"many\""},
@@ -285,7 +285,7 @@ INSTANTIATE_TEST_SUITE_P(
                   "config line 3: web.telemetry_path: duplicate key"},
         ErrorCase{"just a string\n",
                   "config line 1: top level: expected a map with keys web, paths, collectors, "
-                  "got \"just a string\""},
+                  "debug, got \"just a string\""},
         ErrorCase{"web: {listen_address: ':1'\n",
                   "config line 2: invalid YAML: end of map flow not found"},
         ErrorCase{"web: {}\n---\npaths: {}\n",
@@ -410,6 +410,7 @@ std::vector<Mutation> OneChangePerKey() {
        [](Config& c) { c.collectors.syscalls.exited_process_ttl = absl::Seconds(30); }},
       {"collectors.syscalls.map_entries",
        [](Config& c) { c.collectors.syscalls.map_entries = 128; }},
+      {"debug.stacks.enabled", [](Config& c) { c.debug.stacks.enabled = true; }},
   };
 }
 
@@ -452,7 +453,7 @@ TEST(ConfigReloadTest, RestartOnlyKeysAreTheDocumentedOnes) {
                           "collectors.bio.process_labels", "collectors.bio.process_histogram",
                           "collectors.bio.bio_map_entries", "collectors.bio.process_map_entries",
                           "collectors.diskstats.enabled", "collectors.syscalls.enabled",
-                          "collectors.syscalls.map_entries"));
+                          "collectors.syscalls.map_entries", "debug.stacks.enabled"));
 }
 
 TEST(ConfigReloadTest, RestartOnlyChangeIsKeptAndReported) {
