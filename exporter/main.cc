@@ -15,9 +15,11 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "bpf/bio_program.h"
+#include "bpf/latency_program.h"
 #include "cli/ecosystem_flags.h"
 #include "collectors/bio_collector.h"
 #include "collectors/collector_set.h"
+#include "collectors/disk_latency_collector.h"
 #include "collectors/diskstats_collector.h"
 #include "collectors/process_collector.h"
 #include "collectors/readiness.h"
@@ -212,6 +214,7 @@ int Run(int argc, char** argv) {
   // Declared before the server: the bio collector the server scrapes points
   // into the program, so the program is unloaded last.
   std::unique_ptr<BioProgram> program;
+  std::unique_ptr<LatencyProgram> latency_program;
   Readiness readiness(config->collectors.bio.enabled, config->collectors.diskstats.enabled);
   auto collectors = std::make_shared<CollectorSet>();
   collectors->Add(std::make_shared<ProcessCollector>(config->paths.procfs));
@@ -258,6 +261,24 @@ int Run(int argc, char** argv) {
     housekeeping = StartHousekeeping(bio.get());
   }
 
+  // Disk latency is an extra view: if its program cannot load here, the
+  // exporter goes on without it and says why.
+  std::shared_ptr<DiskLatencyCollector> disk_latency;
+  if (config->collectors.disk_latency.enabled) {
+    auto loaded = LatencyProgram::Load(config->collectors.disk_latency.attach,
+                                       config->paths.sysfs + "/kernel/btf/vmlinux");
+    if (loaded.ok()) {
+      latency_program = std::move(*loaded);
+      disk_latency = std::make_shared<DiskLatencyCollector>(
+          config->collectors.diskstats, config->paths.procfs, latency_program.get());
+      collectors->Add(disk_latency);
+      LogInfo(absl::StrCat("BPF program attached: ", AttachModeName(latency_program->attach_mode()),
+                           "/block_rq_complete (disk latency)"));
+    } else {
+      LogWarning(absl::StrCat("disk latency collector off: ", loaded.status().message()));
+    }
+  }
+
   while (true) {
     int signal_number = 0;
     if (sigwait(&signals, &signal_number) != 0) continue;
@@ -276,6 +297,7 @@ int Run(int argc, char** argv) {
                                 " take effect after a restart"));
       }
       if (bio) bio->SetConfig(plan.config.collectors.bio);
+      if (disk_latency) disk_latency->SetDeviceFilter(plan.config.collectors.diskstats);
       if (diskstats.sampler && config->collectors.diskstats != plan.config.collectors.diskstats) {
         DiskstatsSampling old = std::move(diskstats);
         diskstats = StartDiskstats(plan.config, *collectors, readiness);

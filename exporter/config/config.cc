@@ -339,6 +339,8 @@ const std::vector<Key>& Keys() {
                           DurationCodec(absl::Milliseconds(200), absl::Hours(1))),
       DISKIDLE_CONFIG_KEY(collectors.diskstats.utilization_sample_interval, Reload::kApplies,
                           DurationCodec(absl::Milliseconds(100), absl::Minutes(30))),
+      DISKIDLE_CONFIG_KEY(collectors.disk_latency.enabled, Reload::kRestartOnly, BoolCodec()),
+      DISKIDLE_CONFIG_KEY(collectors.disk_latency.attach, Reload::kRestartOnly, AttachModeCodec()),
   };
   return *keys;
 }

@@ -82,9 +82,20 @@ struct DiskstatsCollectorConfig {
   bool operator==(const DiskstatsCollectorConfig&) const = default;
 };
 
+// diskidle_disk_request_duration_seconds: a BPF program on block_rq_complete.
+// Which devices it shows follows collectors.diskstats.device_include/exclude.
+struct DiskLatencyCollectorConfig {
+  bool enabled = true;  // restart-only
+  // How the program attaches: auto (tp_btf, else raw_tp), tp_btf, raw_tp.
+  // Restart-only.
+  AttachMode attach = AttachMode::kAuto;
+  bool operator==(const DiskLatencyCollectorConfig&) const = default;
+};
+
 struct CollectorsConfig {
   BioCollectorConfig bio;
   DiskstatsCollectorConfig diskstats;
+  DiskLatencyCollectorConfig disk_latency;
   bool operator==(const CollectorsConfig&) const = default;
 };
 
