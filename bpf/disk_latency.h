@@ -28,8 +28,9 @@ enum diskidle_latency_op {
 
 static inline __u32 diskidle_latency_bucket(__u64 ns)
 {
-	/* ceil(ns / 1000): the duration in microseconds, rounded up */
-	__u64 us = (ns + 999) / 1000;
+	/* ceil(ns / 1000): the duration in microseconds, rounded up (written
+	 * so that it cannot overflow) */
+	__u64 us = ns / 1000 + (ns % 1000 != 0);
 	__u32 b = 0;
 
 	if (us <= 1)

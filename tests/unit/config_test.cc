@@ -403,6 +403,10 @@ std::vector<Mutation> OneChangePerKey() {
        [](Config& c) { c.collectors.diskstats.utilization_window = absl::Seconds(20); }},
       {"collectors.diskstats.utilization_sample_interval",
        [](Config& c) { c.collectors.diskstats.utilization_sample_interval = absl::Seconds(2); }},
+      {"collectors.disk_latency.enabled",
+       [](Config& c) { c.collectors.disk_latency.enabled = !c.collectors.disk_latency.enabled; }},
+      {"collectors.disk_latency.attach",
+       [](Config& c) { c.collectors.disk_latency.attach = AttachMode::kRawTp; }},
   };
 }
 
@@ -444,7 +448,8 @@ TEST(ConfigReloadTest, RestartOnlyKeysAreTheDocumentedOnes) {
                           "collectors.bio.size_buckets_bytes", "collectors.bio.labels",
                           "collectors.bio.process_labels", "collectors.bio.process_histogram",
                           "collectors.bio.bio_map_entries", "collectors.bio.process_map_entries",
-                          "collectors.diskstats.enabled"));
+                          "collectors.diskstats.enabled",
+                          "collectors.disk_latency.enabled", "collectors.disk_latency.attach"));
 }
 
 TEST(ConfigReloadTest, RestartOnlyChangeIsKeptAndReported) {
