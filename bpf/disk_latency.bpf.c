@@ -152,7 +152,7 @@ static __always_inline int on_complete(u32 cmd_flags, u32 rq_flags, u32 data_len
 
 /* BTF-typed tracepoint (5.5+): block_rq_complete(rq, error, nr_bytes). */
 SEC("tp_btf/block_rq_complete")
-int block_rq_complete_btf(u64 *ctx)
+int disk_lat_btf(u64 *ctx)
 {
 	struct request *rq = (struct request *)ctx[0];
 
@@ -162,7 +162,7 @@ int block_rq_complete_btf(u64 *ctx)
 
 /* Twin for kernels where tp_btf cannot attach: the same, through probe reads. */
 SEC("raw_tp/block_rq_complete")
-int block_rq_complete_raw(struct bpf_raw_tracepoint_args *ctx)
+int disk_lat_raw(struct bpf_raw_tracepoint_args *ctx)
 {
 	struct request *rq = (struct request *)ctx->args[0];
 

@@ -66,8 +66,8 @@ absl::StatusOr<std::unique_ptr<LatencyProgram>> LatencyProgram::Load(
     }
     disk_latency* skel = program->skel_.get();
     const bool use_btf = mode == AttachMode::kTpBtf;
-    bpf_program__set_autoload(skel->progs.block_rq_complete_btf, use_btf);
-    bpf_program__set_autoload(skel->progs.block_rq_complete_raw, !use_btf);
+    bpf_program__set_autoload(skel->progs.disk_lat_btf, use_btf);
+    bpf_program__set_autoload(skel->progs.disk_lat_raw, !use_btf);
     if (int err = disk_latency__load(skel); err != 0) {
       last_error = absl::FailedPreconditionError(
           absl::StrCat("load BPF program (", AttachModeName(mode),

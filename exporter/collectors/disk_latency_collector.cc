@@ -105,7 +105,8 @@ absl::Status DiskLatencyCollector::Collect(std::vector<prometheus::MetricFamily>
       family.metric.push_back(std::move(metric));
     }
   }
-  if (!family.metric.empty()) out.push_back(std::move(family));
+  // Listed (HELP/TYPE) even before any request: the family exists from the start.
+  out.push_back(std::move(family));
 
   prometheus::MetricFamily from_alloc = MakeFamily(
       "diskidle_disk_request_duration_from_allocation_total",
