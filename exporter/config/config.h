@@ -85,7 +85,9 @@ struct DiskstatsCollectorConfig {
 // diskidle_disk_request_duration_seconds: a BPF program on block_rq_complete.
 // Which devices it shows follows collectors.diskstats.device_include/exclude.
 struct DiskLatencyCollectorConfig {
-  bool enabled = true;  // restart-only
+  // Off by default: its per-request cost is above the bio program's goal of
+  // 2x an empty program (docs/benchmarks.md, section 4). Restart-only.
+  bool enabled = false;
   // How the program attaches: auto (tp_btf, else raw_tp), tp_btf, raw_tp.
   // Restart-only.
   AttachMode attach = AttachMode::kAuto;

@@ -31,6 +31,7 @@ BLOCK = 4096
 CONFIG = """
 collectors:
   disk_latency:
+    enabled: true
     attach: {attach}
 """
 
