@@ -261,22 +261,21 @@ int Run(int argc, char** argv) {
     housekeeping = StartHousekeeping(bio.get());
   }
 
-  // Disk latency is an extra view: if its program cannot load here, the
-  // exporter goes on without it and says why.
+  // Disk latency is off by default; asked for and unable to load, the
+  // exporter stops, as it does for the bio program.
   std::shared_ptr<DiskLatencyCollector> disk_latency;
   if (config->collectors.disk_latency.enabled) {
     auto loaded = LatencyProgram::Load(config->collectors.disk_latency.attach,
                                        config->paths.sysfs + "/kernel/btf/vmlinux");
-    if (loaded.ok()) {
-      latency_program = std::move(*loaded);
-      disk_latency = std::make_shared<DiskLatencyCollector>(
-          config->collectors.diskstats, config->paths.procfs, latency_program.get());
-      collectors->Add(disk_latency);
-      LogInfo(absl::StrCat("BPF program attached: ", AttachModeName(latency_program->attach_mode()),
-                           "/block_rq_complete (disk latency)"));
-    } else {
-      LogWarning(absl::StrCat("disk latency collector off: ", loaded.status().message()));
+    if (!loaded.ok()) {
+      return Fatal(absl::StrCat("collectors.disk_latency: ", loaded.status().message()));
     }
+    latency_program = std::move(*loaded);
+    disk_latency = std::make_shared<DiskLatencyCollector>(
+        config->collectors.diskstats, config->paths.procfs, latency_program.get());
+    collectors->Add(disk_latency);
+    LogInfo(absl::StrCat("BPF program attached: ", AttachModeName(latency_program->attach_mode()),
+                         "/block_rq_complete (disk latency)"));
   }
 
   while (true) {

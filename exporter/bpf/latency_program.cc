@@ -19,6 +19,13 @@ namespace {
 
 std::string ErrnoText(int err) { return strerror(err < 0 ? -err : err); }
 
+// Quiet unless DISKIDLE_LIBBPF_DEBUG is set, as for the bio program: a
+// failure is reported once, as a status.
+int QuietLibbpfPrint(enum libbpf_print_level level, const char* format, va_list args) {
+  if (level == LIBBPF_DEBUG || getenv("DISKIDLE_LIBBPF_DEBUG") == nullptr) return 0;
+  return vfprintf(stderr, format, args);
+}
+
 bool KernelBtfHasTracepoint(const std::string& btf_path) {
   struct btf* vmlinux = btf__parse(btf_path.c_str(), nullptr);
   if (libbpf_get_error(vmlinux)) return false;  // NULL or an error pointer
@@ -38,8 +45,7 @@ LatencyProgram::~LatencyProgram() = default;
 
 absl::StatusOr<std::unique_ptr<LatencyProgram>> LatencyProgram::Load(
     AttachMode attach, const std::string& btf_path) {
-  // libbpf's print callback is set by BioProgram::Load when that runs first;
-  // on its own, libbpf's default (warnings to stderr) is acceptable.
+  libbpf_set_print(QuietLibbpfPrint);
   if (absl::Status s = CheckBpfPrivileges(); !s.ok()) return s;
   if (access(btf_path.c_str(), R_OK) != 0) {
     return absl::FailedPreconditionError(

@@ -21,7 +21,7 @@ import sys
 import unittest
 
 from diskidle_testlib import (Exporter, LoopFilesystem, bpf_programs_of, diskstats,
-                              require_privileges, series, total, wait_for)
+                              loaded_programs, require_privileges, series, total, wait_for)
 
 FAMILY = "diskidle_disk_request_duration_seconds"
 FSYNCS = 2000
@@ -92,6 +92,12 @@ class DiskLatencyTest:
         self.assertEqual(types, [self.PROGRAM])
         self.assertIn(f"BPF program attached: {self.ATTACH}/block_rq_complete (disk latency)",
                       self.exporter.read_log())
+        ids = {p["id"] for p in bpf_programs_of(self.exporter.proc.pid)
+               if p["name"].startswith("disk_lat")}
+        self.assertEqual(self.exporter.stop(), 0, self.exporter.read_log())
+        # Freed after an RCU grace period: poll.
+        wait_for("the disk latency program to be unloaded after SIGTERM",
+                 lambda: not ids & set(loaded_programs()), timeout=10)
 
     def test_flush_count_equals_diskstats_flushes(self):
         hist_before = self.baseline("flush")
