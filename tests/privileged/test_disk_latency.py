@@ -10,7 +10,8 @@ a separate REQ_OP_FLUSH request; diskstats counts those, and so must we (the
 PREFLUSH write itself is never issued and must not be counted as a write).
 
 Also: O_DIRECT writes land in op="write" and O_DIRECT reads in op="read"
-(reads exactly as diskstats counts them), every sum is above 0, and the
+(reads exactly as diskstats counts them), BLKDISCARD on a bare loop device in
+op="discard" (exactly as diskstats counts them), every sum is above 0, and the
 buckets are a valid cumulative histogram. Each class pins `attach` and first
 proves which program the kernel runs. Series are read strictly after the
 workload: a missing or renamed series fails instead of reading as 0."""
@@ -20,7 +21,7 @@ import subprocess
 import sys
 import unittest
 
-from diskidle_testlib import (Exporter, LoopFilesystem, bpf_programs_of, diskstats,
+from diskidle_testlib import (Exporter, IoGen, LoopFilesystem, bpf_programs_of, diskstats,
                               loaded_programs, require_privileges, series, total, wait_for)
 
 FAMILY = "diskidle_disk_request_duration_seconds"
@@ -163,6 +164,24 @@ class DiskLatencyTest:
         self.assertGreater(read_sum, 0)
         self.assert_cumulative("write", write_count)
         self.assert_cumulative("read", read_count)
+
+    def test_discards(self):
+        bare = LoopFilesystem(self, None, size_mb=64)  # no file system: only our discards
+        ds_before = diskstats(bare.name)
+        gen = IoGen(self, "blkdiscard", bare.device, 50)
+        self.assertEqual(gen.wait_done(self), 50)
+
+        def agree():
+            samples = self.exporter.scrape()
+            hist = total(samples, f"{FAMILY}_count", absent_ok=True, device=bare.name, op="discard")
+            ds = diskstats(bare.name)["discards"] - ds_before["discards"]
+            return (hist, ds) if hist == ds and hist > 0 else None
+        hist, _ = wait_for("the discard count to match /proc/diskstats", agree)
+        self.assertGreaterEqual(hist, 50)
+        samples = self.exporter.scrape()
+        self.assertGreater(total(samples, f"{FAMILY}_sum", device=bare.name, op="discard"), 0)
+        self.assertEqual(total(samples, f"{FAMILY}_count", device=bare.name, op="write"), 0,
+                         "discards are not writes")
 
     def assert_cumulative(self, op, count):
         """Buckets never decrease with `le`, and +Inf equals _count."""
