@@ -8,9 +8,9 @@
  * flight (a hash map shared by all CPUs, written twice per request):
  *   - io_start_time_ns is set by blk_mq_start_request(), i.e. at issue, when
  *     the queue collects blk-stat statistics (QUEUE_FLAG_STATS: writeback
- *     throttling, on by default for blk-mq disks since Linux 4.10 unless the
- *     scheduler is BFQ or CONFIG_BLK_WBT=n; also blk-iolatency and hybrid
- *     polling). It is 0 for passthrough requests and when stats are off.
+ *     throttling (CONFIG_BLK_WBT, on by default for blk-mq disks, off under
+ *     BFQ), blk-iolatency, hybrid polling). It is 0 for passthrough requests
+ *     and when stats are off. Seen set on Linux 6.18 loop devices (wbt on).
  *   - otherwise start_time_ns, set when the request was allocated (when the
  *     queue keeps I/O statistics or has a scheduler; the flush machinery sets
  *     it when it sends its flush): that time includes queueing in the
@@ -48,7 +48,7 @@ char LICENSE[] SEC("license") = "GPL";
 #define REQ_OP_DRV_IN 34 /* passthrough ops: 34 and 35 since Linux 4.11 */
 #define REQ_OP_DRV_OUT 35
 
-/* 4 ops per disk; the loader may resize it (entries) before load. */
+/* 4 ops per disk: room for 256 disks. Entries are never deleted. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
 	__uint(max_entries, 1024);

@@ -5,6 +5,7 @@
 #include <mutex>
 #include <optional>
 #include <regex>
+#include <set>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -75,11 +76,11 @@ absl::Status DiskLatencyCollector::Collect(std::vector<prometheus::MetricFamily>
   // Every op of every disk seen, zero or not: a disk's first flush then
   // raises an existing series, which rate() and increase() see.
   std::map<std::pair<std::string, uint32_t>, const LatencyHistogram*> series;
-  std::map<std::string, bool> devices;
+  std::set<std::string> devices;
   for (const LatencyHistogram& h : snap->histograms) {
     std::string device = impl_->device_names.Name(h.dev);
     if (LatencyOpName(h.op).empty() || !impl_->Selected(device)) continue;
-    devices[device] = true;
+    devices.insert(device);
     series[{device, h.op}] = &h;
   }
   const LatencyHistogram empty;
@@ -88,7 +89,7 @@ absl::Status DiskLatencyCollector::Collect(std::vector<prometheus::MetricFamily>
       "Disk requests from issue to the driver until completion, per whole disk and op "
       "(read, write, flush, discard, grouped as /proc/diskstats groups them).",
       prometheus::MetricType::Histogram);
-  for (const auto& [device, unused] : devices) {
+  for (const std::string& device : devices) {
     for (uint32_t op = 0; op < DISKIDLE_LAT_OPS; ++op) {
       auto it = series.find({device, op});
       const LatencyHistogram& h = it == series.end() ? empty : *it->second;
