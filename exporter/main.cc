@@ -16,9 +16,11 @@
 #include "absl/strings/str_join.h"
 #include "bpf/bio_program.h"
 #include "bpf/syscall_program.h"
+#include "bpf/latency_program.h"
 #include "cli/ecosystem_flags.h"
 #include "collectors/bio_collector.h"
 #include "collectors/collector_set.h"
+#include "collectors/disk_latency_collector.h"
 #include "collectors/diskstats_collector.h"
 #include "collectors/process_collector.h"
 #include "collectors/readiness.h"
@@ -218,6 +220,7 @@ int Run(int argc, char** argv) {
   // into the program, so the program is unloaded last.
   std::unique_ptr<BioProgram> program;
   std::unique_ptr<SyscallProgram> syscall_program;  // only with collectors.syscalls.enabled
+  std::unique_ptr<LatencyProgram> latency_program;
   Readiness readiness(config->collectors.bio.enabled, config->collectors.diskstats.enabled);
   auto collectors = std::make_shared<CollectorSet>();
   collectors->Add(std::make_shared<ProcessCollector>(config->paths.procfs));
@@ -290,6 +293,23 @@ int Run(int argc, char** argv) {
     housekeeping = StartHousekeeping(bio.get());
   }
 
+  // Disk latency is off by default; asked for and unable to load, the
+  // exporter stops, as it does for the bio program.
+  std::shared_ptr<DiskLatencyCollector> disk_latency;
+  if (config->collectors.disk_latency.enabled) {
+    auto loaded = LatencyProgram::Load(config->collectors.disk_latency.attach,
+                                       config->paths.sysfs + "/kernel/btf/vmlinux");
+    if (!loaded.ok()) {
+      return Fatal(absl::StrCat("collectors.disk_latency: ", loaded.status().message()));
+    }
+    latency_program = std::move(*loaded);
+    disk_latency = std::make_shared<DiskLatencyCollector>(
+        config->collectors.diskstats, config->paths.procfs, latency_program.get());
+    collectors->Add(disk_latency);
+    LogInfo(absl::StrCat("BPF program attached: ", AttachModeName(latency_program->attach_mode()),
+                         "/block_rq_complete (disk latency)"));
+  }
+
   while (true) {
     int signal_number = 0;
     if (sigwait(&signals, &signal_number) != 0) continue;
@@ -309,6 +329,7 @@ int Run(int argc, char** argv) {
       }
       if (bio) bio->SetConfig(plan.config.collectors.bio);
       if (syscalls) syscalls->SetConfig(plan.config.collectors.syscalls);
+      if (disk_latency) disk_latency->SetDeviceFilter(plan.config.collectors.diskstats);
       if (diskstats.sampler && config->collectors.diskstats != plan.config.collectors.diskstats) {
         DiskstatsSampling old = std::move(diskstats);
         diskstats = StartDiskstats(plan.config, *collectors, readiness);

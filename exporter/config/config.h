@@ -97,10 +97,23 @@ struct SyscallCollectorConfig {
   bool operator==(const SyscallCollectorConfig&) const = default;
 };
 
+// diskidle_disk_request_duration_seconds: a BPF program on block_rq_complete.
+// Which devices it shows follows collectors.diskstats.device_include/exclude.
+struct DiskLatencyCollectorConfig {
+  // Off by default: its per-request cost is above the bio program's goal of
+  // 2x an empty program (docs/benchmarks.md, section 5). Restart-only.
+  bool enabled = false;
+  // How the program attaches: auto (tp_btf, else raw_tp), tp_btf, raw_tp.
+  // Restart-only.
+  AttachMode attach = AttachMode::kAuto;
+  bool operator==(const DiskLatencyCollectorConfig&) const = default;
+};
+
 struct CollectorsConfig {
   BioCollectorConfig bio;
   DiskstatsCollectorConfig diskstats;
   SyscallCollectorConfig syscalls;
+  DiskLatencyCollectorConfig disk_latency;
   bool operator==(const CollectorsConfig&) const = default;
 };
 

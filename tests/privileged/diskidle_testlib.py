@@ -471,11 +471,12 @@ def bpf_programs_of(pid):
 
 
 def attached_bio_programs(pid):
-    """[(program type, program name, tracepoint)] of the BPF programs process
-    `pid` holds that are attached through a link (`bpftool -j link show`): what
-    actually runs, whatever the config asked for. tp_btf programs have type
+    """[(program type, program name, tracepoint)] of the bio programs process
+    `pid` holds (others, such as disk latency's, are left out) that are attached
+    through a link (`bpftool -j link show`): what actually runs, whatever the
+    config asked for. tp_btf programs have type
     "tracing", raw_tp ones "raw_tracepoint"; both attach by a raw tracepoint link."""
-    progs = {p["id"]: p for p in bpf_programs_of(pid)}
+    progs = {p["id"]: p for p in bpf_programs_of(pid) if p.get("name") in BIO_PROGRAMS}
     links = json.loads(run("bpftool", "-j", "link", "show").stdout or "[]")
     return sorted((progs[link["prog_id"]]["type"], progs[link["prog_id"]]["name"],
                    link.get("tp_name", ""))
@@ -514,7 +515,9 @@ def kernel_dev(path):
 
 # --- BPF program bookkeeping and tmpfs-backed loop devices (start/stop, lifecycle, load tests) ---
 
-OUR_BPF_PROGRAMS = ("block_bio_queue_btf", "block_bio_queue_raw")
+BIO_PROGRAMS = ("block_bio_queue_btf", "block_bio_queue_raw")
+DISK_LATENCY_PROGRAMS = ("disk_lat_btf", "disk_lat_raw")  # on block_rq_complete
+OUR_BPF_PROGRAMS = BIO_PROGRAMS + DISK_LATENCY_PROGRAMS
 
 
 def loaded_programs():

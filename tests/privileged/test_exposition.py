@@ -79,6 +79,7 @@ def family_types(text):
 
 class ExpositionTest(unittest.TestCase):
     config = ""
+    collectors = ("bio", "diskstats", "process")  # each must report success 1
 
     def expected_families(self):
         return dict(DEFAULT_FAMILIES)
@@ -120,7 +121,7 @@ class ExpositionTest(unittest.TestCase):
             self.assertEqual(wanted - names, set(), f"{family} has no samples")
         success = {labels["collector"]: v for n, labels, v in samples
                    if n == "diskidle_scrape_collector_success"}
-        self.assertEqual(success, {"bio": 1.0, "diskstats": 1.0, "process": 1.0})
+        self.assertEqual(success, {name: 1.0 for name in self.collectors})
         self.assertTrue(series(samples, BIO + "_count", comm=self.gen.comm, device=self.fs.name),
                         "our workload's bios are in the complete view")
         self.check_process_view(samples)
@@ -152,6 +153,23 @@ class ProcessHistogramExpositionTest(ExpositionTest):
     def check_process_view(self, samples):
         super().check_process_view(samples)
         self.assertTrue(series(samples, PROCESS_HISTOGRAM + "_bucket", pid=self.gen.pid, le="0"))
+
+
+class DiskLatencyExpositionTest(ExpositionTest):
+    config = "collectors:\n  disk_latency:\n    enabled: true\n"
+    collectors = ExpositionTest.collectors + ("disk_latency",)
+
+    def expected_families(self):
+        return {**DEFAULT_FAMILIES,
+                "diskidle_disk_request_duration_seconds": "histogram",
+                "diskidle_disk_request_duration_from_allocation_total": "counter",
+                "diskidle_disk_request_duration_dropped_total": "counter"}
+
+    def check_process_view(self, samples):
+        super().check_process_view(samples)
+        # The workload's flushes are on our loop device's histogram.
+        self.assertTrue(series(samples, "diskidle_disk_request_duration_seconds_bucket",
+                               device=self.fs.name, op="flush", le="+Inf"))
 
 
 class NoProcessViewExpositionTest(ExpositionTest):

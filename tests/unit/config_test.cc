@@ -411,6 +411,10 @@ std::vector<Mutation> OneChangePerKey() {
       {"collectors.syscalls.map_entries",
        [](Config& c) { c.collectors.syscalls.map_entries = 128; }},
       {"debug.stacks.enabled", [](Config& c) { c.debug.stacks.enabled = true; }},
+      {"collectors.disk_latency.enabled",
+       [](Config& c) { c.collectors.disk_latency.enabled = !c.collectors.disk_latency.enabled; }},
+      {"collectors.disk_latency.attach",
+       [](Config& c) { c.collectors.disk_latency.attach = AttachMode::kRawTp; }},
   };
 }
 
@@ -453,7 +457,8 @@ TEST(ConfigReloadTest, RestartOnlyKeysAreTheDocumentedOnes) {
                           "collectors.bio.process_labels", "collectors.bio.process_histogram",
                           "collectors.bio.bio_map_entries", "collectors.bio.process_map_entries",
                           "collectors.diskstats.enabled", "collectors.syscalls.enabled",
-                          "collectors.syscalls.map_entries", "debug.stacks.enabled"));
+                          "collectors.syscalls.map_entries", "debug.stacks.enabled",
+                          "collectors.disk_latency.enabled", "collectors.disk_latency.attach"));
 }
 
 TEST(ConfigReloadTest, RestartOnlyChangeIsKeptAndReported) {
