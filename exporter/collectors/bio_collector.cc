@@ -91,6 +91,7 @@ struct BioCollector::Impl {
   // when each process's start time was last confirmed in its stat file.
   std::optional<absl::flat_hash_set<uint32_t>> listed_pids;
   absl::flat_hash_map<ProcessId, absl::Time> confirmed;
+  ChangeObserver observer;
 
   // An idle process is alive while its pid is listed in /proc; its stat file
   // (which tells a reused pid from the original) is read when first checked
@@ -142,9 +143,11 @@ struct BioCollector::Impl {
     }
     const absl::Time now = absl::Now();
     listed_pids.reset();
+    std::vector<LedgerChange> changes;
     auto expired = ledger.Update(
         *snapshot, now, [this, now](const ProcessId& id) { return Check(id, now); },
-        [this](uint32_t dev) { return device_names.Name(dev); });
+        [this](uint32_t dev) { return device_names.Name(dev); }, observer ? &changes : nullptr);
+    if (observer) observer(changes);
     for (const ProcessId& id : expired) confirmed.erase(id);
     if (absl::Status s = maps->Forget(expired); !s.ok()) return s;
     // After a burst of short-lived processes has expired, hand the freed
@@ -171,6 +174,11 @@ void BioCollector::SetConfig(const BioCollectorConfig& config) {
   applied.size_buckets_bytes = impl_->config.size_buckets_bytes;
   impl_->config = applied;
   impl_->ledger.SetLimits(LimitsOf(applied));
+}
+
+void BioCollector::SetChangeObserver(ChangeObserver observer) {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  impl_->observer = std::move(observer);
 }
 
 absl::Status BioCollector::Housekeep() {

@@ -147,7 +147,8 @@ void ProcessLedger::ChooseTopProcesses(absl::Time now) {
 
 std::vector<ProcessId> ProcessLedger::Update(const BioSnapshot& snapshot, absl::Time now,
                                              const LivenessCheck& liveness,
-                                             const DeviceName& device_name) {
+                                             const DeviceName& device_name,
+                                             std::vector<LedgerChange>* changes_out) {
   std::vector<ProcessId> to_forget;
   const double decay =
       last_update_ == absl::InfinitePast()
@@ -248,6 +249,9 @@ std::vector<ProcessId> ProcessLedger::Update(const BioSnapshot& snapshot, absl::
   // (d) Apply the changes.
   for (const Change& change : changes) {
     const SeriesKey full = FullKey(*change.count, *change.process, device_name);
+    if (changes_out != nullptr) {
+      changes_out->push_back({full, change.delta.bios, change.delta.zero_byte_bios()});
+    }
     SeriesKey complete_key = full;
     complete_key.comm = change.process->aggregate_comm;
     complete_[complete_labels_.Project(complete_key)].Add(change.delta);

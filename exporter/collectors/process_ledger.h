@@ -63,6 +63,14 @@ struct LabelSet {
   bool operator==(const LabelSet&) const = default;
 };
 
+// What one update counted for one kernel entry, under the entry's full labels
+// (device, pid, comm, syscall, op): for views of recent activity (the page at /).
+struct LedgerChange {
+  SeriesKey key;
+  uint64_t bios = 0;
+  uint64_t zero_byte_bios = 0;
+};
+
 struct LedgerLimits {
   absl::Duration exited_process_ttl;
   int max_processes = 0;  // 0: no per-process view
@@ -85,9 +93,11 @@ class ProcessLedger {
   void SetLimits(LedgerLimits limits) { limits_ = limits; }
 
   // Applies one snapshot taken at `now`. Returns the processes whose kernel
-  // entries the caller should remove (exited longer than the TTL).
+  // entries the caller should remove (exited longer than the TTL). With
+  // `changes`, appends there what this update counted (every bio once).
   std::vector<ProcessId> Update(const BioSnapshot& snapshot, absl::Time now,
-                                const LivenessCheck& liveness, const DeviceName& device_name);
+                                const LivenessCheck& liveness, const DeviceName& device_name,
+                                std::vector<LedgerChange>* changes = nullptr);
 
   // The complete view, projected on its labels.
   const std::map<SeriesKey, SeriesCounts>& complete() const { return complete_; }
