@@ -124,7 +124,11 @@ constexpr char kScript[] = R"js(
   var refreshes = 0;
   function say(text) { document.getElementById('refresh-status').textContent = text; }
   function poll() {
-    fetch('?part=live', {cache: 'no-store', credentials: 'same-origin'})
+    // Built from origin and path: a URL with user:password@ in it (also one
+    // resolved against such a page) cannot be fetched, and the browser sends
+    // the page's credentials to its own origin anyway.
+    fetch(location.origin + location.pathname + '?part=live',
+          {cache: 'no-store', credentials: 'same-origin'})
       .then(function (r) {
         if (!r.ok) throw new Error('HTTP ' + r.status);
         return r.text();
