@@ -169,6 +169,9 @@ class LandingPageTest(unittest.TestCase):
             loop = disks.get(self.fs.name)
             storm_row = flushing.get((STORM_COMM, str(storm.pid)))
             hostile_row = flushing.get((HOSTILE_COMM, str(hostile.pid)))
+            # Checked on every load: escaped wrongly, the name never shows as
+            # text, and waiting for it would only hide why.
+            self.assertNotIn("x", page.ids, f"a process name became markup:\n{dom[-6000:]}")
             if (int(page.body.get("data-refreshes", 0)) >= 1 and loop
                     and float(loop["flushes"][1]["data-value"]) > 0 and storm_row and hostile_row):
                 break
