@@ -119,14 +119,15 @@ ProcessRatesView ProcessActivityWindow::Rates() const {
   std::vector<ProcessRate> rows;
   rows.reserve(totals.size());
   for (const auto& [key, counts] : totals) {
-    rows.push_back(ProcessRate{.pid = key.pid,
-                               .comm = key.comm,
-                               .syscall = key.syscall,
-                               .device = key.device,
-                               .bios = counts.bios,
-                               .zero_byte_bios = counts.zero_byte_bios,
-                               .bios_per_second = PerSecond(counts.bios, span),
-                               .zero_byte_bios_per_second = PerSecond(counts.zero_byte_bios, span)});
+    rows.push_back(
+        ProcessRate{.pid = key.pid,
+                    .comm = key.comm,
+                    .syscall = key.syscall,
+                    .device = key.device,
+                    .bios = counts.bios,
+                    .zero_byte_bios = counts.zero_byte_bios,
+                    .bios_per_second = PerSecond(counts.bios, span),
+                    .zero_byte_bios_per_second = PerSecond(counts.zero_byte_bios, span)});
   }
   // Busiest first; ties keep the (device, pid, comm, syscall) order of `totals`,
   // so equal rows do not swap places between refreshes.
@@ -135,10 +136,9 @@ ProcessRatesView ProcessActivityWindow::Rates() const {
     for (const ProcessRate& row : rows) {
       if (row.*count > 0) chosen.push_back(row);
     }
-    std::stable_sort(chosen.begin(), chosen.end(),
-                     [count](const ProcessRate& a, const ProcessRate& b) {
-                       return a.*count > b.*count;
-                     });
+    std::stable_sort(
+        chosen.begin(), chosen.end(),
+        [count](const ProcessRate& a, const ProcessRate& b) { return a.*count > b.*count; });
     if (chosen.size() > top_) chosen.resize(top_);
     return chosen;
   };
@@ -180,8 +180,8 @@ LiveRates LiveView::Rates() const {
     rates.disks.unavailable =
         "The diskstats collector is off (collectors.diskstats.enabled: false).";
   } else if (stalled(disks_.newest())) {
-    rates.disks.unavailable = absl::StrCat("No /proc/diskstats reading for ",
-                                           age(disks_.newest()), " (see the exporter's log).");
+    rates.disks.unavailable = absl::StrCat("No /proc/diskstats reading for ", age(disks_.newest()),
+                                           " (see the exporter's log).");
   } else {
     rates.disks = disks_.Rates();
     if (rates.disks.disks.empty()) {

@@ -107,8 +107,8 @@ class LiveView {
  private:
   const Options options_;
   mutable std::mutex mu_;
-  DiskRateWindow disks_;               // guarded by mu_
-  ProcessActivityWindow processes_;    // guarded by mu_
+  DiskRateWindow disks_;             // guarded by mu_
+  ProcessActivityWindow processes_;  // guarded by mu_
 };
 
 }  // namespace diskidle

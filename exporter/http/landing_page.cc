@@ -57,16 +57,15 @@ std::string DiskPart(const DiskRatesView& view) {
                   "<table id=\"disks\"><thead><tr><th>disk</th><th>%util</th><th>writes/s</th>"
                   "<th>written bytes/s</th><th>flushes/s</th></tr></thead><tbody>");
   for (const DiskRates& disk : view.disks) {
-    absl::StrAppend(&html, "<tr data-device=\"", HtmlEscape(disk.device), "\">",
-                    Cell("device", disk.device),
-                    NumberCell("util", disk.utilization,
-                               absl::StrFormat("%.1f%%", disk.utilization * 100)),
-                    NumberCell("writes", disk.writes_per_second, Rate(disk.writes_per_second)),
-                    NumberCell("written-bytes", disk.written_bytes_per_second,
-                               Bytes(disk.written_bytes_per_second)));
+    absl::StrAppend(
+        &html, "<tr data-device=\"", HtmlEscape(disk.device), "\">", Cell("device", disk.device),
+        NumberCell("util", disk.utilization, absl::StrFormat("%.1f%%", disk.utilization * 100)),
+        NumberCell("writes", disk.writes_per_second, Rate(disk.writes_per_second)),
+        NumberCell("written-bytes", disk.written_bytes_per_second,
+                   Bytes(disk.written_bytes_per_second)));
     if (disk.flushes_per_second) {
-      absl::StrAppend(&html, NumberCell("flushes", *disk.flushes_per_second,
-                                        Rate(*disk.flushes_per_second)));
+      absl::StrAppend(
+          &html, NumberCell("flushes", *disk.flushes_per_second, Rate(*disk.flushes_per_second)));
     } else {
       // Kernels before 5.5 do not count flushes in /proc/diskstats.
       absl::StrAppend(&html, "<td class=\"flushes num\">n/a</td>");
@@ -80,10 +79,10 @@ std::string DiskPart(const DiskRatesView& view) {
 std::string ProcessTable(absl::string_view id, absl::string_view rate_header,
                          const std::vector<ProcessRate>& rows, uint64_t ProcessRate::*count,
                          double ProcessRate::*rate) {
-  std::string html = absl::StrCat(
-      "<table id=\"", id, "\"><thead><tr><th>pid</th><th>process</th><th>syscall</th>"
-      "<th>disk</th><th>",
-      rate_header, "</th></tr></thead><tbody>");
+  std::string html = absl::StrCat("<table id=\"", id,
+                                  "\"><thead><tr><th>pid</th><th>process</th><th>syscall</th>"
+                                  "<th>disk</th><th>",
+                                  rate_header, "</th></tr></thead><tbody>");
   for (const ProcessRate& row : rows) {
     absl::StrAppend(&html, "<tr>", Cell("pid", row.pid), Cell("comm", row.comm),
                     Cell("syscall", row.syscall), Cell("device", row.device),
@@ -157,11 +156,8 @@ constexpr char kStyle[] =
 }  // namespace
 
 std::string HtmlEscape(absl::string_view text) {
-  return absl::StrReplaceAll(text, {{"&", "&amp;"},
-                                    {"<", "&lt;"},
-                                    {">", "&gt;"},
-                                    {"\"", "&quot;"},
-                                    {"'", "&#39;"}});
+  return absl::StrReplaceAll(
+      text, {{"&", "&amp;"}, {"<", "&lt;"}, {">", "&gt;"}, {"\"", "&quot;"}, {"'", "&#39;"}});
 }
 
 std::string RenderLiveSection(const LiveRates& live) {
@@ -181,14 +177,22 @@ std::string RenderLandingPage(const LandingPageInput& input) {
       "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
       // No favicon request: the page loads nothing but itself.
       "<link rel=\"icon\" href=\"data:,\">"
-      "<title>diskidle_exporter</title><style>", kStyle, "</style>"
+      "<title>diskidle_exporter</title><style>",
+      kStyle,
+      "</style>"
       // Without JavaScript the whole page reloads instead.
       "<noscript><meta http-equiv=\"refresh\" content=\"5\"></noscript></head><body>"
-      "<h1>diskidle_exporter ", HtmlEscape(DISKIDLE_VERSION), "</h1>"
+      "<h1>diskidle_exporter ",
+      HtmlEscape(DISKIDLE_VERSION),
+      "</h1>"
       "<p>Which process, through which syscall, sends which sizes of block I/O to which disk "
       "&mdash; next to the disk's /proc/diskstats counters. "
-      "<a href=\"", HtmlEscape(input.telemetry_path), "\">Metrics</a> &middot; "
-      "<a href=\"/healthz\">Health</a> (", input.ready ? "ready" : "not ready", ")</p>"
+      "<a href=\"",
+      HtmlEscape(input.telemetry_path),
+      "\">Metrics</a> &middot; "
+      "<a href=\"/healthz\">Health</a> (",
+      input.ready ? "ready" : "not ready",
+      ")</p>"
       "<p id=\"refresh-status\">Refreshes every 2 s.</p>",
       RenderLiveSection(input.live),
       "<h2>Collectors (last scrape)</h2><table id=\"collectors\"><thead><tr><th>collector</th>"

@@ -26,7 +26,7 @@ struct DiskRatesView {
   // Empty when there are rates; otherwise why not (collector disabled, no
   // second sample yet), said to a person.
   std::string unavailable;
-  absl::Duration window;  // the span the rates cover
+  absl::Duration window;         // the span the rates cover
   std::vector<DiskRates> disks;  // by device name
 };
 

@@ -50,7 +50,8 @@ TEST(LandingPageTest, EscapesForTextAndQuotedAttributes) {
 TEST(LandingPageTest, RowsCarryTheRateTheCountAndTheWindow) {
   const std::string html = RenderLiveSection(Sample());
   EXPECT_THAT(html, HasSubstr("id=\"process-rates\" data-window-seconds=\"8\""));
-  EXPECT_THAT(html, HasSubstr("<td class=\"rate num\" data-value=\"10\" data-count=\"80\">10.0</td>"));
+  EXPECT_THAT(html,
+              HasSubstr("<td class=\"rate num\" data-value=\"10\" data-count=\"80\">10.0</td>"));
   EXPECT_THAT(html, HasSubstr("<td class=\"flushes num\" data-value=\"100\">100.0</td>"));
   EXPECT_THAT(html, HasSubstr("<td class=\"util num\" data-value=\"0.5\">50.0%</td>"));
   EXPECT_THAT(html, HasSubstr("4.0 KiB/s"));

@@ -38,10 +38,10 @@ DiskStats Disk(const std::string& name, uint64_t writes, uint64_t sectors, uint6
 LedgerChange Change(const std::string& pid, const std::string& comm, const std::string& syscall,
                     uint64_t bios, uint64_t zero_byte_bios, const std::string& op = "flush",
                     const std::string& device = "loop3") {
-  return LedgerChange{.key = {.device = device, .pid = pid, .comm = comm, .syscall = syscall,
-                              .op = op},
-                      .bios = bios,
-                      .zero_byte_bios = zero_byte_bios};
+  return LedgerChange{
+      .key = {.device = device, .pid = pid, .comm = comm, .syscall = syscall, .op = op},
+      .bios = bios,
+      .zero_byte_bios = zero_byte_bios};
 }
 
 TEST(DiskRateWindowTest, NeedsTwoReadings) {
@@ -151,21 +151,18 @@ TEST(ProcessActivityWindowTest, CountsLeaveWithTheirUpdate) {
 TEST(ProcessActivityWindowTest, RowsAreProcessSyscallAndDiskWithOpsSummed) {
   ProcessActivityWindow w(absl::Seconds(10), 10);
   w.Add(At(0), {});
-  w.Add(At(1), {Change("7", "db", "fsync", 4, 0, "write"), Change("7", "db", "fsync", 6, 6),
-                Change("7", "db", "fdatasync", 1, 1),
-                Change("7", "db", "fsync", 2, 2, "flush", "sdb")});
+  w.Add(At(1),
+        {Change("7", "db", "fsync", 4, 0, "write"), Change("7", "db", "fsync", 6, 6),
+         Change("7", "db", "fdatasync", 1, 1), Change("7", "db", "fsync", 2, 2, "flush", "sdb")});
   ProcessRatesView view = w.Rates();
-  EXPECT_THAT(view.top_by_bios,
-              ElementsAre(AllOf(Field(&ProcessRate::syscall, "fsync"),
-                                Field(&ProcessRate::device, "loop3"),
-                                Field(&ProcessRate::bios, 10u),
-                                Field(&ProcessRate::zero_byte_bios, 6u)),
-                          Field(&ProcessRate::device, "sdb"),
-                          Field(&ProcessRate::syscall, "fdatasync")));
-  EXPECT_THAT(view.top_by_zero_byte_bios,
-              ElementsAre(Field(&ProcessRate::zero_byte_bios, 6u),
-                          Field(&ProcessRate::zero_byte_bios, 2u),
-                          Field(&ProcessRate::zero_byte_bios, 1u)));
+  EXPECT_THAT(
+      view.top_by_bios,
+      ElementsAre(AllOf(Field(&ProcessRate::syscall, "fsync"), Field(&ProcessRate::device, "loop3"),
+                        Field(&ProcessRate::bios, 10u), Field(&ProcessRate::zero_byte_bios, 6u)),
+                  Field(&ProcessRate::device, "sdb"), Field(&ProcessRate::syscall, "fdatasync")));
+  EXPECT_THAT(view.top_by_zero_byte_bios, ElementsAre(Field(&ProcessRate::zero_byte_bios, 6u),
+                                                      Field(&ProcessRate::zero_byte_bios, 2u),
+                                                      Field(&ProcessRate::zero_byte_bios, 1u)));
 }
 
 TEST(ProcessActivityWindowTest, KeepsTheTopN) {
@@ -184,9 +181,9 @@ TEST(ProcessActivityWindowTest, KeepsTheTopN) {
 class LiveViewTest : public ::testing::Test {
  protected:
   LiveView::Options Options(bool disks, bool processes) {
-    return {.disks_collected = disks,
-            .processes_collected = processes,
-            .clock = [this] { return now_; }};
+    return {.disks_collected = disks, .processes_collected = processes, .clock = [this] {
+              return now_;
+            }};
   }
   absl::Time now_ = kT0;
 };
