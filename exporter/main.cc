@@ -21,7 +21,9 @@
 #include "collectors/bio_collector.h"
 #include "collectors/collector_set.h"
 #include "collectors/disk_latency_collector.h"
+#include "collectors/device_filter.h"
 #include "collectors/diskstats_collector.h"
+#include "collectors/live_view.h"
 #include "collectors/process_collector.h"
 #include "collectors/readiness.h"
 #include "collectors/syscall_collector.h"
@@ -91,16 +93,24 @@ struct DiskstatsSampling {
 
 // Starts the diskstats collector and its sampling in `collectors`, replacing a
 // running one of the same name. The first successful read of diskstats makes
-// that part of `readiness` true.
+// that part of `readiness` true. Each reading of the selected disks also
+// feeds the page at / (`live`).
 DiskstatsSampling StartDiskstats(const Config& config, CollectorSet& collectors,
-                                 Readiness& readiness) {
+                                 Readiness& readiness, LiveView& live) {
   const DiskstatsCollectorConfig& d = config.collectors.diskstats;
   DiskstatsSampling running;
   running.sampler = std::make_unique<UtilizationSampler>(config.paths.procfs, d.utilization_window);
   UtilizationSampler* sampler = running.sampler.get();
+  // The config was validated; a bad regex here shows up as the collector's error.
+  auto filter = std::make_shared<DeviceFilter>(
+      DeviceFilter::Make(d.device_include, d.device_exclude).value_or(DeviceFilter()));
   running.thread = std::make_unique<PeriodicThread>(
-      d.utilization_sample_interval, [sampler, &readiness] {
-        if (sampler->SampleOnce().ok()) readiness.SetDiskstatsRead();
+      d.utilization_sample_interval, [sampler, filter, &readiness, &live] {
+        std::vector<DiskStats> disks;
+        if (!sampler->SampleOnce(&disks).ok()) return;
+        readiness.SetDiskstatsRead();
+        std::erase_if(disks, [&](const DiskStats& disk) { return !filter->Selected(disk.name); });
+        live.ObserveDisks(disks);
       });
   collectors.Replace(std::make_shared<DiskstatsCollector>(d, config.paths.procfs, sampler));
   return running;
@@ -224,9 +234,13 @@ int Run(int argc, char** argv) {
   Readiness readiness(config->collectors.bio.enabled, config->collectors.diskstats.enabled);
   auto collectors = std::make_shared<CollectorSet>();
   collectors->Add(std::make_shared<ProcessCollector>(config->paths.procfs));
+  // The page at /: fed by the diskstats sampling and the bio collector's updates.
+  auto live = std::make_shared<LiveView>(
+      LiveView::Options{.disks_collected = config->collectors.diskstats.enabled,
+                        .processes_collected = config->collectors.bio.enabled});
   DiskstatsSampling diskstats;
   if (config->collectors.diskstats.enabled) {
-    diskstats = StartDiskstats(*config, *collectors, readiness);
+    diskstats = StartDiskstats(*config, *collectors, readiness, *live);
   }
 
   // The server starts before the BPF program loads, so /healthz answers 503
@@ -242,6 +256,7 @@ int Run(int argc, char** argv) {
   pages.ready = [&readiness] { return readiness.Ready(); };
   pages.not_ready_reason = [&readiness] { return readiness.Missing(); };
   pages.collector_status = [collectors] { return collectors->LastStatus(); };
+  pages.live_rates = [live] { return live->Rates(); };
   server_options.routes = http::ExporterRoutes(std::move(pages));
   // Off by default: a disabled endpoint is a 404 like any unknown path.
   std::shared_ptr<StackCollector> stacks;
@@ -286,6 +301,8 @@ int Run(int argc, char** argv) {
     if (!loaded.ok()) return Fatal(loaded.status().message());
     program = std::move(*loaded);
     bio = std::make_shared<BioCollector>(b, config->paths.procfs, program.get());
+    bio->SetChangeObserver(
+        [live](const std::vector<LedgerChange>& changes) { live->ObserveBios(changes); });
     collectors->Add(bio);
     readiness.SetBpfAttached();
     LogInfo(absl::StrCat("BPF program attached: ", AttachModeName(program->attach_mode()),
@@ -332,7 +349,7 @@ int Run(int argc, char** argv) {
       if (disk_latency) disk_latency->SetDeviceFilter(plan.config.collectors.diskstats);
       if (diskstats.sampler && config->collectors.diskstats != plan.config.collectors.diskstats) {
         DiskstatsSampling old = std::move(diskstats);
-        diskstats = StartDiskstats(plan.config, *collectors, readiness);
+        diskstats = StartDiskstats(plan.config, *collectors, readiness, *live);
         // `old` goes here: its collector was replaced, so no scrape reads its sampler now.
       }
       *config = std::move(plan.config);

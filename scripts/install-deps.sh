@@ -17,6 +17,7 @@ TEST_PACKAGES=(
   jsonnet  # deploy/mixin/generate.sh: the committed rules and dashboards are checked against it
   podman runc debootstrap
   dpkg-dev systemd   # dpkg-shlibdeps and dpkg-scanpackages (the .deb), systemd-analyze (the unit)
+  chromium           # test_landing_page: the page at / in a real headless browser
 )
 
 mode="${1:-build}"

@@ -77,6 +77,7 @@ struct BioCollector::Impl {
   DeviceNames device_names;
   ProcessLedger ledger;
   ProcessLiveness liveness;
+  ChangeObserver observer;
   std::mutex mu;
   // The snapshot of the scrape in progress: Collect() takes it, CollectText() renders it.
   BioSnapshot last;
@@ -90,9 +91,17 @@ struct BioCollector::Impl {
     }
     const absl::Time now = absl::Now();
     liveness.NewUpdate();
+    std::vector<LedgerChange> changes;
+    ProcessLedger::ChangeVisitor collect_change;
+    if (observer) {
+      collect_change = [&changes](const SeriesKey& key, const SeriesCounts& delta) {
+        changes.push_back({key, delta.bios, delta.zero_byte_bios()});
+      };
+    }
     auto expired = ledger.Update(
         *snapshot, now, [this, now](const ProcessId& id) { return liveness.Check(id, now); },
-        [this](uint32_t dev) { return device_names.Name(dev); });
+        [this](uint32_t dev) { return device_names.Name(dev); }, collect_change);
+    if (observer) observer(changes);
     liveness.Forget(expired);
     if (absl::Status s = maps->Forget(expired); !s.ok()) return s;
     // After a burst of short-lived processes has expired, hand the freed
@@ -119,6 +128,11 @@ void BioCollector::SetConfig(const BioCollectorConfig& config) {
   applied.size_buckets_bytes = impl_->config.size_buckets_bytes;
   impl_->config = applied;
   impl_->ledger.SetLimits(LimitsOf(applied));
+}
+
+void BioCollector::SetChangeObserver(ChangeObserver observer) {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  impl_->observer = std::move(observer);
 }
 
 absl::Status BioCollector::Housekeep() {

@@ -7,6 +7,7 @@
 // plus the BPF and ledger self-metrics.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -14,6 +15,7 @@
 
 #include "bpf/bio_snapshot.h"
 #include "collectors/collector.h"
+#include "collectors/process_ledger.h"
 #include "config/config.h"
 
 namespace diskidle {
@@ -33,6 +35,12 @@ class BioCollector : public Collector {
   // Applies a snapshot without a scrape, so exited processes leave the kernel
   // maps on a node nobody scrapes. Called periodically.
   absl::Status Housekeep();
+
+  // Called after every update (scrape or housekeeping), on the thread that ran
+  // it, with what the update counted; it must be quick (the scrape waits).
+  // Set before updates start.
+  using ChangeObserver = std::function<void(const std::vector<LedgerChange>& changes)>;
+  void SetChangeObserver(ChangeObserver observer);
 
   // Applies reloadable settings (SIGHUP); counts are kept.
   void SetConfig(const BioCollectorConfig& config);

@@ -1,11 +1,10 @@
 #include "collectors/diskstats_collector.h"
 
-#include <optional>
-#include <regex>
 #include <utility>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "collectors/device_filter.h"
 #include "collectors/families.h"
 #include "procfs/diskstats.h"
 #include "util/read_file.h"
@@ -71,15 +70,10 @@ constexpr CounterSpec kCounters[] = {
 struct DiskstatsCollector::Impl {
   std::string diskstats_path;
   const UtilizationSampler* sampler;
-  std::optional<std::regex> include;  // nullopt: every device
-  std::optional<std::regex> exclude;
+  DeviceFilter filter;
   absl::Status config_error;
 
-  bool Selected(const std::string& device) const {
-    if (include && !std::regex_match(device, *include)) return false;
-    if (exclude && std::regex_match(device, *exclude)) return false;
-    return true;
-  }
+  bool Selected(const std::string& device) const { return filter.Selected(device); }
 };
 
 DiskstatsCollector::DiskstatsCollector(const DiskstatsCollectorConfig& config,
@@ -87,17 +81,12 @@ DiskstatsCollector::DiskstatsCollector(const DiskstatsCollectorConfig& config,
     : impl_(std::make_unique<Impl>()) {
   impl_->diskstats_path = std::move(procfs_path) + "/diskstats";
   impl_->sampler = sampler;
-  // ParseConfig validated the regexes; a config built in code may still carry a bad one.
-  try {
-    if (!config.device_include.empty()) {
-      impl_->include.emplace(config.device_include, std::regex::ECMAScript);
-    }
-    if (!config.device_exclude.empty()) {
-      impl_->exclude.emplace(config.device_exclude, std::regex::ECMAScript);
-    }
-  } catch (const std::regex_error& e) {
+  auto filter = DeviceFilter::Make(config.device_include, config.device_exclude);
+  if (filter.ok()) {
+    impl_->filter = *std::move(filter);
+  } else {
     impl_->config_error = absl::InvalidArgumentError(
-        absl::StrCat("diskstats collector: bad device regex: ", e.what()));
+        absl::StrCat("diskstats collector: ", filter.status().message()));
   }
 }
 

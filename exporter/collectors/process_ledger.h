@@ -69,6 +69,15 @@ struct LabelSet {
   bool operator==(const LabelSet&) const = default;
 };
 
+// What one update counted for one kernel entry of the bio ledger, under the
+// entry's full labels (device, pid, comm, syscall, op): for views of recent
+// activity (the page at /).
+struct LedgerChange {
+  SeriesKey key;
+  uint64_t bios = 0;
+  uint64_t zero_byte_bios = 0;
+};
+
 struct LedgerLimits {
   absl::Duration exited_process_ttl;
   int max_processes = 0;  // 0: no per-process view
@@ -106,10 +115,15 @@ class BasicProcessLedger {
   BasicProcessLedger(LedgerLimits limits, LabelSet complete_labels, LabelSet process_labels);
   void SetLimits(LedgerLimits limits) { limits_ = limits; }
 
+  // What one update counted for one kernel entry, under its full labels.
+  using ChangeVisitor = std::function<void(const SeriesKey& full_key, const Counts& delta)>;
+
   // Applies one snapshot taken at `now`. Returns the processes whose kernel
-  // entries the caller should remove (exited longer than the TTL).
+  // entries the caller should remove (exited longer than the TTL). With
+  // `on_change`, also tells it what this update counted (every event once).
   std::vector<ProcessId> Update(const Snapshot& snapshot, absl::Time now,
-                                const LivenessCheck& liveness, const DeviceName& device_name);
+                                const LivenessCheck& liveness, const DeviceName& device_name,
+                                const ChangeVisitor& on_change = nullptr);
 
   // The complete view, projected on its labels.
   const std::map<SeriesKey, Counts>& complete() const { return complete_; }

@@ -137,7 +137,8 @@ template <typename Traits>
 std::vector<ProcessId> BasicProcessLedger<Traits>::Update(const Snapshot& snapshot,
                                                           absl::Time now,
                                                           const LivenessCheck& liveness,
-                                                          const DeviceName& device_name) {
+                                                          const DeviceName& device_name,
+                                                          const ChangeVisitor& on_change) {
   std::vector<ProcessId> to_forget;
   const double decay =
       last_update_ == absl::InfinitePast()
@@ -233,6 +234,7 @@ std::vector<ProcessId> BasicProcessLedger<Traits>::Update(const Snapshot& snapsh
   // (d) Apply the changes.
   for (const Change& change : changes) {
     const SeriesKey full = FullKey(*change.entry, *change.process, device_name);
+    if (on_change) on_change(full, change.delta);
     SeriesKey complete_key = full;
     complete_key.comm = change.process->aggregate_comm;
     complete_[complete_labels_.Project(complete_key)].Add(change.delta);

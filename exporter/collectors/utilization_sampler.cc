@@ -59,13 +59,16 @@ UtilizationSampler::UtilizationSampler(std::string procfs_path, absl::Duration w
                                        Clock clock)
     : path_(std::move(procfs_path) + "/diskstats"), clock_(std::move(clock)), window_(window) {}
 
-absl::Status UtilizationSampler::SampleOnce() {
+absl::Status UtilizationSampler::SampleOnce(std::vector<DiskStats>* disks) {
   absl::StatusOr<std::string> text = ReadFileToString(path_);
   if (!text.ok()) return text.status();
   DiskstatsParseResult parsed = ParseDiskstats(*text);
   absl::Time now = clock_();
-  std::lock_guard<std::mutex> lock(mu_);
-  window_.AddSample(now, parsed.disks);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    window_.AddSample(now, parsed.disks);
+  }
+  if (disks != nullptr) *disks = std::move(parsed.disks);
   return absl::OkStatus();
 }
 

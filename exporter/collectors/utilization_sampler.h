@@ -48,7 +48,8 @@ class UtilizationSampler {
 
   // Reads the file once and records it at clock(). Returns the read's status;
   // malformed lines are skipped here (the diskstats collector reports them).
-  absl::Status SampleOnce();
+  // With `disks`, also hands over what it read (for the page at /).
+  absl::Status SampleOnce(std::vector<DiskStats>* disks = nullptr);
 
   // Safe to call while another thread runs SampleOnce().
   std::map<std::string, double> Ratios() const;

@@ -3,19 +3,13 @@
 #include <memory>
 
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_replace.h"
 #include "http/gzip.h"
-#include "version.h"
+#include "http/landing_page.h"
 
 namespace diskidle::http {
 namespace {
 
 constexpr char kMetricsContentType[] = "text/plain; version=0.0.4; charset=utf-8";
-
-std::string HtmlEscape(absl::string_view text) {
-  return absl::StrReplaceAll(text,
-                             {{"&", "&amp;"}, {"<", "&lt;"}, {">", "&gt;"}, {"\"", "&quot;"}});
-}
 
 HttpResponse Metrics(const ExporterPages& pages, const HttpRequest& request) {
   HttpResponse response;
@@ -31,24 +25,22 @@ HttpResponse Metrics(const ExporterPages& pages, const HttpRequest& request) {
   return response;
 }
 
-HttpResponse IndexPage(const ExporterPages& pages) {
-  std::string rows;
-  for (const auto& [name, status] : pages.collector_status()) {
-    rows += absl::StrCat("<tr><td>", HtmlEscape(name), "</td><td>", HtmlEscape(status),
-                         "</td></tr>");
-  }
-  if (rows.empty()) rows = "<tr><td colspan=2>no scrape yet</td></tr>";
+// The landing page, or its live section alone when the page's script asks.
+HttpResponse IndexPage(const ExporterPages& pages, const HttpRequest& request) {
+  LiveRates live;
+  if (pages.live_rates) live = pages.live_rates();
   HttpResponse response;
   response.content_type = "text/html; charset=utf-8";
-  response.body = absl::StrCat(
-      "<!DOCTYPE html><html><head><title>diskidle_exporter</title></head><body>"
-      "<h1>diskidle_exporter ", DISKIDLE_VERSION, "</h1>"
-      "<p>Which process, through which syscall, sends which sizes of block I/O to which disk "
-      "&mdash; next to the disk's /proc/diskstats counters.</p>"
-      "<ul><li><a href=\"", HtmlEscape(pages.telemetry_path), "\">Metrics</a></li>"
-      "<li><a href=\"/healthz\">Health</a> (", pages.ready() ? "ready" : "not ready", ")</li></ul>"
-      "<h2>Collectors (last scrape)</h2><table border=1><tr><th>collector</th><th>status</th></tr>",
-      rows, "</table></body></html>\n");
+  // The numbers change every second: a browser must not show a stored copy.
+  response.headers.emplace_back("Cache-Control", "no-store");
+  if (request.query == kLivePartQuery) {
+    response.body = RenderLiveSection(live);
+    return response;
+  }
+  response.body = RenderLandingPage({.telemetry_path = pages.telemetry_path,
+                                     .ready = pages.ready(),
+                                     .collector_status = pages.collector_status(),
+                                     .live = std::move(live)});
   return response;
 }
 
@@ -67,7 +59,8 @@ std::vector<Route> ExporterRoutes(ExporterPages pages) {
                          [shared](const HttpRequest& request) { return Metrics(*shared, request); }});
   if (shared->telemetry_path != "/") {
     routes.push_back(
-        Route{"/", false, false, [shared](const HttpRequest&) { return IndexPage(*shared); }});
+        Route{"/", false, false,
+              [shared](const HttpRequest& request) { return IndexPage(*shared, request); }});
   }
   return routes;
 }

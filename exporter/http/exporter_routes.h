@@ -1,5 +1,5 @@
 // The exporter's pages on the HTTP server: the scrape at the telemetry path
-// (gzip when asked), a small HTML page at / and /healthz. Handed callbacks, so
+// (gzip when asked), the landing page at / (http/landing_page.h) and /healthz. Handed callbacks, so
 // http/ knows nothing of collectors.
 #pragma once
 
@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "http/server.h"
+#include "model/live_rates.h"
 
 namespace diskidle::http {
 
@@ -21,6 +22,8 @@ struct ExporterPages {
   std::function<std::string()> not_ready_reason;
   // (collector, "ok" or its error) from the last scrape, for "/".
   std::function<std::vector<std::pair<std::string, std::string>>()> collector_status;
+  // The live numbers of "/" (unset: the page says there are none).
+  std::function<LiveRates()> live_rates;
 };
 
 std::vector<Route> ExporterRoutes(ExporterPages pages);

@@ -397,5 +397,31 @@ TEST(LedgerProperty, CompleteViewIsExactAndNoSeriesDecreases) {
   }
 }
 
+// The page at / sums these: each update reports what it counted, once, under
+// the full labels, whatever the views keep.
+TEST_F(LedgerTest, UpdateReportsWhatItCountedUnderTheFullLabels) {
+  auto update = [this] {
+    std::vector<LedgerChange> changes;
+    now_ += absl::Seconds(1);
+    ledger_.Update(
+        kernel_.Snapshot(), now_, [this](const ProcessId& id) { return kernel_.Check(id); },
+        DeviceName, [&changes](const SeriesKey& key, const SeriesCounts& delta) {
+          changes.push_back({key, delta.bios, delta.zero_byte_bios()});
+        });
+    return changes;
+  };
+  kernel_.Fsync(100, 1, 5, "java");
+  std::vector<LedgerChange> changes = update();
+  ASSERT_EQ(changes.size(), 1u);
+  EXPECT_EQ(changes[0].key, Own(100, "java"));
+  EXPECT_EQ(changes[0].bios, 5u);
+  EXPECT_EQ(changes[0].zero_byte_bios, 5u);
+  kernel_.Fsync(100, 1, 3, "java");
+  changes = update();
+  ASSERT_EQ(changes.size(), 1u);
+  EXPECT_EQ(changes[0].bios, 3u) << "the change since the last update, not the total";
+  EXPECT_TRUE(update().empty());
+}
+
 }  // namespace
 }  // namespace diskidle
