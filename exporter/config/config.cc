@@ -346,9 +346,9 @@ const std::vector<Key>& Keys() {
                           DurationCodec(absl::ZeroDuration(), absl::Hours(24 * 365))),
       DISKIDLE_CONFIG_KEY(collectors.syscalls.map_entries, Reload::kRestartOnly,
                           IntCodec<uint32_t>(1, kMaxMapEntries)),
-      DISKIDLE_CONFIG_KEY(debug.stacks.enabled, Reload::kRestartOnly, BoolCodec()),
       DISKIDLE_CONFIG_KEY(collectors.disk_latency.enabled, Reload::kRestartOnly, BoolCodec()),
       DISKIDLE_CONFIG_KEY(collectors.disk_latency.attach, Reload::kRestartOnly, AttachModeCodec()),
+      DISKIDLE_CONFIG_KEY(debug.stacks.enabled, Reload::kRestartOnly, BoolCodec()),
   };
   return *keys;
 }

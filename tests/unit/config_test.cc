@@ -457,8 +457,8 @@ TEST(ConfigReloadTest, RestartOnlyKeysAreTheDocumentedOnes) {
                           "collectors.bio.process_labels", "collectors.bio.process_histogram",
                           "collectors.bio.bio_map_entries", "collectors.bio.process_map_entries",
                           "collectors.diskstats.enabled", "collectors.syscalls.enabled",
-                          "collectors.syscalls.map_entries", "debug.stacks.enabled",
-                          "collectors.disk_latency.enabled", "collectors.disk_latency.attach"));
+                          "collectors.syscalls.map_entries", "collectors.disk_latency.enabled",
+                          "collectors.disk_latency.attach", "debug.stacks.enabled"));
 }
 
 TEST(ConfigReloadTest, RestartOnlyChangeIsKeptAndReported) {
