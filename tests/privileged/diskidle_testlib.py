@@ -476,7 +476,13 @@ def attached_bio_programs(pid):
     through a link (`bpftool -j link show`): what actually runs, whatever the
     config asked for. tp_btf programs have type
     "tracing", raw_tp ones "raw_tracepoint"; both attach by a raw tracepoint link."""
-    progs = {p["id"]: p for p in bpf_programs_of(pid) if p.get("name") in BIO_PROGRAMS}
+    return attached_programs(pid, lambda name: name in BIO_PROGRAMS)
+
+
+def attached_programs(pid, wanted):
+    """[(program type, program name, tracepoint)] of the programs process `pid`
+    holds whose name `wanted(name)` accepts and that are attached through a link."""
+    progs = {p["id"]: p for p in bpf_programs_of(pid) if wanted(p.get("name", ""))}
     links = json.loads(run("bpftool", "-j", "link", "show").stdout or "[]")
     return sorted((progs[link["prog_id"]]["type"], progs[link["prog_id"]]["name"],
                    link.get("tp_name", ""))

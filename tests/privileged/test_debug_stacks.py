@@ -103,7 +103,7 @@ def parse_folded(text):
 
 
 def stack_program_attached(exporter):
-    return [p for p in lib.attached_bio_programs(exporter.proc.pid) if p[1].startswith(STACK_PROGRAM)]
+    return lib.attached_programs(exporter.proc.pid, lambda name: name.startswith(STACK_PROGRAM))
 
 
 def stack_program_held(exporter):
