@@ -122,7 +122,9 @@ absl::Status SyscallProgram::LoadPath(const SyscallProgramOptions& options,
   open_opts.sz = sizeof(open_opts);
   open_opts.btf_custom_path = options.btf_path.c_str();
   skel_.reset(syscall_stats__open_opts(&open_opts));
-  if (!skel_) return absl::InternalError(absl::StrCat("open syscall BPF object: ", ErrnoText(errno)));
+  if (!skel_) {
+    return absl::InternalError(absl::StrCat("open syscall BPF object: ", ErrnoText(errno)));
+  }
   syscall_stats* skel = skel_.get();
   bpf_map__set_max_entries(skel->maps.syscall_counts, options.map_entries);
   bpf_map__set_max_entries(skel->maps.syscall_processes, options.map_entries);
