@@ -301,9 +301,11 @@ static __always_inline int on_exit(s32 syscall_nr, s64 ret, bool write_family)
  *
  * fentry/fexit: the entry function's argument is the saved user registers
  * (a BTF pointer: direct loads); fexit also gets its return value, which is
- * the syscall's result, as sys_exit_<name> reports it. Untestable on a kernel
- * that refuses fentry (docs/metrics.md), so the bodies are one call each into
- * the same helpers as the tracepoint programs.
+ * the syscall's result, as sys_exit_<name> reports it. CI's kernels refuse
+ * fentry, so the bodies are one call each into the same helpers as the
+ * tracepoint programs, and tests/qemu/check_fentry.sh compares both paths'
+ * counts on Debian kernels. x86_64's `sync` has no __x64_sys_sync in BTF: the
+ * loader retargets it to __do_sys_sync (same pt_regs argument).
  */
 #define TRACE_SYSCALL(name, fd_arg, write_family)                            \
 	SEC("tracepoint/syscalls/sys_enter_" #name)                          \
