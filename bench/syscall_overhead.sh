@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Syscall collector overhead (issue 11, collectors.syscalls). Run as root.
 #
-# While the collector is attached, every syscall of every process takes the
-# kernel's traced path (a syscalls:sys_enter_*/sys_exit_* tracepoint is on),
-# and each traced call also runs our two programs. This measures both, in the
+# On the tracepoint path (the only one on kernels that refuse fentry), while
+# the collector is attached every syscall of every process takes the kernel's
+# traced path (a syscalls:sys_enter_*/sys_exit_* tracepoint is on), and each
+# traced call also runs our two programs; on the fentry/fexit path only the
+# traced calls pay. The path measured is printed (the exporter's attach line). This measures both, in the
 # same run, with the arms interleaved round by round:
 #   unrelated  ns per getppid() (not traced: pays only the traced path)
 #   traced     ns per zero-byte write() to a tmpfs file (traced: pays the
@@ -15,7 +17,7 @@
 # The load average is printed before and after (a busy host moves everything:
 # compare the arms of one run, not runs).
 #
-# Usage: bench/syscall_overhead.sh [--rounds N] [--calls N]
+# Usage: bench/syscall_overhead.sh [--rounds N] [--calls N] [--attach auto|fentry|tracepoint]
 #   Binaries come from $BUILD_DIR (default: <source>/build); override with
 #   DISKIDLE_EXPORTER, DISKIDLE_IOGEN.
 # Exit status: 0 measured, 2 when a measurement could not be taken.
@@ -23,10 +25,12 @@ set -euo pipefail
 
 ROUNDS=7
 CALLS=2000000
+ATTACH=auto  # collectors.syscalls.attach
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --rounds) ROUNDS="$2"; shift 2 ;;
     --calls) CALLS="$2"; shift 2 ;;
+    --attach) ATTACH="$2"; shift 2 ;;
     -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
     *) echo "unknown argument: $1" >&2; exit 2 ;;
   esac
@@ -71,13 +75,18 @@ collectors:
     enabled: false
   syscalls:
     enabled: true
+    attach: $ATTACH
 YAML
 
 start_exporter() {
   "$EXPORTER" --config.file="$WORK/config.yaml" > "$WORK/exporter.log" 2>&1 &
   EXPORTER_PID=$!
   for _ in $(seq 200); do
-    grep -q "syscall collector attached" "$WORK/exporter.log" && return 0
+    if grep -q "syscall collector attached" "$WORK/exporter.log"; then
+      [[ -n "${PATH_SHOWN:-}" ]] || grep -o "syscall collector attached: .*" "$WORK/exporter.log" | sed 's/"$//' >&2
+      PATH_SHOWN=1
+      return 0
+    fi
     kill -0 "$EXPORTER_PID" 2>/dev/null || die "exporter exited: $(cat "$WORK/exporter.log")"
     sleep 0.05
   done

@@ -4,14 +4,24 @@
  * process, whole disk and syscall: a duration histogram, a histogram of the
  * bytes the write family returned, and failed calls.
  *
- * It attaches to the per-syscall tracepoints syscalls:sys_enter_<name> and
- * sys_exit_<name>. Attaching any of them makes every syscall of every process
- * take the kernel's slow syscall path (docs/benchmarks.md measures what that
- * costs), which is why the collector is off unless asked for.
+ * Each syscall has two pairs of programs that share every line of the
+ * counting (on_enter() and on_exit()) and differ only in where they read the
+ * argument, the syscall number and the result:
+ *  - fentry/fexit on the architecture's syscall entry function
+ *    (__x64_sys_<name>, __arm64_sys_<name>): only the traced syscalls pay.
+ *    Their SEC names start with "?": not loaded unless the loader asks, so a
+ *    kernel that refuses function tracing (EPERM in locked-down VMs, no BTF
+ *    for the function) still loads the tracepoint pair from this object;
+ *  - the per-syscall tracepoints syscalls:sys_enter_<name>/sys_exit_<name>.
+ *    Attaching any of them makes every syscall of every process take the
+ *    kernel's slow syscall path (docs/benchmarks.md measures what that costs).
+ * The loader (exporter/bpf/syscall_program.cc) loads one pair or the other,
+ * never both. Either way the collector is off unless asked for.
  */
 #include "vmlinux_min.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_core_read.h>
+#include <bpf/bpf_tracing.h>
 #include "syscall_stats.h"
 #include "size_bucket.bpf.h"
 
@@ -50,6 +60,29 @@ struct task_struct___syscalls {
 	char comm[16];
 	struct files_struct *files;
 } __attribute__((preserve_access_index));
+
+/*
+ * The user registers saved at syscall entry, which the syscall entry functions
+ * take as their only argument: the first argument of the call and the syscall
+ * number (the same number the tracepoints report, syscall_get_nr()).
+ */
+#if defined(__TARGET_ARCH_x86)
+struct pt_regs___syscalls {
+	unsigned long di;
+	unsigned long orig_ax;
+} __attribute__((preserve_access_index));
+#define SYSCALL_ENTRY_PREFIX "__x64_sys_"
+#define SYSCALL_ARG0(regs) ((regs)->di)
+#define SYSCALL_NR(regs) ((s32)(regs)->orig_ax)
+#elif defined(__TARGET_ARCH_arm64)
+struct pt_regs___syscalls {
+	u64 regs[31];
+	s32 syscallno;
+} __attribute__((preserve_access_index));
+#define SYSCALL_ENTRY_PREFIX "__arm64_sys_"
+#define SYSCALL_ARG0(regs) ((regs)->regs[0])
+#define SYSCALL_NR(regs) ((regs)->syscallno)
+#endif
 
 /* The layout of a syscalls:sys_enter_* / sys_exit_* record (see the format
  * file under /sys/kernel/tracing/events/syscalls/): an 8-byte common header,
@@ -216,7 +249,8 @@ counts_of(const struct syscall_key *key, struct task_struct___syscalls *leader)
 	return value;
 }
 
-static __always_inline int on_exit(struct syscall_exit_args *ctx, bool write_family)
+/* A traced syscall returned `ret`: counts the call that on_enter() timed. */
+static __always_inline int on_exit(s32 syscall_nr, s64 ret, bool write_family)
 {
 	u64 now = bpf_ktime_get_ns(), thread = bpf_get_current_pid_tgid();
 	struct syscall_inflight *call =
@@ -224,7 +258,6 @@ static __always_inline int on_exit(struct syscall_exit_args *ctx, bool write_fam
 	struct task_struct___syscalls *task, *leader;
 	struct syscall_key key = {};
 	struct syscall_value *value;
-	s64 ret = ctx->ret;
 	u64 ns;
 
 	if (!call || !call->start_ns)
@@ -237,7 +270,7 @@ static __always_inline int on_exit(struct syscall_exit_args *ctx, bool write_fam
 	leader = task->group_leader;
 	key.start_boottime_ns = leader->start_boottime;
 	key.tgid = thread >> 32;
-	key.syscall_nr = ctx->syscall_nr;
+	key.syscall_nr = syscall_nr;
 	value = counts_of(&key, leader);
 	if (!value)
 		return 0;
@@ -261,8 +294,19 @@ static __always_inline int on_exit(struct syscall_exit_args *ctx, bool write_fam
 	return 0;
 }
 
-/* One entry and one exit program per syscall. `fd_arg` says whether the first
- * argument is a file descriptor (every traced syscall but sync and msync). */
+/*
+ * The programs of one syscall, both attach paths. `fd_arg` says whether the
+ * first argument is a file descriptor (every traced syscall but sync and
+ * msync).
+ *
+ * fentry/fexit: the entry function's argument is the saved user registers
+ * (a BTF pointer: direct loads); fexit also gets its return value, which is
+ * the syscall's result, as sys_exit_<name> reports it. CI's kernels refuse
+ * fentry, so the bodies are one call each into the same helpers as the
+ * tracepoint programs, and tests/qemu/check_fentry.sh compares both paths'
+ * counts on Debian kernels. x86_64's `sync` has no __x64_sys_sync in BTF: the
+ * loader retargets it to __do_sys_sync (same pt_regs argument).
+ */
 #define TRACE_SYSCALL(name, fd_arg, write_family)                            \
 	SEC("tracepoint/syscalls/sys_enter_" #name)                          \
 	int sc_enter_##name(struct syscall_enter_args *ctx)                  \
@@ -272,7 +316,18 @@ static __always_inline int on_exit(struct syscall_exit_args *ctx, bool write_fam
 	SEC("tracepoint/syscalls/sys_exit_" #name)                           \
 	int sc_exit_##name(struct syscall_exit_args *ctx)                    \
 	{                                                                    \
-		return on_exit(ctx, write_family);                           \
+		return on_exit(ctx->syscall_nr, ctx->ret, write_family);     \
+	}                                                                    \
+	SEC("?fentry/" SYSCALL_ENTRY_PREFIX #name)                           \
+	int BPF_PROG(sc_fentry_##name, const struct pt_regs___syscalls *regs) \
+	{                                                                    \
+		return on_enter((fd_arg) ? fd_disk(SYSCALL_ARG0(regs)) : 0); \
+	}                                                                    \
+	SEC("?fexit/" SYSCALL_ENTRY_PREFIX #name)                            \
+	int BPF_PROG(sc_fexit_##name, const struct pt_regs___syscalls *regs, \
+		     long ret)                                               \
+	{                                                                    \
+		return on_exit(SYSCALL_NR(regs), ret, write_family);         \
 	}
 
 TRACE_SYSCALL(write, true, true)

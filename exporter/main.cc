@@ -280,8 +280,9 @@ int Run(int argc, char** argv) {
   // by then every enabled collector is.
   if (config->collectors.syscalls.enabled) {
     const SyscallCollectorConfig& s = config->collectors.syscalls;
-    auto loaded = SyscallProgram::Load(
-        {.map_entries = s.map_entries, .btf_path = config->paths.sysfs + "/kernel/btf/vmlinux"});
+    auto loaded = SyscallProgram::Load({.attach = s.attach,
+                                        .map_entries = s.map_entries,
+                                        .btf_path = config->paths.sysfs + "/kernel/btf/vmlinux"});
     if (!loaded.ok()) return Fatal(loaded.status().message());
     syscall_program = std::move(*loaded);
     syscalls = std::make_shared<SyscallCollector>(s, config->collectors.bio.size_buckets_bytes,

@@ -50,6 +50,8 @@ struct BioKeyLess {
 
 }  // namespace
 
+void QuietLibbpf() { libbpf_set_print(QuietLibbpfPrint); }
+
 absl::Status CheckBpfPrivileges() {
   auto status = ReadFileToString("/proc/self/status");
   if (!status.ok()) return status.status();
@@ -74,7 +76,7 @@ void BioProgram::SkeletonDeleter::operator()(bio_stats* skel) const {
 BioProgram::~BioProgram() = default;
 
 absl::StatusOr<std::unique_ptr<BioProgram>> BioProgram::Load(const BioProgramOptions& options) {
-  libbpf_set_print(QuietLibbpfPrint);
+  QuietLibbpf();
   if (options.bio_map_entries == 0 || options.process_map_entries == 0) {
     return absl::InvalidArgumentError("BPF map sizes must be at least 1 entry");
   }

@@ -61,4 +61,9 @@ class BioProgram : public BioMaps {
 // One-line description of why this process cannot load BPF, or OK.
 absl::Status CheckBpfPrivileges();
 
+// libbpf's messages go to stderr only with DISKIDLE_LIBBPF_DEBUG set: its
+// warnings are many lines per failure, and each loader says in one line what
+// failed (and a fallback that works is no error at all).
+void QuietLibbpf();
+
 }  // namespace diskidle

@@ -1,6 +1,7 @@
 #include "bpf/syscall_program.h"
 
 #include <bpf/bpf.h>
+#include <bpf/btf.h>
 #include <bpf/libbpf.h>
 #include <sys/mount.h>
 #include <unistd.h>
@@ -48,6 +49,62 @@ absl::Status EnsureTracefs(const std::string& tracefs_path) {
   return absl::OkStatus();
 }
 
+// The architecture's syscall entry functions, which the fentry/fexit programs
+// attach to (SYSCALL_ENTRY_PREFIX in bpf/syscall_stats.bpf.c).
+#if defined(__x86_64__)
+constexpr char kSyscallEntryPrefix[] = "__x64_sys_";
+// x86_64's SYSCALL_DEFINE0 makes __x64_sys_<name> an alias of __do_sys_<name>
+// (same address, same pt_regs argument), and BTF names only the latter.
+constexpr char kSyncEntryAlias[] = "__do_sys_sync";
+#elif defined(__aarch64__)
+constexpr char kSyscallEntryPrefix[] = "__arm64_sys_";
+constexpr char kSyncEntryAlias[] = "";  // SYSCALL_DEFINE0 defines __arm64_sys_sync itself
+#else
+#error "diskidle: the syscall collector supports x86_64 and arm64"
+#endif
+
+bool BtfHasFunction(const btf* btf, const std::string& name) {
+  return btf__find_by_name_kind(btf, name.c_str(), BTF_KIND_FUNC) >= 0;
+}
+
+// The function an fentry/fexit program attaches to: its section name after
+// the "fentry/" or "fexit/" (and libbpf's optional leading "?").
+std::string AttachTarget(const bpf_program* prog) {
+  std::string section = bpf_program__section_name(prog);
+  size_t slash = section.find('/');
+  return slash == std::string::npos ? section : section.substr(slash + 1);
+}
+
+// Checks, before the load, that the kernel's BTF has every entry function the
+// fentry/fexit programs attach to, so that a missing one is a clear reason
+// (libbpf would say "No such process"). One known gap is bridged: sync, the
+// one traced syscall without arguments, attaches to kSyncEntryAlias where BTF
+// lacks its entry function (x86_64, seen on Linux 6.18).
+absl::Status ResolveEntryFunctions(const std::string& btf_path, syscall_stats* skel) {
+  btf* vmlinux = btf__parse(btf_path.c_str(), nullptr);
+  if (libbpf_get_error(vmlinux)) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("fentry/fexit needs the kernel's BTF, and ", btf_path, " cannot be read"));
+  }
+  absl::Status status = absl::OkStatus();
+  bpf_program* prog;
+  bpf_object__for_each_program(prog, skel->obj) {
+    if (!bpf_program__autoload(prog)) continue;
+    const std::string target = AttachTarget(prog);
+    if (BtfHasFunction(vmlinux, target)) continue;
+    if (target == absl::StrCat(kSyscallEntryPrefix, "sync") && *kSyncEntryAlias != '\0' &&
+        BtfHasFunction(vmlinux, kSyncEntryAlias)) {
+      bpf_program__set_attach_target(prog, 0, kSyncEntryAlias);
+      continue;
+    }
+    status = absl::NotFoundError(
+        absl::StrCat("the kernel's BTF has no function ", target, " to attach fentry/fexit to"));
+    break;
+  }
+  btf__free(vmlinux);
+  return status;
+}
+
 }  // namespace
 
 void SyscallProgram::SkeletonDeleter::operator()(syscall_stats* skel) const {
@@ -56,48 +113,110 @@ void SyscallProgram::SkeletonDeleter::operator()(syscall_stats* skel) const {
 
 SyscallProgram::~SyscallProgram() = default;
 
-absl::StatusOr<std::unique_ptr<SyscallProgram>> SyscallProgram::Load(
-    const SyscallProgramOptions& options) {
-  if (options.map_entries == 0) {
-    return absl::InvalidArgumentError("BPF map sizes must be at least 1 entry");
-  }
-  if (absl::Status s = CheckBpfPrivileges(); !s.ok()) return s;
-  if (absl::Status s = EnsureTracefs(options.tracefs_path); !s.ok()) return s;
-
-  auto program = std::unique_ptr<SyscallProgram>(new SyscallProgram());
+absl::Status SyscallProgram::LoadPath(const SyscallProgramOptions& options,
+                                      SyscallAttachMode path) {
+  const bool fentry = path == SyscallAttachMode::kFentry;
   // As in BioProgram::Load: vmlinux's BTF named explicitly, so that libbpf
   // never enumerates module BTFs (refused without CAP_SYS_ADMIN).
   bpf_object_open_opts open_opts{};
   open_opts.sz = sizeof(open_opts);
   open_opts.btf_custom_path = options.btf_path.c_str();
-  program->skel_.reset(syscall_stats__open_opts(&open_opts));
-  if (!program->skel_) {
+  skel_.reset(syscall_stats__open_opts(&open_opts));
+  if (!skel_) {
     return absl::InternalError(absl::StrCat("open syscall BPF object: ", ErrnoText(errno)));
   }
-  syscall_stats* skel = program->skel_.get();
+  syscall_stats* skel = skel_.get();
   bpf_map__set_max_entries(skel->maps.syscall_counts, options.map_entries);
   bpf_map__set_max_entries(skel->maps.syscall_processes, options.map_entries);
   // `inflight` is task storage: sized by the threads that exist, not by us.
+
+  // Exactly one path's programs are loaded: the fentry/fexit ones are
+  // "?"-sections (off unless turned on here), and a path that failed is never
+  // retried in the same object (libbpf loads an object once), so a kernel
+  // that refuses one fentry program still gets the tracepoints from a fresh one.
+  bpf_program* prog;
+  bpf_object__for_each_program(prog, skel->obj) {
+    const bool is_fentry = bpf_program__type(prog) == BPF_PROG_TYPE_TRACING;
+    bpf_program__set_autoload(prog, is_fentry == fentry);
+  }
+  if (fentry) {
+    if (absl::Status s = ResolveEntryFunctions(options.btf_path, skel); !s.ok()) {
+      skel_.reset();
+      return s;
+    }
+  }
+  const char* what = fentry ? "fentry/fexit programs" : "syscall tracepoint programs";
   if (int err = syscall_stats__load(skel); err != 0) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("load syscall BPF programs: ", ErrnoText(err),
-                     " (set DISKIDLE_LIBBPF_DEBUG=1 for the verifier log)"));
-  }
-  // Per-syscall tracepoints, not fentry/fexit: function tracing is not
-  // available on every kernel we run on (EPERM in locked-down VMs), and the
-  // tracepoints exist wherever CONFIG_FTRACE_SYSCALLS is on.
-  if (int err = syscall_stats__attach(skel); err != 0) {
+    skel_.reset();
+    // The fentry path's reason goes into a log line or an error that adds
+    // its own advice; the tracepoint path has no fallback, so it says here
+    // where the details are.
     return absl::FailedPreconditionError(absl::StrCat(
-        "attach syscalls:sys_enter_*/sys_exit_* tracepoints: ", ErrnoText(err),
-        " (needs CONFIG_FTRACE_SYSCALLS and tracefs)"));
+        "load ", what, ": ", ErrnoText(err),
+        fentry ? "" : " (set DISKIDLE_LIBBPF_DEBUG=1 for libbpf's and the verifier's log)"));
   }
+  // The skeleton attaches what was loaded (it skips programs not loaded).
+  if (int err = syscall_stats__attach(skel); err != 0) {
+    skel_.reset();  // detaches whatever was attached before the failure
+    return absl::FailedPreconditionError(
+        fentry ? absl::StrCat("attach fentry/fexit to the syscall entry functions: ",
+                              ErrnoText(err))
+               : absl::StrCat("attach syscalls:sys_enter_*/sys_exit_* tracepoints: ",
+                              ErrnoText(err), " (needs CONFIG_FTRACE_SYSCALLS and tracefs)"));
+  }
+  attach_mode_ = path;
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::unique_ptr<SyscallProgram>> SyscallProgram::Load(
+    const SyscallProgramOptions& options) {
+  QuietLibbpf();  // a refused fentry path is a log line of ours, not libbpf's warnings
+  if (options.map_entries == 0) {
+    return absl::InvalidArgumentError("BPF map sizes must be at least 1 entry");
+  }
+  if (absl::Status s = CheckBpfPrivileges(); !s.ok()) return s;
+
+  auto program = std::unique_ptr<SyscallProgram>(new SyscallProgram());
+  std::string why_not_fentry;  // empty: fentry/fexit attached, or not tried
+  if (options.attach != SyscallAttachMode::kTracepoint) {
+    absl::Status fentry = program->LoadPath(options, SyscallAttachMode::kFentry);
+    if (!fentry.ok() && options.attach == SyscallAttachMode::kFentry) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "collectors.syscalls.attach is fentry, but this kernel refuses it: ", fentry.message(),
+          " (set collectors.syscalls.attach to auto or tracepoint; DISKIDLE_LIBBPF_DEBUG=1 shows "
+          "libbpf's log)"));
+    }
+    if (!fentry.ok()) why_not_fentry = std::string(fentry.message());
+  }
+  if (program->attach_mode_ != SyscallAttachMode::kFentry) {
+    if (absl::Status s = EnsureTracefs(options.tracefs_path); !s.ok()) {
+      if (why_not_fentry.empty()) return s;
+      return absl::Status(s.code(), absl::StrCat(s.message(), "; fentry/fexit, which needs no "
+                                                 "tracefs, failed: ", why_not_fentry));
+    }
+    if (absl::Status s = program->LoadPath(options, SyscallAttachMode::kTracepoint); !s.ok()) {
+      return s;
+    }
+  }
+
   int programs = 0;
   bpf_program* prog;
-  bpf_object__for_each_program(prog, skel->obj) ++programs;
-  program->attach_description_ =
-      absl::StrCat("syscall tracepoints (sys_enter_*/sys_exit_* of ", programs / 2,
-                   " syscalls; no fentry/fexit path: every syscall of every process takes the "
-                   "kernel's traced path while attached)");
+  bpf_object__for_each_program(prog, program->skel_->obj) {
+    if (bpf_program__autoload(prog)) ++programs;
+  }
+  const int syscalls = programs / 2;  // an entry and an exit program each
+  if (program->attach_mode_ == SyscallAttachMode::kFentry) {
+    program->attach_description_ = absl::StrCat(
+        "fentry/fexit on ", kSyscallEntryPrefix, "* of ", syscalls,
+        " syscalls (only the traced syscalls pay for the collector)");
+  } else {
+    program->attach_description_ = absl::StrCat(
+        "syscall tracepoints (sys_enter_*/sys_exit_* of ", syscalls, " syscalls), ",
+        why_not_fentry.empty()
+            ? std::string("as collectors.syscalls.attach says (fentry/fexit not tried)")
+            : absl::StrCat("because fentry/fexit failed: ", why_not_fentry),
+        "; every syscall of every process takes the kernel's traced path while attached");
+  }
   program->num_cpus_ = libbpf_num_possible_cpus();
   if (program->num_cpus_ <= 0) return absl::InternalError("cannot read the number of possible CPUs");
   return program;

@@ -181,17 +181,28 @@ Codec<ListenAddress> ListenAddressCodec() {
           }};
 }
 
-Codec<AttachMode> AttachModeCodec() {
-  return {[](const FieldReader& r, const Field& f) {
-            std::vector<std::pair<std::string_view, AttachMode>> names;
-            for (AttachMode mode : {AttachMode::kAuto, AttachMode::kTpBtf, AttachMode::kRawTp}) {
-              names.emplace_back(AttachModeName(mode), mode);
-            }
+// One of `modes`, spelled as `name` spells it.
+template <typename Mode>
+Codec<Mode> ModeCodec(std::vector<Mode> modes, const char* (*name)(Mode)) {
+  return {[modes, name](const FieldReader& r, const Field& f) {
+            std::vector<std::pair<std::string_view, Mode>> names;
+            for (Mode mode : modes) names.emplace_back(name(mode), mode);
             return r.OneOf(f, names);
           },
-          [](YAML::Emitter& out, const AttachMode& v) {
-            out << YAML::SingleQuoted << std::string(AttachModeName(v));
+          [name](YAML::Emitter& out, const Mode& v) {
+            out << YAML::SingleQuoted << std::string(name(v));
           }};
+}
+
+Codec<AttachMode> AttachModeCodec() {
+  return ModeCodec<AttachMode>({AttachMode::kAuto, AttachMode::kTpBtf, AttachMode::kRawTp},
+                               AttachModeName);
+}
+
+Codec<SyscallAttachMode> SyscallAttachModeCodec() {
+  return ModeCodec<SyscallAttachMode>(
+      {SyscallAttachMode::kAuto, SyscallAttachMode::kFentry, SyscallAttachMode::kTracepoint},
+      SyscallAttachModeName);
 }
 
 // A list of label names, each one of `allowed`, none twice; written in the
@@ -340,6 +351,8 @@ const std::vector<Key>& Keys() {
       DISKIDLE_CONFIG_KEY(collectors.diskstats.utilization_sample_interval, Reload::kApplies,
                           DurationCodec(absl::Milliseconds(100), absl::Minutes(30))),
       DISKIDLE_CONFIG_KEY(collectors.syscalls.enabled, Reload::kRestartOnly, BoolCodec()),
+      DISKIDLE_CONFIG_KEY(collectors.syscalls.attach, Reload::kRestartOnly,
+                          SyscallAttachModeCodec()),
       DISKIDLE_CONFIG_KEY(collectors.syscalls.max_processes, Reload::kApplies,
                           IntCodec<int>(1, kMaxProcesses)),
       DISKIDLE_CONFIG_KEY(collectors.syscalls.exited_process_ttl, Reload::kApplies,

@@ -84,9 +84,13 @@ struct DiskstatsCollectorConfig {
 
 // diskidle_syscall_* (docs/metrics.md): write and sync syscalls per process.
 struct SyscallCollectorConfig {
-  // Off by default: its tracepoints slow every syscall of every process
-  // (docs/benchmarks.md). Restart-only.
+  // Off by default: on the tracepoint path every syscall of every process is
+  // slower (docs/benchmarks.md). Restart-only.
   bool enabled = false;
+  // How it attaches: auto (fentry/fexit where the kernel allows, else the
+  // syscall tracepoints), fentry (or fail at start-up), tracepoint.
+  // Restart-only.
+  SyscallAttachMode attach = SyscallAttachMode::kAuto;
   // Processes with series, the most active ones (as collectors.bio.max_processes).
   int max_processes = 1000;
   // A process's series end this long after it exits.

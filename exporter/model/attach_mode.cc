@@ -21,4 +21,16 @@ std::optional<AttachMode> ParseAttachMode(std::string_view name) {
   return std::nullopt;
 }
 
+const char* SyscallAttachModeName(SyscallAttachMode mode) {
+  switch (mode) {
+    case SyscallAttachMode::kAuto:
+      return "auto";
+    case SyscallAttachMode::kFentry:
+      return "fentry";
+    case SyscallAttachMode::kTracepoint:
+      return "tracepoint";
+  }
+  return "auto";
+}
+
 }  // namespace diskidle

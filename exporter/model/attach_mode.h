@@ -1,4 +1,5 @@
-// How the bio program attaches to block:block_bio_queue (collectors.bio.attach).
+// How the bio program attaches to block:block_bio_queue (collectors.bio.attach),
+// and how the syscall program attaches to the syscalls (collectors.syscalls.attach).
 #pragma once
 
 #include <optional>
@@ -18,5 +19,14 @@ const char* AttachModeName(AttachMode mode);
 
 // The inverse of AttachModeName; nullopt for anything else.
 std::optional<AttachMode> ParseAttachMode(std::string_view name);
+
+enum class SyscallAttachMode {
+  kAuto,        // fentry/fexit, else the syscall tracepoints (with the reason in the log)
+  kFentry,      // fentry/fexit on the syscall entry functions, or start-up fails
+  kTracepoint,  // syscalls:sys_enter_*/sys_exit_*; fentry/fexit is not tried
+};
+
+// "auto", "fentry", "tracepoint": the config spelling.
+const char* SyscallAttachModeName(SyscallAttachMode mode);
 
 }  // namespace diskidle

@@ -98,6 +98,9 @@ collectors:
     device_exclude: ""
     utilization_window: 1m
     utilization_sample_interval: 500ms
+  syscalls:
+    enabled: true
+    attach: fentry
 )");
   ASSERT_TRUE(config.ok()) << config.status();
   EXPECT_EQ(config->web.listen_address, (ListenAddress{"127.0.0.1", 9999}));
@@ -119,6 +122,8 @@ collectors:
   EXPECT_EQ(ds.device_exclude, "");
   EXPECT_EQ(ds.utilization_window, absl::Minutes(1));
   EXPECT_EQ(ds.utilization_sample_interval, absl::Milliseconds(500));
+  EXPECT_TRUE(config->collectors.syscalls.enabled);
+  EXPECT_EQ(config->collectors.syscalls.attach, SyscallAttachMode::kFentry);
 
   // And the dump round-trips, including the regex's backslash and the empty string.
   absl::StatusOr<Config> again = ParseConfig(DumpConfig(*config));
@@ -226,6 +231,9 @@ INSTANTIATE_TEST_SUITE_P(
         ErrorCase{"collectors:\n  bio:\n    attach: fentry\n",
                   "config line 3: collectors.bio.attach: expected one of auto, tp_btf, raw_tp, "
                   "got \"fentry\""},
+        ErrorCase{"collectors:\n  syscalls:\n    attach: kprobe\n",
+                  "config line 3: collectors.syscalls.attach: expected one of auto, fentry, "
+                  "tracepoint, got \"kprobe\""},
         ErrorCase{"collectors:\n  bio:\n    size_buckets_bytes: [0, 512, 500]\n",
                   "config line 3: collectors.bio.size_buckets_bytes[2]: expected a list of "
                   "increasing byte sizes, each 0 (first only) or a power of two up to "
@@ -404,6 +412,8 @@ std::vector<Mutation> OneChangePerKey() {
       {"collectors.diskstats.utilization_sample_interval",
        [](Config& c) { c.collectors.diskstats.utilization_sample_interval = absl::Seconds(2); }},
       {"collectors.syscalls.enabled", [](Config& c) { c.collectors.syscalls.enabled = true; }},
+      {"collectors.syscalls.attach",
+       [](Config& c) { c.collectors.syscalls.attach = SyscallAttachMode::kTracepoint; }},
       {"collectors.syscalls.max_processes",
        [](Config& c) { c.collectors.syscalls.max_processes = 5; }},
       {"collectors.syscalls.exited_process_ttl",
@@ -457,8 +467,9 @@ TEST(ConfigReloadTest, RestartOnlyKeysAreTheDocumentedOnes) {
                           "collectors.bio.process_labels", "collectors.bio.process_histogram",
                           "collectors.bio.bio_map_entries", "collectors.bio.process_map_entries",
                           "collectors.diskstats.enabled", "collectors.syscalls.enabled",
-                          "collectors.syscalls.map_entries", "collectors.disk_latency.enabled",
-                          "collectors.disk_latency.attach", "debug.stacks.enabled"));
+                          "collectors.syscalls.attach", "collectors.syscalls.map_entries",
+                          "collectors.disk_latency.enabled", "collectors.disk_latency.attach",
+                          "debug.stacks.enabled"));
 }
 
 TEST(ConfigReloadTest, RestartOnlyChangeIsKeptAndReported) {
