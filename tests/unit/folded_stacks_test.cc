@@ -44,7 +44,10 @@ class SymbolizeStacksTest : public ::testing::Test {
     std::ifstream in(std::string(DISKIDLE_TESTDATA_DIR) + "/symbolize/kallsyms.txt");
     kernel_ = KernelSymbols::Parse(
         std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>()));
-    root_ = ::testing::TempDir() + "/folded-stacks-procfs";
+    // One directory per test: ctest runs the tests of this fixture in parallel
+    // processes, and a shared one would be emptied under another test's feet.
+    root_ = ::testing::TempDir() + "/folded-stacks-procfs-" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name();
     std::filesystem::remove_all(root_);
     std::filesystem::create_directories(root_ + "/100");
     // Process 100: one anonymous code mapping named through its perf map.
@@ -52,6 +55,8 @@ class SymbolizeStacksTest : public ::testing::Test {
     std::ofstream(root_ + "/perf-100.map")
         << "7f0000000100 100 outer\n7f0000000200 100 fsync_wrapper\n";
   }
+
+  void TearDown() override { std::filesystem::remove_all(root_); }
 
   KernelSymbols kernel_;
   std::string root_;
