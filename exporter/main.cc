@@ -17,6 +17,7 @@
 #include "bpf/bio_program.h"
 #include "bpf/syscall_program.h"
 #include "bpf/latency_program.h"
+#include "bpf/loader_support.h"
 #include "cli/ecosystem_flags.h"
 #include "collectors/bio_collector.h"
 #include "collectors/collector_set.h"

@@ -10,36 +10,13 @@
 #include <map>
 #include <set>
 
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_split.h"
-#include "absl/strings/strip.h"
 #include "bio_stats.skel.h"
+#include "bpf/loader_support.h"
 #include "bpf/map_helpers.h"
-#include "util/read_file.h"
 
 namespace diskidle {
 namespace {
-
-constexpr int kCapSysAdmin = 21;
-constexpr int kCapPerfmon = 38;  // Linux 5.8+
-constexpr int kCapBpf = 39;      // Linux 5.8+
-
-std::string ErrnoText(int err) { return strerror(err < 0 ? -err : err); }
-
-// libbpf logs are kept quiet: failures are reported once, as a status, by us.
-int QuietLibbpfPrint(enum libbpf_print_level level, const char* format, va_list args) {
-  if (level == LIBBPF_DEBUG || getenv("DISKIDLE_LIBBPF_DEBUG") == nullptr) return 0;
-  return vfprintf(stderr, format, args);
-}
-
-bool KernelBtfHas(const std::string& btf_path, const char* type_name) {
-  struct btf* vmlinux = btf__parse(btf_path.c_str(), nullptr);
-  if (libbpf_get_error(vmlinux)) return false;  // NULL or an error pointer
-  bool found = btf__find_by_name_kind(vmlinux, type_name, BTF_KIND_TYPEDEF) >= 0;
-  btf__free(vmlinux);
-  return found;
-}
 
 // Keys are plain bytes (padding zeroed by the program): order them as bytes.
 struct BioKeyLess {
@@ -49,25 +26,6 @@ struct BioKeyLess {
 };
 
 }  // namespace
-
-void QuietLibbpf() { libbpf_set_print(QuietLibbpfPrint); }
-
-absl::Status CheckBpfPrivileges() {
-  auto status = ReadFileToString("/proc/self/status");
-  if (!status.ok()) return status.status();
-  uint64_t effective = 0;
-  for (absl::string_view line : absl::StrSplit(*status, '\n')) {
-    if (absl::ConsumePrefix(&line, "CapEff:")) {
-      line = absl::StripAsciiWhitespace(line);
-      if (!absl::SimpleHexAtoi(line, &effective)) effective = 0;
-    }
-  }
-  auto has = [effective](int cap) { return (effective >> cap) & 1; };
-  if ((has(kCapBpf) && has(kCapPerfmon)) || has(kCapSysAdmin)) return absl::OkStatus();
-  return absl::PermissionDeniedError(
-      "missing privileges to load BPF programs: run as root, or grant CAP_BPF and CAP_PERFMON "
-      "(CAP_SYS_ADMIN on kernels before 5.8)");
-}
 
 void BioProgram::SkeletonDeleter::operator()(bio_stats* skel) const {
   bio_stats__destroy(skel);  // detaches links, closes maps and programs
@@ -89,13 +47,9 @@ absl::StatusOr<std::unique_ptr<BioProgram>> BioProgram::Load(const BioProgramOpt
   }
 
   // tp_btf needs the tracepoint's BTF typedef; raw_tp only needs the tracepoint.
-  bool btf_tracepoint = KernelBtfHas(btf_path, "btf_trace_block_bio_queue");
-  std::vector<AttachMode> modes;
+  bool btf_tracepoint = KernelBtfHasTracepoint(btf_path, "block_bio_queue");
   const AttachMode attach = options.attach;
-  if (attach == AttachMode::kTpBtf || (attach == AttachMode::kAuto && btf_tracepoint)) {
-    modes.push_back(AttachMode::kTpBtf);
-  }
-  if (attach != AttachMode::kTpBtf) modes.push_back(AttachMode::kRawTp);
+  const std::vector<AttachMode> modes = AttachModesToTry(attach, btf_tracepoint);
   if (attach == AttachMode::kTpBtf && !btf_tracepoint) {
     return absl::NotFoundError(
         "kernel has no BTF for tracepoint block:block_bio_queue: set "
@@ -322,24 +276,8 @@ absl::StatusOr<BioSnapshot> BioProgram::Snapshot() {
 }
 
 absl::Status BioProgram::Forget(const std::vector<ProcessId>& processes) {
-  if (processes.empty()) return absl::OkStatus();
-  std::set<ProcessId> gone(processes.begin(), processes.end());
-  bio_stats* skel = skel_.get();
-
-  int counts_fd = bpf_map__fd(skel->maps.bio_counts);
-  std::vector<bio_key> doomed;  // deleted after the walk (see ForEachKey)
-  ForEachKey<bio_key>(counts_fd, [&](const bio_key& key) {
-    if (gone.count({key.tgid, key.start_boottime_ns})) doomed.push_back(key);
-  });
-  for (const bio_key& k : doomed) bpf_map_delete_elem(counts_fd, &k);
-
-  int processes_fd = bpf_map__fd(skel->maps.processes);
-  for (const ProcessId& id : gone) {
-    process_key pkey{};
-    pkey.tgid = id.first;
-    pkey.start_boottime_ns = id.second;
-    bpf_map_delete_elem(processes_fd, &pkey);
-  }
+  DeleteProcessEntries<bio_key>(bpf_map__fd(skel_->maps.bio_counts),
+                                bpf_map__fd(skel_->maps.processes), processes);
   return absl::OkStatus();
 }
 

@@ -58,12 +58,4 @@ class BioProgram : public BioMaps {
   int num_cpus_ = 0;
 };
 
-// One-line description of why this process cannot load BPF, or OK.
-absl::Status CheckBpfPrivileges();
-
-// libbpf's messages go to stderr only with DISKIDLE_LIBBPF_DEBUG set: its
-// warnings are many lines per failure, and each loader says in one line what
-// failed (and a fallback that works is no error at all).
-void QuietLibbpf();
-
 }  // namespace diskidle

@@ -10,30 +10,12 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "bpf/bio_program.h"
+#include "bpf/loader_support.h"
 #include "bpf/map_helpers.h"
 #include "disk_latency.skel.h"
 
 namespace diskidle {
 namespace {
-
-std::string ErrnoText(int err) { return strerror(err < 0 ? -err : err); }
-
-// Quiet unless DISKIDLE_LIBBPF_DEBUG is set, as for the bio program: a
-// failure is reported once, as a status.
-int QuietLibbpfPrint(enum libbpf_print_level level, const char* format, va_list args) {
-  if (level == LIBBPF_DEBUG || getenv("DISKIDLE_LIBBPF_DEBUG") == nullptr) return 0;
-  return vfprintf(stderr, format, args);
-}
-
-bool KernelBtfHasTracepoint(const std::string& btf_path) {
-  struct btf* vmlinux = btf__parse(btf_path.c_str(), nullptr);
-  if (libbpf_get_error(vmlinux)) return false;  // NULL or an error pointer
-  bool found =
-      btf__find_by_name_kind(vmlinux, "btf_trace_block_rq_complete", BTF_KIND_TYPEDEF) >= 0;
-  btf__free(vmlinux);
-  return found;
-}
 
 }  // namespace
 
@@ -45,18 +27,14 @@ LatencyProgram::~LatencyProgram() = default;
 
 absl::StatusOr<std::unique_ptr<LatencyProgram>> LatencyProgram::Load(
     AttachMode attach, const std::string& btf_path) {
-  libbpf_set_print(QuietLibbpfPrint);
+  QuietLibbpf();
   if (absl::Status s = CheckBpfPrivileges(); !s.ok()) return s;
   if (access(btf_path.c_str(), R_OK) != 0) {
     return absl::FailedPreconditionError(
         absl::StrCat("kernel BTF not found at ", btf_path, " (disk latency collector)"));
   }
-  const bool btf_tracepoint = KernelBtfHasTracepoint(btf_path);
-  std::vector<AttachMode> modes;
-  if (attach == AttachMode::kTpBtf || (attach == AttachMode::kAuto && btf_tracepoint)) {
-    modes.push_back(AttachMode::kTpBtf);
-  }
-  if (attach != AttachMode::kTpBtf) modes.push_back(AttachMode::kRawTp);
+  const std::vector<AttachMode> modes =
+      AttachModesToTry(attach, KernelBtfHasTracepoint(btf_path, "block_rq_complete"));
 
   absl::Status last_error = absl::UnknownError("no attach mode tried");
   for (AttachMode mode : modes) {

@@ -9,15 +9,13 @@
 #include <map>
 
 #include "absl/strings/str_cat.h"
-#include "bpf/bio_program.h"
+#include "bpf/loader_support.h"
 #include "bpf/map_helpers.h"
 #include "stack_trace.h"
 #include "stack_trace.skel.h"
 
 namespace diskidle {
 namespace {
-
-std::string ErrnoText(int err) { return strerror(err < 0 ? -err : err); }
 
 // Addresses of stack `id`, leaf first, up to the first 0 (the map pads with zeros).
 std::vector<uint64_t> ReadStack(int stacks_fd, int32_t id) {
@@ -46,9 +44,10 @@ absl::StatusOr<std::unique_ptr<StackProgram>> StackProgram::Start(
     return absl::InvalidArgumentError(
         absl::StrCat("comm longer than ", DISKIDLE_STACK_COMM_LEN - 1, " characters"));
   }
-  std::vector<AttachMode> modes;
-  if (options.attach != AttachMode::kRawTp) modes.push_back(AttachMode::kTpBtf);
-  if (options.attach != AttachMode::kTpBtf) modes.push_back(AttachMode::kRawTp);
+  // auto tries tp_btf without reading the kernel BTF first: a kernel without
+  // the tracepoint's typedef refuses the load, and raw_tp is tried next.
+  const std::vector<AttachMode> modes =
+      AttachModesToTry(options.attach, /*btf_tracepoint=*/true);
   absl::Status last_error = absl::UnknownError("no attach mode tried");
   for (AttachMode mode : modes) {
     auto program = std::unique_ptr<StackProgram>(new StackProgram());

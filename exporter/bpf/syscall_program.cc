@@ -11,14 +11,12 @@
 #include <set>
 
 #include "absl/strings/str_cat.h"
-#include "bpf/bio_program.h"
+#include "bpf/loader_support.h"
 #include "bpf/map_helpers.h"
 #include "syscall_stats.skel.h"
 
 namespace diskidle {
 namespace {
-
-std::string ErrnoText(int err) { return strerror(err < 0 ? -err : err); }
 
 // libbpf finds a tracepoint's id under /sys/kernel/debug/tracing (debugfs
 // automounts tracefs there) or /sys/kernel/tracing. Neither exists on a host
@@ -271,22 +269,8 @@ absl::StatusOr<SyscallSnapshot> SyscallProgram::Snapshot() {
 }
 
 absl::Status SyscallProgram::Forget(const std::vector<ProcessId>& processes) {
-  if (processes.empty()) return absl::OkStatus();
-  std::set<ProcessId> gone(processes.begin(), processes.end());
-  syscall_stats* skel = skel_.get();
-  int counts_fd = bpf_map__fd(skel->maps.syscall_counts);
-  std::vector<syscall_key> doomed;  // deleted after the walk (see ForEachKey)
-  ForEachKey<syscall_key>(counts_fd, [&](const syscall_key& key) {
-    if (gone.count({key.tgid, key.start_boottime_ns})) doomed.push_back(key);
-  });
-  for (const syscall_key& key : doomed) bpf_map_delete_elem(counts_fd, &key);
-  int processes_fd = bpf_map__fd(skel->maps.syscall_processes);
-  for (const ProcessId& id : gone) {
-    process_key pkey{};
-    pkey.tgid = id.first;
-    pkey.start_boottime_ns = id.second;
-    bpf_map_delete_elem(processes_fd, &pkey);
-  }
+  DeleteProcessEntries<syscall_key>(bpf_map__fd(skel_->maps.syscall_counts),
+                                    bpf_map__fd(skel_->maps.syscall_processes), processes);
   return absl::OkStatus();
 }
 
