@@ -44,23 +44,6 @@ std::string LabelsText(const SeriesKey& key) {
                        {"syscall", key.syscall}});
 }
 
-// Cumulative counts at each configured bound, from the kernel's log2 buckets.
-std::vector<std::pair<uint64_t, uint64_t>> CumulativeBuckets(
-    const SeriesCounts& counts, const std::vector<uint64_t>& bounds,
-    const std::vector<int>& last_bucket) {
-  std::vector<std::pair<uint64_t, uint64_t>> out;
-  out.reserve(bounds.size());
-  uint64_t cumulative = 0;
-  int next_bucket = 0;
-  for (size_t i = 0; i < bounds.size(); ++i) {
-    for (; next_bucket <= last_bucket[i] && next_bucket < DISKIDLE_SIZE_BUCKETS; ++next_bucket) {
-      cumulative += counts.buckets[next_bucket];
-    }
-    out.emplace_back(bounds[i], cumulative);
-  }
-  return out;
-}
-
 }  // namespace
 
 struct BioCollector::Impl {
@@ -220,7 +203,7 @@ absl::Status BioCollector::CollectText(std::string& out) {
               "histogram");
   for (const auto& [key, counts] : impl_->ledger.complete()) {
     text.Histogram("diskidle_bio_size_bytes", LabelsText(key),
-                   CumulativeBuckets(counts, bounds, last_bucket), counts.bytes, counts.bios);
+                   CumulativeBuckets(counts.buckets, bounds, last_bucket), counts.bytes, counts.bios);
   }
 
   if (config.max_processes <= 0) return absl::OkStatus();
@@ -260,7 +243,7 @@ absl::Status BioCollector::CollectText(std::string& out) {
                 "histogram");
     for (const auto& [labels, counts] : processes) {
       text.Histogram("diskidle_process_bio_size_bytes", labels,
-                     CumulativeBuckets(counts, bounds, last_bucket), counts.bytes, counts.bios);
+                     CumulativeBuckets(counts.buckets, bounds, last_bucket), counts.bytes, counts.bios);
     }
   }
   return absl::OkStatus();

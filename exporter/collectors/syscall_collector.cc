@@ -101,16 +101,7 @@ struct SyscallCollector::Impl {
   }
 
   std::vector<std::pair<uint64_t, uint64_t>> SizeBuckets(const SyscallCounts& counts) const {
-    std::vector<std::pair<uint64_t, uint64_t>> out;
-    uint64_t cumulative = 0;
-    int next = 0;
-    for (size_t i = 0; i < size_bounds.size(); ++i) {
-      for (; next <= last_bucket[i] && next < DISKIDLE_SIZE_BUCKETS; ++next) {
-        cumulative += counts.size_buckets[next];
-      }
-      out.emplace_back(size_bounds[i], cumulative);
-    }
-    return out;
+    return CumulativeBuckets(counts.size_buckets, size_bounds, last_bucket);
   }
 };
 

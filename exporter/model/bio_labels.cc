@@ -39,4 +39,22 @@ std::vector<int> LastKernelBucketPerBound(const std::vector<uint64_t>& bounds) {
   return out;
 }
 
+std::vector<std::pair<uint64_t, uint64_t>> CumulativeBuckets(
+    std::span<const uint64_t> kernel_buckets, const std::vector<uint64_t>& bounds,
+    const std::vector<int>& last_bucket) {
+  std::vector<std::pair<uint64_t, uint64_t>> out;
+  out.reserve(bounds.size());
+  uint64_t cumulative = 0;
+  size_t next_bucket = 0;
+  for (size_t i = 0; i < bounds.size(); ++i) {
+    for (; next_bucket <= static_cast<size_t>(last_bucket[i]) &&
+           next_bucket < kernel_buckets.size();
+         ++next_bucket) {
+      cumulative += kernel_buckets[next_bucket];
+    }
+    out.emplace_back(bounds[i], cumulative);
+  }
+  return out;
+}
+
 }  // namespace diskidle

@@ -2,7 +2,9 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace diskidle {
@@ -21,5 +23,11 @@ int KernelBucketOf(uint64_t bytes);
 // (bound 0 -> 0, 2^k -> k + 1). Bounds must be 0 or powers of two (config
 // validation guarantees it).
 std::vector<int> LastKernelBucketPerBound(const std::vector<uint64_t>& bounds);
+
+// (bound, cumulative count) at each configured bound, from the kernel's log2
+// size buckets; `last_bucket` is LastKernelBucketPerBound(bounds).
+std::vector<std::pair<uint64_t, uint64_t>> CumulativeBuckets(
+    std::span<const uint64_t> kernel_buckets, const std::vector<uint64_t>& bounds,
+    const std::vector<int>& last_bucket);
 
 }  // namespace diskidle
