@@ -91,21 +91,20 @@ void TextExposition::Sample(std::string_view name, std::string_view labels, uint
   out_ += '\n';
 }
 
-void TextExposition::Histogram(std::string_view name, std::string_view labels,
-                               const std::vector<std::pair<uint64_t, uint64_t>>& cumulative_buckets,
-                               uint64_t sum, uint64_t count) {
-  std::string le;
-  for (const auto& [bound, cumulative] : cumulative_buckets) {
-    le = "le=\"";
-    AppendNumber(le, bound);
-    le += '"';
-    Series(name, "_bucket", labels, le);
-    AppendNumber(out_, cumulative);
-    out_ += '\n';
-  }
-  Series(name, "_bucket", labels, "le=\"+Inf\"");
-  AppendNumber(out_, count);
+void TextExposition::Bucket(std::string_view name, std::string_view labels,
+                            std::string_view le_value, uint64_t cumulative) {
+  std::string le = "le=\"";
+  le.append(le_value);
+  le += '"';
+  Series(name, "_bucket", labels, le);
+  AppendNumber(out_, cumulative);
   out_ += '\n';
+}
+
+template <typename Sum>
+void TextExposition::HistogramEnd(std::string_view name, std::string_view labels, Sum sum,
+                                  uint64_t count) {
+  Bucket(name, labels, "+Inf", count);
   Series(name, "_sum", labels, "");
   AppendNumber(out_, sum);
   out_ += '\n';
@@ -114,28 +113,26 @@ void TextExposition::Histogram(std::string_view name, std::string_view labels,
   out_ += '\n';
 }
 
+void TextExposition::Histogram(std::string_view name, std::string_view labels,
+                               const std::vector<std::pair<uint64_t, uint64_t>>& cumulative_buckets,
+                               uint64_t sum, uint64_t count) {
+  std::string bound_text;
+  for (const auto& [bound, cumulative] : cumulative_buckets) {
+    bound_text.clear();
+    AppendNumber(bound_text, bound);
+    Bucket(name, labels, bound_text, cumulative);
+  }
+  HistogramEnd(name, labels, sum, count);
+}
+
 void TextExposition::HistogramWithLe(
     std::string_view name, std::string_view labels,
     const std::vector<std::pair<std::string_view, uint64_t>>& cumulative_buckets, double sum,
     uint64_t count) {
-  std::string le;
   for (const auto& [bound, cumulative] : cumulative_buckets) {
-    le = "le=\"";
-    le.append(bound);
-    le += '"';
-    Series(name, "_bucket", labels, le);
-    AppendNumber(out_, cumulative);
-    out_ += '\n';
+    Bucket(name, labels, bound, cumulative);
   }
-  Series(name, "_bucket", labels, "le=\"+Inf\"");
-  AppendNumber(out_, count);
-  out_ += '\n';
-  Series(name, "_sum", labels, "");
-  AppendNumber(out_, sum);
-  out_ += '\n';
-  Series(name, "_count", labels, "");
-  AppendNumber(out_, count);
-  out_ += '\n';
+  HistogramEnd(name, labels, sum, count);
 }
 
 }  // namespace diskidle

@@ -35,6 +35,12 @@ class TextExposition {
  private:
   void Series(std::string_view name, std::string_view suffix, std::string_view labels,
               std::string_view extra_label);
+  // name_bucket{labels,le="le_value"} cumulative
+  void Bucket(std::string_view name, std::string_view labels, std::string_view le_value,
+              uint64_t cumulative);
+  // The +Inf bucket, _sum and _count of a histogram series.
+  template <typename Sum>
+  void HistogramEnd(std::string_view name, std::string_view labels, Sum sum, uint64_t count);
   std::string& out_;
 };
 
