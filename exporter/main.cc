@@ -292,6 +292,23 @@ int Run(int argc, char** argv) {
     LogInfo(absl::StrCat("syscall collector attached: ", syscall_program->attach_description()));
     syscall_housekeeping = StartHousekeeping(syscalls.get());
   }
+  // Disk latency is off by default; asked for and unable to load, the
+  // exporter stops, as it does for the bio program. Also before the bio
+  // program, for /healthz (see above).
+  std::shared_ptr<DiskLatencyCollector> disk_latency;
+  if (config->collectors.disk_latency.enabled) {
+    auto loaded = LatencyProgram::Load(config->collectors.disk_latency.attach,
+                                       config->paths.sysfs + "/kernel/btf/vmlinux");
+    if (!loaded.ok()) {
+      return Fatal(absl::StrCat("collectors.disk_latency: ", loaded.status().message()));
+    }
+    latency_program = std::move(*loaded);
+    disk_latency = std::make_shared<DiskLatencyCollector>(
+        config->collectors.diskstats, config->paths.procfs, latency_program.get());
+    collectors->Add(disk_latency);
+    LogInfo(absl::StrCat("BPF program attached: ", AttachModeName(latency_program->attach_mode()),
+                         "/block_rq_complete (disk latency)"));
+  }
   std::shared_ptr<BioCollector> bio;
   std::unique_ptr<PeriodicThread> housekeeping;
   if (config->collectors.bio.enabled) {
@@ -310,23 +327,6 @@ int Run(int argc, char** argv) {
     LogInfo(absl::StrCat("BPF program attached: ", AttachModeName(program->attach_mode()),
                          "/block_bio_queue"));
     housekeeping = StartHousekeeping(bio.get());
-  }
-
-  // Disk latency is off by default; asked for and unable to load, the
-  // exporter stops, as it does for the bio program.
-  std::shared_ptr<DiskLatencyCollector> disk_latency;
-  if (config->collectors.disk_latency.enabled) {
-    auto loaded = LatencyProgram::Load(config->collectors.disk_latency.attach,
-                                       config->paths.sysfs + "/kernel/btf/vmlinux");
-    if (!loaded.ok()) {
-      return Fatal(absl::StrCat("collectors.disk_latency: ", loaded.status().message()));
-    }
-    latency_program = std::move(*loaded);
-    disk_latency = std::make_shared<DiskLatencyCollector>(
-        config->collectors.diskstats, config->paths.procfs, latency_program.get());
-    collectors->Add(disk_latency);
-    LogInfo(absl::StrCat("BPF program attached: ", AttachModeName(latency_program->attach_mode()),
-                         "/block_rq_complete (disk latency)"));
   }
 
   while (true) {
