@@ -48,6 +48,10 @@ struct {
  * libbpf maps into the exporter's memory, so flipping it needs no syscall. */
 volatile __u32 cache_bypass;
 
+/* Set by the loader before load (read-only to the program, so the verifier
+ * prunes the thread-name copy when it is off). */
+const volatile __u32 record_threads = 0;
+
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, DISKIDLE_DROP_REASONS);
@@ -168,6 +172,12 @@ static __always_inline int count_bio(u32 opf, u32 bytes, struct block_device *bd
 	key.syscall_nr = current_syscall(task);
 	key.op = op;
 	key.size_bucket = bucket;
+	/* The current task's cgroup2 id; 0 is never a valid id. A thread moved to
+	 * another cgroup while it hits the cache keeps the old id until the next
+	 * snapshot's bypass (at most a second). */
+	key.cgroup_id = bpf_get_current_cgroup_id();
+	if (record_threads)
+		__builtin_memcpy(key.thread, task->comm, sizeof(key.thread));
 
 	if (slot->pending_bios) {
 		/* Move the pending counts into the map; seq is odd meanwhile. */

@@ -42,6 +42,12 @@ struct bio_key {
 	__u8 op; /* enum diskidle_op */
 	__u8 size_bucket;
 	__u8 pad[2];
+	/* cgroup v2 id (the cgroup2 directory's inode number) of the task the bio is
+	 * counted for: user space maps it to a Kubernetes namespace/pod/container. */
+	__u64 cgroup_id;
+	/* The counted thread's name, only when the program's `record_threads` is
+	 * set (collectors.bio thread label); all zero otherwise. */
+	char thread[DISKIDLE_COMM_LEN];
 };
 
 struct bio_value {

@@ -74,6 +74,7 @@ absl::StatusOr<std::unique_ptr<BioProgram>> BioProgram::Load(const BioProgramOpt
     bio_stats* skel = program->skel_.get();
     bpf_map__set_max_entries(skel->maps.bio_counts, options.bio_map_entries);
     bpf_map__set_max_entries(skel->maps.processes, options.process_map_entries);
+    skel->rodata->record_threads = options.record_threads ? 1 : 0;
     bool use_btf = mode == AttachMode::kTpBtf;
     bpf_program__set_autoload(skel->progs.block_bio_queue_btf, use_btf);
     bpf_program__set_autoload(skel->progs.block_bio_queue_raw, !use_btf);

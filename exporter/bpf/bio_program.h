@@ -20,6 +20,8 @@ struct BioProgramOptions {
   // Sizes (entries) of the bio_counts and processes maps; both must be >= 1.
   uint32_t bio_map_entries = 0;
   uint32_t process_map_entries = 0;
+  // Fill bio_key.thread with the submitting thread's name (the thread label).
+  bool record_threads = false;
   // The kernel's BTF, e.g. /sys/kernel/btf/vmlinux.
   std::string btf_path;
 };
