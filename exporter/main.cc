@@ -316,6 +316,7 @@ int Run(int argc, char** argv) {
     auto loaded = BioProgram::Load({.attach = b.attach,
                                     .bio_map_entries = b.bio_map_entries,
                                     .process_map_entries = b.process_map_entries,
+                                    .record_threads = WantsThreadLabel(b),
                                     .btf_path = config->paths.sysfs + "/kernel/btf/vmlinux"});
     if (!loaded.ok()) return Fatal(loaded.status().message());
     program = std::move(*loaded);

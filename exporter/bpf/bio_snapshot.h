@@ -11,6 +11,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "bio_stats.h"
 
@@ -24,6 +25,15 @@ struct BioCount {
 
 // (tgid, start_boottime_ns): one process, even across PID reuse.
 using ProcessId = std::pair<uint32_t, uint64_t>;
+
+// The Kubernetes labels of one cgroup, sanitized (model/label_text.h); all
+// empty for a host process or a cgroup that could not be resolved.
+struct CgroupLabels {
+  std::string namespace_name;
+  std::string pod;
+  std::string container;
+  bool operator==(const CgroupLabels&) const = default;
+};
 
 struct BioSnapshot {
   std::vector<BioCount> counts;
@@ -39,6 +49,9 @@ struct BioSnapshot {
   // Runs the kernel skipped because the program was already running on that
   // CPU (a bio submitted from an interrupt during our run): lost events.
   uint64_t program_recursion_misses = 0;
+  // Not from the kernel: the collector fills it, when a view has a namespace,
+  // pod or container label, with the labels of every cgroup id in `counts`.
+  absl::flat_hash_map<uint64_t, CgroupLabels> cgroup_labels;
 };
 
 class BioMaps {

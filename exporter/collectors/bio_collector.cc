@@ -12,6 +12,7 @@
 #include "collectors/process_liveness.h"
 #include "collectors/text_exposition.h"
 #include "model/bio_labels.h"
+#include "model/label_text.h"
 #include "procfs/device_names.h"
 #include "util/read_file.h"
 
@@ -21,7 +22,7 @@ namespace {
 constexpr size_t kTrimAfterExpired = 256;
 
 LedgerLimits LimitsOf(const BioCollectorConfig& config) {
-  return {config.exited_process_ttl, config.max_processes, config.max_comms};
+  return {config.exited_process_ttl, config.max_processes, config.max_comms, config.max_threads};
 }
 
 LabelSet LabelsOf(const std::vector<std::string>& names) {
@@ -32,16 +33,30 @@ LabelSet LabelsOf(const std::vector<std::string>& names) {
                   .pid = has("pid"),
                   .comm = has("comm"),
                   .syscall = has("syscall"),
-                  .op = has("op")};
+                  .op = has("op"),
+                  .thread = has("thread"),
+                  .namespace_name = has("namespace"),
+                  .pod = has("pod"),
+                  .container = has("container")};
 }
 
 // Labels in a fixed (alphabetical) order; empty ones are left out.
 std::string LabelsText(const SeriesKey& key) {
   return RenderLabels({{"comm", key.comm},
+                       {"container", key.container},
                        {"device", key.device},
+                       {"namespace", key.namespace_name},
                        {"op", key.op},
                        {"pid", key.pid},
-                       {"syscall", key.syscall}});
+                       {"pod", key.pod},
+                       {"syscall", key.syscall},
+                       {"thread", key.thread}});
+}
+
+CgroupLabels Sanitized(CgroupLabels labels) {
+  // Read from files on the node: the same rule as every other label value.
+  return {SanitizeLabelValue(labels.namespace_name), SanitizeLabelValue(labels.pod),
+          SanitizeLabelValue(labels.container)};
 }
 
 }  // namespace
@@ -61,14 +76,48 @@ struct BioCollector::Impl {
   ProcessLedger ledger;
   ProcessLiveness liveness;
   ChangeObserver observer;
+  CgroupResolver resolve_cgroup;
+  std::function<uint64_t()> cgroup_misses;
+  // Labels of every cgroup id in the latest snapshot, fixed when the id was
+  // first seen (while the id stays in the kernel maps), so a series never
+  // moves even if the runtime's state changes or the cgroup is deleted.
+  absl::flat_hash_map<uint64_t, CgroupLabels> cgroups;
+  // Entries in the kernel's bio_counts map at the last snapshot.
+  size_t kernel_entries = 0;
   std::mutex mu;
   // The snapshot of the scrape in progress: Collect() takes it, CollectText() renders it.
   BioSnapshot last;
 
+  // Gives every entry of `snapshot` the labels of its cgroup. A cgroup seen
+  // for the first time is resolved (files of the runtime's state) only by
+  // housekeeping; in a scrape its entries are held back instead, so a scrape
+  // never waits on the file system. Holding back is exact: those entries were
+  // never counted (their cgroup never had labels), and the next housekeeping,
+  // a second later, counts everything they did.
+  void LabelCgroups(BioSnapshot& snapshot, bool scrape) {
+    absl::flat_hash_map<uint64_t, CgroupLabels> labels;
+    for (const BioCount& count : snapshot.counts) {
+      const uint64_t id = count.key.cgroup_id;
+      if (labels.contains(id)) continue;
+      if (auto known = cgroups.find(id); known != cgroups.end()) {
+        labels.emplace(id, std::move(known->second));
+      } else if (!scrape) {
+        labels.emplace(id, Sanitized(resolve_cgroup(id)));
+      }
+    }
+    if (scrape) {
+      std::erase_if(snapshot.counts,
+                    [&labels](const BioCount& c) { return !labels.contains(c.key.cgroup_id); });
+    }
+    snapshot.cgroup_labels = std::move(labels);
+  }
+
   // Snapshot + lifecycle; caller holds mu.
-  absl::StatusOr<BioSnapshot> Update() {
+  absl::StatusOr<BioSnapshot> Update(bool scrape) {
     auto snapshot = maps->Snapshot();
     if (!snapshot.ok()) return snapshot.status();
+    kernel_entries = snapshot->counts.size();
+    if (resolve_cgroup) LabelCgroups(*snapshot, scrape);
     if (auto text = ReadFileToString(procfs + "/diskstats"); text.ok()) {
       device_names.Update(*text);
     }
@@ -85,6 +134,8 @@ struct BioCollector::Impl {
         *snapshot, now, [this, now](const ProcessId& id) { return liveness.Check(id, now); },
         [this](uint32_t dev) { return device_names.Name(dev); }, collect_change);
     if (observer) observer(changes);
+    // Kept for the next update; the ledger has used them.
+    if (resolve_cgroup) cgroups = std::move(snapshot->cgroup_labels);
     liveness.Forget(expired);
     if (absl::Status s = maps->Forget(expired); !s.ok()) return s;
     // After a burst of short-lived processes has expired, hand the freed
@@ -113,6 +164,12 @@ void BioCollector::SetConfig(const BioCollectorConfig& config) {
   impl_->ledger.SetLimits(LimitsOf(applied));
 }
 
+void BioCollector::SetCgroupResolver(CgroupResolver resolve, std::function<uint64_t()> misses) {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  impl_->resolve_cgroup = std::move(resolve);
+  impl_->cgroup_misses = std::move(misses);
+}
+
 void BioCollector::SetChangeObserver(ChangeObserver observer) {
   std::lock_guard<std::mutex> lock(impl_->mu);
   impl_->observer = std::move(observer);
@@ -120,12 +177,12 @@ void BioCollector::SetChangeObserver(ChangeObserver observer) {
 
 absl::Status BioCollector::Housekeep() {
   std::lock_guard<std::mutex> lock(impl_->mu);
-  return impl_->Update().status();
+  return impl_->Update(/*scrape=*/false).status();
 }
 
 absl::Status BioCollector::Collect(std::vector<prometheus::MetricFamily>& out) {
   std::lock_guard<std::mutex> lock(impl_->mu);
-  auto snapshot = impl_->Update();
+  auto snapshot = impl_->Update(/*scrape=*/true);
   if (!snapshot.ok()) return snapshot.status();
   impl_->last = *std::move(snapshot);
   const BioSnapshot& snap = impl_->last;
@@ -142,7 +199,7 @@ absl::Status BioCollector::Collect(std::vector<prometheus::MetricFamily>& out) {
 
   auto entries = MakeFamily("diskidle_bpf_map_entries", "Entries in a BPF map.",
                             prometheus::MetricType::Gauge);
-  AddSample(entries, {{"map", "bio_counts"}}, static_cast<double>(snap.counts.size()));
+  AddSample(entries, {{"map", "bio_counts"}}, static_cast<double>(impl_->kernel_entries));
   AddSample(entries, {{"map", "processes"}}, snap.process_map_entries);
   out.push_back(std::move(entries));
   auto capacity = MakeFamily("diskidle_bpf_map_capacity", "Maximum entries of a BPF map.",
@@ -163,6 +220,17 @@ absl::Status BioCollector::Collect(std::vector<prometheus::MetricFamily>& out) {
                            prometheus::MetricType::Counter);
     AddSample(runs, {{"program", snap.program_name}}, static_cast<double>(snap.program_run_count));
     out.push_back(std::move(runs));
+  }
+
+  if (impl_->cgroup_misses) {
+    auto misses = MakeFamily(
+        "diskidle_cgroup_resolve_misses_total",
+        "Cgroups of counted bios whose Kubernetes namespace, pod and container could not be "
+        "found (no container id in the cgroup path, or no runtime state file for it); their "
+        "bios have no such labels.",
+        prometheus::MetricType::Counter);
+    AddSample(misses, {}, static_cast<double>(impl_->cgroup_misses()));
+    out.push_back(std::move(misses));
   }
 
   auto tracked = MakeFamily("diskidle_tracked_processes",

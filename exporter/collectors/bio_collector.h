@@ -1,6 +1,7 @@
 // The bio views (docs/metrics.md), built at scrape time from a snapshot of the
 // kernel maps through the ProcessLedger:
-//  - diskidle_bio_size_bytes{device,comm,syscall,op}: every bio, once;
+//  - diskidle_bio_size_bytes{device,comm,syscall,op}: every bio, once (labels
+//    configurable, also thread, namespace, pod, container);
 //  - diskidle_process_{bios,bio_bytes,zero_byte_bios}_total{device,pid,comm,syscall,op}
 //    for the most active live processes (and diskidle_process_bio_size_bytes
 //    when collectors.bio.process_histogram is on);
@@ -41,6 +42,13 @@ class BioCollector : public Collector {
   // Set before updates start.
   using ChangeObserver = std::function<void(const std::vector<LedgerChange>& changes)>;
   void SetChangeObserver(ChangeObserver observer);
+
+  // The namespace/pod/container of a cgroup id (kubernetes/pod_resolver.h),
+  // and its count of ids it could not resolve (diskidle_cgroup_resolve_misses_total).
+  // Set before updates start, when a label set asks for those labels; called
+  // by housekeeping only, never in a scrape.
+  using CgroupResolver = std::function<CgroupLabels(uint64_t cgroup_id)>;
+  void SetCgroupResolver(CgroupResolver resolve, std::function<uint64_t()> misses);
 
   // Applies reloadable settings (SIGHUP); counts are kept.
   void SetConfig(const BioCollectorConfig& config);

@@ -1,5 +1,7 @@
 #include "collectors/process_ledger.h"
 
+#include <string.h>
+
 #include <algorithm>
 
 #include "collectors/process_ledger_impl.h"
@@ -20,6 +22,10 @@ SeriesKey LabelSet::Project(SeriesKey key) const {
   if (!comm) key.comm.clear();
   if (!syscall) key.syscall.clear();
   if (!op) key.op.clear();
+  if (!thread) key.thread.clear();
+  if (!namespace_name) key.namespace_name.clear();
+  if (!pod) key.pod.clear();
+  if (!container) key.container.clear();
   return key;
 }
 
@@ -37,11 +43,21 @@ SeriesCounts BioLedgerTraits::Since(const BioCount& count, const Raw& last) {
   return delta;
 }
 
-SeriesKey BioLedgerTraits::Key(const BioCount& count, const DeviceNameFn& device_name) {
+SeriesKey BioLedgerTraits::Key(const BioSnapshot& snapshot, const BioCount& count,
+                               const DeviceNameFn& device_name) {
   SeriesKey key;
   key.device = device_name(count.key.dev);
   key.syscall = std::string(ClassifySyscall(count.key.syscall_nr));
   key.op = std::string(OpName(count.key.op));
+  // All zero unless the program records threads; the kernel's name is
+  // NUL-terminated within 16 bytes, but do not rely on it.
+  key.thread.assign(count.key.thread, strnlen(count.key.thread, sizeof(count.key.thread)));
+  if (auto it = snapshot.cgroup_labels.find(count.key.cgroup_id);
+      it != snapshot.cgroup_labels.end()) {
+    key.namespace_name = it->second.namespace_name;
+    key.pod = it->second.pod;
+    key.container = it->second.container;
+  }
   return key;
 }
 

@@ -55,6 +55,13 @@ struct SeriesKey {
   std::string comm;
   std::string syscall;
   std::string op;
+  // The submitting thread's name (bounded by max_threads), when recorded.
+  // (Initialised so that keys written with the five labels above stay valid.)
+  std::string thread = {};
+  // Kubernetes labels of the bio's cgroup; empty for host processes.
+  std::string namespace_name = {};
+  std::string pod = {};
+  std::string container = {};
   auto operator<=>(const SeriesKey&) const = default;
 };
 
@@ -65,9 +72,14 @@ struct LabelSet {
   bool comm = true;
   bool syscall = true;
   bool op = true;
+  bool thread = false;
+  bool namespace_name = false;
+  bool pod = false;
+  bool container = false;
   SeriesKey Project(SeriesKey key) const;
   bool operator==(const LabelSet&) const = default;
 };
+
 
 // What one update counted for one kernel entry of the bio ledger, under the
 // entry's full labels (device, pid, comm, syscall, op): for views of recent
@@ -82,6 +94,7 @@ struct LedgerLimits {
   absl::Duration exited_process_ttl;
   int max_processes = 0;  // 0: no per-process view
   int max_comms = 0;
+  int max_threads = 0;
 };
 
 // What /proc says about a process.
@@ -101,7 +114,8 @@ using DeviceNameFn = std::function<std::string(uint32_t dev)>;
 //   RawOf(entry)     its kernel counts; Since(entry, last) their change since `last`
 //                    (an entry whose count went down was removed and made anew);
 //   Events(entry)    its calls or bios so far, the measure of a process's activity;
-//   Key(entry, name) its labels other than pid and comm;
+//   Key(snapshot, entry, name) its labels other than pid and comm (a raw,
+//                    unbounded thread name);
 //   kHasOp           whether keys carry an op.
 template <typename Traits>
 class BasicProcessLedger {
@@ -135,6 +149,8 @@ class BasicProcessLedger {
       const std::function<void(const SeriesKey&, const Counts&)>& visit) const;
 
   size_t tracked_processes() const { return processes_.size(); }
+  // The per-process view sums a pod's processes (a pod label, no pid).
+  bool keyed_by_pod() const { return process_labels_.pod && !process_labels_.pid; }
   size_t processes_in_view() const;
   uint64_t evictions() const { return evictions_; }
 
@@ -150,14 +166,19 @@ class BasicProcessLedger {
     absl::Time exited_at;
     // Per (device, syscall, op): what the per-process view shows of it.
     std::map<SeriesKey, Counts> shown;
+    // (namespace, pod) of its counts, when the per-process view is keyed by
+    // pod instead of pid: the pod's series end once no such process is left.
+    std::set<std::pair<std::string, std::string>> pods;
   };
 
   std::string AggregateComm(const std::string& comm);
-  SeriesKey FullKey(const Entry& entry, const Process& process,
-                    const DeviceName& device_name) const;
+  std::string ThreadLabel(const std::string& raw);
+  SeriesKey FullKey(const Snapshot& snapshot, const Entry& entry, const Process& process,
+                    const DeviceName& device_name);
   void Expire(const ProcessId& id, std::vector<ProcessId>& to_forget);
   void LeaveView(Process& process);
   void ChooseTopProcesses(absl::Time now);
+  void EndSeriesOfGonePods();
 
   LedgerLimits limits_;
   const LabelSet complete_labels_;
@@ -170,14 +191,20 @@ class BasicProcessLedger {
   // Removed from the kernel maps; entries seen again are already counted.
   std::set<ProcessId> forgotten_;
   std::set<std::string> aggregate_comms_;
+  // Raw thread names admitted (max_threads) -> their sanitized label; a name
+  // once admitted keeps its label, so a thread's series never move.
+  absl::flat_hash_map<std::string, std::string> thread_labels_;
   std::map<SeriesKey, Counts> complete_;
   // Per-process counters of processes that left the view, when the view has
-  // no pid label: their series live on in the sum (they must not decrease).
+  // no pid label: their series live on in the sum (they must not decrease)
+  // until, with a pod label, the last process of their pod has expired.
   std::map<SeriesKey, Counts> departed_;
   uint64_t evictions_ = 0;
 };
 
-// Bios: bio_counts entries of bio_stats.bpf.c, one size bucket each.
+// Bios: bio_counts entries of bio_stats.bpf.c, one size bucket each. Their
+// namespace/pod/container come from the snapshot's cgroup_labels (filled by
+// the collector), the thread from bio_key.thread.
 struct BioLedgerTraits {
   using Snapshot = BioSnapshot;
   using Entry = BioCount;
@@ -194,7 +221,8 @@ struct BioLedgerTraits {
   static Raw RawOf(const BioCount& count) { return {count.bios, count.bytes}; }
   static SeriesCounts Since(const BioCount& count, const Raw& last);
   static uint64_t Events(const BioCount& count) { return count.bios; }
-  static SeriesKey Key(const BioCount& count, const DeviceNameFn& device_name);
+  static SeriesKey Key(const BioSnapshot& snapshot, const BioCount& count,
+                       const DeviceNameFn& device_name);
 };
 
 extern template class BasicProcessLedger<BioLedgerTraits>;

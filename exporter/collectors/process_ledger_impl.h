@@ -42,11 +42,25 @@ std::string BasicProcessLedger<Traits>::AggregateComm(const std::string& comm) {
 }
 
 template <typename Traits>
-SeriesKey BasicProcessLedger<Traits>::FullKey(const Entry& entry, const Process& process,
-                                              const DeviceName& device_name) const {
-  SeriesKey key = Traits::Key(entry, device_name);
+std::string BasicProcessLedger<Traits>::ThreadLabel(const std::string& raw) {
+  if (auto it = thread_labels_.find(raw); it != thread_labels_.end()) return it->second;
+  if (static_cast<int>(thread_labels_.size()) < limits_.max_threads) {
+    // Sanitized once, when admitted, before any series is keyed by it.
+    return thread_labels_.emplace(raw, SanitizeLabelValue(raw)).first->second;
+  }
+  return ledger_internal::kOverflowComm;
+}
+
+template <typename Traits>
+SeriesKey BasicProcessLedger<Traits>::FullKey(const Snapshot& snapshot, const Entry& entry,
+                                              const Process& process,
+                                              const DeviceName& device_name) {
+  SeriesKey key = Traits::Key(snapshot, entry, device_name);
   key.pid = absl::StrCat(Traits::Id(entry).first);
   key.comm = process.comm;
+  // Bounded in both views: the per-process view is bounded by processes, but
+  // one process can name any number of threads.
+  if (!key.thread.empty()) key.thread = ThreadLabel(key.thread);
   return key;
 }
 
@@ -233,11 +247,14 @@ std::vector<ProcessId> BasicProcessLedger<Traits>::Update(const Snapshot& snapsh
 
   // (d) Apply the changes.
   for (const Change& change : changes) {
-    const SeriesKey full = FullKey(*change.entry, *change.process, device_name);
+    const SeriesKey full = FullKey(snapshot, *change.entry, *change.process, device_name);
     if (on_change) on_change(full, change.delta);
     SeriesKey complete_key = full;
     complete_key.comm = change.process->aggregate_comm;
     complete_[complete_labels_.Project(complete_key)].Add(change.delta);
+    if (keyed_by_pod() && !full.pod.empty()) {
+      change.process->pods.emplace(full.namespace_name, full.pod);
+    }
     if (!change.process->in_view) continue;
     Counts& shown = change.process->shown[full];
     // A late joiner's series appear at 0 now (Prometheus then counts all of
@@ -267,7 +284,23 @@ std::vector<ProcessId> BasicProcessLedger<Traits>::Update(const Snapshot& snapsh
     }
   }
   for (const ProcessId& id : expired) Expire(id, to_forget);
+  if (keyed_by_pod()) EndSeriesOfGonePods();
   return to_forget;
+}
+
+template <typename Traits>
+void BasicProcessLedger<Traits>::EndSeriesOfGonePods() {
+  // Pods come and go (each rollout, each Job): a pod's series would otherwise
+  // stay forever. They end like a process's (exited_process_ttl after the
+  // last of its processes exited), never decreasing before that.
+  std::set<std::pair<std::string, std::string>> live_pods;
+  for (const auto& [id, process] : processes_) {
+    live_pods.insert(process.pods.begin(), process.pods.end());
+  }
+  std::erase_if(departed_, [&live_pods](const auto& entry) {
+    const SeriesKey& key = entry.first;
+    return !key.pod.empty() && !live_pods.contains({key.namespace_name, key.pod});
+  });
 }
 
 template <typename Traits>
@@ -293,8 +326,19 @@ void BasicProcessLedger<Traits>::ForEachProcessSeries(
   // process has already been expired), and one process's keys differ already
   // before projection... unless the projection drops device, syscall or op:
   // then its keys are merged here.
-  const bool keys_unique = process_labels_.device && process_labels_.syscall &&
-                           (process_labels_.op || !Traits::kHasOp);
+  // The thread and the Kubernetes labels are in the keys whenever a view asks
+  // for them; one process has several (threads, or a move between cgroups).
+  const auto kept = [this](bool LabelSet::*label) {
+    return process_labels_.*label || !(complete_labels_.*label);
+  };
+  const bool pod_labels = complete_labels_.namespace_name || complete_labels_.pod ||
+                          complete_labels_.container || process_labels_.namespace_name ||
+                          process_labels_.pod || process_labels_.container;
+  const bool keys_unique =
+      process_labels_.device && process_labels_.syscall &&
+      (process_labels_.op || !Traits::kHasOp) && kept(&LabelSet::thread) &&
+      (!pod_labels || (process_labels_.namespace_name && process_labels_.pod &&
+                       process_labels_.container));
   for (const auto& [id, process] : processes_) {
     if (!process.in_view) continue;
     if (keys_unique) {

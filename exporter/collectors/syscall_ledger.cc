@@ -65,7 +65,8 @@ SyscallCounts SyscallLedgerTraits::Since(const SyscallCount& count, const Syscal
   return delta;
 }
 
-SeriesKey SyscallLedgerTraits::Key(const SyscallCount& count, const DeviceNameFn& device_name) {
+SeriesKey SyscallLedgerTraits::Key(const SyscallSnapshot& /*snapshot*/, const SyscallCount& count,
+                                   const DeviceNameFn& device_name) {
   SeriesKey key;
   // 0: a file on no block device (pipe, socket, tmpfs), or sync()/msync().
   if (count.key.dev != 0) key.device = device_name(count.key.dev);

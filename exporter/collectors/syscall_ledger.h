@@ -23,7 +23,8 @@ struct SyscallLedgerTraits {
   static const SyscallCounts& RawOf(const SyscallCount& count) { return count.counts; }
   static SyscallCounts Since(const SyscallCount& count, const SyscallCounts& last);
   static uint64_t Events(const SyscallCount& count) { return count.counts.calls(); }
-  static SeriesKey Key(const SyscallCount& count, const DeviceNameFn& device_name);
+  static SeriesKey Key(const SyscallSnapshot& snapshot, const SyscallCount& count,
+                       const DeviceNameFn& device_name);
 };
 
 extern template class BasicProcessLedger<SyscallLedgerTraits>;

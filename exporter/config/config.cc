@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <functional>
+#include <initializer_list>
 #include <map>
 #include <regex>
 #include <set>
@@ -83,6 +84,12 @@ Codec<std::string> TextCodec(std::function<std::string(const std::string&)> chec
 
 std::string CheckDirectory(const std::string& path) {
   return path.empty() ? "expected a directory path, got \"\"" : "";
+}
+
+std::string CheckOptionalAbsolutePath(const std::string& path) {
+  if (path.empty() || path.front() == '/') return "";
+  return absl::StrCat("expected \"\" (find it in /proc/self/mountinfo) or an absolute path, got ",
+                      Quote(path));
 }
 
 std::string CheckTelemetryPath(const std::string& path) {
@@ -328,15 +335,19 @@ const std::vector<Key>& Keys() {
       DISKIDLE_CONFIG_KEY(collectors.bio.attach, Reload::kRestartOnly, AttachModeCodec()),
       DISKIDLE_CONFIG_KEY(collectors.bio.size_buckets_bytes, Reload::kRestartOnly, BucketsCodec()),
       DISKIDLE_CONFIG_KEY(collectors.bio.labels, Reload::kRestartOnly,
-                          LabelsCodec({"device", "comm", "syscall", "op"})),
+                          LabelsCodec({"device", "namespace", "pod", "container", "comm", "thread",
+                                       "syscall", "op"})),
       DISKIDLE_CONFIG_KEY(collectors.bio.max_processes, Reload::kApplies,
                           IntCodec<int>(0, kMaxProcesses)),
       DISKIDLE_CONFIG_KEY(collectors.bio.process_labels, Reload::kRestartOnly,
-                          LabelsCodec({"device", "pid", "comm", "syscall", "op"})),
+                          LabelsCodec({"device", "namespace", "pod", "container", "pid", "comm",
+                                       "thread", "syscall", "op"})),
       DISKIDLE_CONFIG_KEY(collectors.bio.process_histogram, Reload::kRestartOnly, BoolCodec()),
       DISKIDLE_CONFIG_KEY(collectors.bio.exited_process_ttl, Reload::kApplies,
                           DurationCodec(absl::ZeroDuration(), absl::Hours(24 * 365))),
       DISKIDLE_CONFIG_KEY(collectors.bio.max_comms, Reload::kApplies, IntCodec<int>(1, kMaxComms)),
+      DISKIDLE_CONFIG_KEY(collectors.bio.max_threads, Reload::kApplies,
+                          IntCodec<int>(1, kMaxComms)),
       DISKIDLE_CONFIG_KEY(collectors.bio.bio_map_entries, Reload::kRestartOnly,
                           IntCodec<uint32_t>(1, kMaxMapEntries)),
       DISKIDLE_CONFIG_KEY(collectors.bio.process_map_entries, Reload::kRestartOnly,
@@ -361,6 +372,14 @@ const std::vector<Key>& Keys() {
                           IntCodec<uint32_t>(1, kMaxMapEntries)),
       DISKIDLE_CONFIG_KEY(collectors.disk_latency.enabled, Reload::kRestartOnly, BoolCodec()),
       DISKIDLE_CONFIG_KEY(collectors.disk_latency.attach, Reload::kRestartOnly, AttachModeCodec()),
+      DISKIDLE_CONFIG_KEY(kubernetes.cgroup2_mount, Reload::kRestartOnly,
+                          TextCodec(CheckOptionalAbsolutePath, /*null_is_empty=*/true)),
+      DISKIDLE_CONFIG_KEY(kubernetes.containerd_state_dir, Reload::kRestartOnly,
+                          TextCodec(CheckDirectory)),
+      DISKIDLE_CONFIG_KEY(kubernetes.crio_state_dir, Reload::kRestartOnly,
+                          TextCodec(CheckDirectory)),
+      DISKIDLE_CONFIG_KEY(kubernetes.cgroup_cache_entries, Reload::kRestartOnly,
+                          IntCodec<uint32_t>(1, kMaxMapEntries)),
       DISKIDLE_CONFIG_KEY(debug.stacks.enabled, Reload::kRestartOnly, BoolCodec()),
   };
   return *keys;
@@ -496,5 +515,22 @@ std::vector<std::string> RestartOnlyKeyPaths() {
 }
 
 std::string TelemetryPathProblem(const std::string& path) { return CheckTelemetryPath(path); }
+
+namespace {
+bool AnyLabel(const BioCollectorConfig& bio, std::initializer_list<std::string_view> names) {
+  for (const auto* list : {&bio.labels, &bio.process_labels}) {
+    for (const std::string& label : *list) {
+      if (std::find(names.begin(), names.end(), label) != names.end()) return true;
+    }
+  }
+  return false;
+}
+}  // namespace
+
+bool WantsThreadLabel(const BioCollectorConfig& bio) { return AnyLabel(bio, {"thread"}); }
+
+bool WantsPodLabels(const BioCollectorConfig& bio) {
+  return AnyLabel(bio, {"namespace", "pod", "container"});
+}
 
 }  // namespace diskidle

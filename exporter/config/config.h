@@ -45,13 +45,14 @@ struct BioCollectorConfig {
   // that starts with the whole history.
   std::vector<uint64_t> size_buckets_bytes = {0, 512, 4096, 16384, 65536, 262144, 1048576};
   // Labels of diskidle_bio_size_bytes, the view that counts every bio once:
-  // any of device, comm, syscall, op. Restart-only.
+  // any of device, namespace, pod, container, comm, thread, syscall, op.
+  // Restart-only.
   std::vector<std::string> labels = {"device", "comm", "syscall", "op"};
   // The per-process view (diskidle_process_*): the most active live processes,
   // at most this many; 0 turns the view off.
   int max_processes = 1000;
-  // Labels of the per-process view: any of device, pid, comm, syscall, op.
-  // Restart-only.
+  // Labels of the per-process view: any of device, namespace, pod, container,
+  // pid, comm, thread, syscall, op. Restart-only.
   std::vector<std::string> process_labels = {"device", "pid", "comm", "syscall", "op"};
   // Also a size histogram per process (diskidle_process_bio_size_bytes).
   // Restart-only.
@@ -60,6 +61,8 @@ struct BioCollectorConfig {
   absl::Duration exited_process_ttl = absl::Minutes(5);
   // Distinct comm values in diskidle_bio_size_bytes; beyond, comm="other".
   int max_comms = 500;
+  // Distinct thread values (the thread label); beyond, thread="other".
+  int max_threads = 500;
   // Kernel map sizes (entries). Restart-only.
   uint32_t bio_map_entries = 16384;
   uint32_t process_map_entries = 16384;  // at most one process per bio_counts entry
@@ -113,6 +116,21 @@ struct DiskLatencyCollectorConfig {
   bool operator==(const DiskLatencyCollectorConfig&) const = default;
 };
 
+// Where the namespace, pod and container labels come from: the container
+// runtimes' own state on the node (docs/kubernetes.md). Read only when a
+// collectors.bio label asks for them. Restart-only.
+struct KubernetesConfig {
+  // The cgroup2 mount whose tree holds the pods' cgroups; "" finds it in
+  // /proc/self/mountinfo. In a pod (own cgroup namespace) point it at a
+  // read-only hostPath mount of the node's /sys/fs/cgroup.
+  std::string cgroup2_mount = "";
+  std::string containerd_state_dir = "/run/containerd/io.containerd.runtime.v2.task/k8s.io";
+  std::string crio_state_dir = "/run/containers/storage/overlay-containers";
+  // cgroups whose labels are kept (LRU) once resolved.
+  uint32_t cgroup_cache_entries = 4096;
+  bool operator==(const KubernetesConfig&) const = default;
+};
+
 struct CollectorsConfig {
   BioCollectorConfig bio;
   DiskstatsCollectorConfig diskstats;
@@ -137,6 +155,7 @@ struct Config {
   WebConfig web;
   PathsConfig paths;
   CollectorsConfig collectors;
+  KubernetesConfig kubernetes;
   DebugConfig debug;
   bool operator==(const Config&) const = default;
 };
@@ -170,5 +189,10 @@ ReloadPlan PlanReload(const Config& running, const Config& next);
 // and those of them that only a restart applies.
 std::vector<std::string> ConfigKeyPaths();
 std::vector<std::string> RestartOnlyKeyPaths();
+
+// Whether the bio labels ask for the thread name (BPF record_threads) and for
+// the Kubernetes labels (a cgroup resolver).
+bool WantsThreadLabel(const BioCollectorConfig& bio);
+bool WantsPodLabels(const BioCollectorConfig& bio);
 
 }  // namespace diskidle

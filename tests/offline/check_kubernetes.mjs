@@ -43,7 +43,7 @@ const MODELS = {
 };
 // API groups every cluster serves; anything else needs a CRD.
 const BUILTIN_API_VERSIONS = new Set(['v1', 'apps/v1', 'networking.k8s.io/v1']);
-const BASE_KINDS = ['Namespace', 'DaemonSet', 'Service', 'NetworkPolicy'];
+const BASE_KINDS = ['Namespace', 'ConfigMap', 'DaemonSet', 'Service', 'NetworkPolicy'];
 // What each component must add to the base.
 const COMPONENT_KINDS = {
   servicemonitor: ['ServiceMonitor'],
@@ -57,6 +57,18 @@ const DASHBOARD_FILE = join(SOURCE_DIR, 'dashboards', 'diskidle.json');
 // The documented capabilities (docs/kubernetes.md); anything else is a failure.
 const ALLOWED_CAPABILITIES = new Set(['BPF', 'PERFMON']);
 const PORT = 9436;
+// The dashboard component's ConfigMap (the base has the exporter's config one).
+const DASHBOARD_CONFIGMAP = 'diskidle-dashboard';
+const dashboardConfigMap = (objects) =>
+  objects.find((o) => o.kind === 'ConfigMap' && o.metadata.name === DASHBOARD_CONFIGMAP);
+// What the namespace/pod/container labels read on the node (docs/kubernetes.md),
+// each mounted read-only: hostPath -> where the exporter's config expects it.
+const RUNTIME_STATE_MOUNTS = {
+  '/sys/fs/cgroup': '/host/sys/fs/cgroup',
+  '/run/containerd/io.containerd.runtime.v2.task/k8s.io':
+    '/run/containerd/io.containerd.runtime.v2.task/k8s.io',
+  '/run/containers/storage/overlay-containers': '/run/containers/storage/overlay-containers',
+};
 
 // ---- a minimal kustomize: resources, images, components' JSON patches ------
 function loadKustomization(dir) {
@@ -272,6 +284,52 @@ function checkDaemonSet(objects) {
       problems.push(`hostPath volume ${v.name} is not mounted (remove it)`);
     }
   }
+  problems.push(...checkPodLabelSources(objects, pod));
+  return problems;
+}
+
+// The namespace/pod/container labels: the node's cgroup tree and both
+// runtimes' state dirs are mounted (read-only, checked above) where the
+// exporter's config says, and the config file is mounted where --config.file
+// points.
+function checkPodLabelSources(objects, pod) {
+  const problems = [];
+  const c = pod.containers[0];
+  const mounts = c.volumeMounts || [];
+  for (const [hostPath, mountPath] of Object.entries(RUNTIME_STATE_MOUNTS)) {
+    const volume = (pod.volumes || []).find((v) => v.hostPath?.path === hostPath);
+    const mount = volume && mounts.find((m) => m.name === volume.name);
+    if (!mount) {
+      problems.push(`hostPath ${hostPath} must be mounted read-only (pod labels, docs/kubernetes.md)`);
+    } else if (mount.mountPath !== mountPath) {
+      problems.push(`hostPath ${hostPath} must be mounted at ${mountPath}, got ${mount.mountPath}`);
+    }
+  }
+  const arg = (c.args || []).find((a) => a.startsWith('--config.file='));
+  if (!arg) return [...problems, 'the exporter needs --config.file (the pod label set)'];
+  const file = arg.slice('--config.file='.length);
+  const configVolume = (pod.volumes || []).find((v) => v.configMap);
+  const mount = configVolume && mounts.find((m) => m.name === configVolume.name);
+  if (!mount || !file.startsWith(`${mount.mountPath}/`)) {
+    return [...problems, `--config.file=${file} is not in the mounted config ConfigMap`];
+  }
+  const cm = objects.find(
+    (o) => o.kind === 'ConfigMap' && o.metadata.name === configVolume.configMap.name);
+  const text = cm?.data?.[file.slice(mount.mountPath.length + 1)];
+  if (text === undefined) return [...problems, `ConfigMap holds no ${file}`];
+  const config = yaml.load(text);
+  const labels = config?.collectors?.bio?.labels || [];
+  if (!labels.includes('namespace') || !labels.includes('container') || labels.includes('pod')) {
+    problems.push('collectors.bio.labels must have namespace and container and no pod (docs/kubernetes.md)');
+  }
+  const want = { cgroup2_mount: '/host/sys/fs/cgroup',
+    containerd_state_dir: RUNTIME_STATE_MOUNTS['/run/containerd/io.containerd.runtime.v2.task/k8s.io'],
+    crio_state_dir: RUNTIME_STATE_MOUNTS['/run/containers/storage/overlay-containers'] };
+  for (const [key, value] of Object.entries(want)) {
+    if (config?.kubernetes?.[key] !== value) {
+      problems.push(`kubernetes.${key} must be ${value} (where the DaemonSet mounts it)`);
+    }
+  }
   return problems;
 }
 
@@ -368,7 +426,7 @@ function checkPrometheusRule(objects) {
 }
 
 function checkDashboardConfigMap(objects) {
-  const cm = objects.find((o) => o.kind === 'ConfigMap');
+  const cm = dashboardConfigMap(objects);
   if (!cm) return [];
   const problems = [];
   if (cm.metadata.labels?.grafana_dashboard !== '1') {
@@ -479,13 +537,24 @@ const BREAKAGES = {
     delete o.find((x) => x.kind === 'PrometheusRule').metadata.labels.release;
   },
   'dashboard ConfigMap stale': (o) => {
-    const cm = o.find((x) => x.kind === 'ConfigMap');
+    const cm = dashboardConfigMap(o);
     const d = JSON.parse(cm.data['diskidle.json']);
     d.panels.pop();
     cm.data['diskidle.json'] = JSON.stringify(d);
   },
   'dashboard ConfigMap unlabelled': (o) => {
-    delete o.find((x) => x.kind === 'ConfigMap').metadata.labels.grafana_dashboard;
+    delete dashboardConfigMap(o).metadata.labels.grafana_dashboard;
+  },
+  'containerd state mounted writable': (o) => {
+    ctr(o).volumeMounts.find((m) => m.name === 'containerd-state').readOnly = false;
+  },
+  'CRI-O state not mounted': (o) => {
+    const spec = ds(o).spec.template.spec;
+    spec.volumes = spec.volumes.filter((v) => v.name !== 'crio-state');
+    ctr(o).volumeMounts = ctr(o).volumeMounts.filter((m) => m.name !== 'crio-state');
+  },
+  'config not mounted where --config.file points': (o) => {
+    ctr(o).volumeMounts.find((m) => m.name === 'config').mountPath = '/etc/elsewhere';
   },
   'PrometheusRule schema violation': (o) => {
     o.find((x) => x.kind === 'PrometheusRule').spec.groups[0].rules[0].expr = ['not', 'a', 'string'];
@@ -494,7 +563,7 @@ const BREAKAGES = {
 // Breakages of the web-config variant.
 const WEB_BREAKAGES = {
   'web-config secret readable by others': (o) => {
-    ds(o).spec.template.spec.volumes[0].secret.defaultMode = 0o444;
+    ds(o).spec.template.spec.volumes.find((v) => v.secret).secret.defaultMode = 0o444;
   },
   'web-config probe over HTTP': (o) => { delete ctr(o).readinessProbe.httpGet.scheme; },
   'web-config ServiceMonitor over HTTP': (o) => {

@@ -5,7 +5,10 @@
 #include <linux/types.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
+#include <cstring>
+#include <map>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -133,6 +136,247 @@ TEST_F(BioCollectorTest, CustomBucketsAreCumulativeAndExact) {
   EXPECT_NE(text.find("le=\"0\"} 1\n"), std::string::npos) << text;
   EXPECT_NE(text.find("le=\"1024\"} 3\n"), std::string::npos) << text;
   EXPECT_NE(text.find("le=\"+Inf\"} 4\n"), std::string::npos) << text;
+}
+
+// The thread label: bounded by max_threads with an "other" overflow, invalid
+// UTF-8 escaped like comm, and absent unless a label set asks for it.
+BioCount WithThread(BioCount count, std::string_view thread) {
+  std::memcpy(count.key.thread, thread.data(), std::min(thread.size(), sizeof(count.key.thread)));
+  return count;
+}
+
+TEST_F(BioCollectorTest, ThreadLabelIsBoundedAndSanitized) {
+  constexpr uint32_t kLoop3 = (7 << 20) | 3;
+  FakeMaps maps;
+  BioSnapshot& s = maps.snapshot;
+  s.counts.push_back(WithThread(Count(10, 1, kLoop3, 74, DISKIDLE_OP_FLUSH, 0, 5, 0), "wal-writer"));
+  // Cut by the kernel in the middle of a Cyrillic letter.
+  s.counts.push_back(
+      WithThread(Count(10, 1, kLoop3, 18, DISKIDLE_OP_WRITE, 13, 2, 8192), "\xd0\xbf\xd1"));
+  s.counts.push_back(WithThread(Count(11, 1, kLoop3, 74, DISKIDLE_OP_FLUSH, 0, 3, 0), "third"));
+  s.comms[{10, 1}] = "postgres";
+  s.comms[{11, 1}] = "java";
+  BioCollectorConfig config;
+  config.labels = {"device", "comm", "thread", "syscall", "op"};
+  config.process_labels = {"pid", "thread"};
+  config.max_threads = 2;
+  BioCollector collector(config, procfs_.string(), &maps);
+  std::string text = Render(collector);
+  EXPECT_NE(text.find("diskidle_bio_size_bytes_count{comm=\"postgres\",device=\"loop3\","
+                      "op=\"flush\",syscall=\"fsync\",thread=\"wal-writer\"} 5\n"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("diskidle_bio_size_bytes_count{comm=\"postgres\",device=\"loop3\","
+                      "op=\"write\",syscall=\"pwrite\",thread=\"\xd0\xbf\\\\xd1\"} 2\n"),
+            std::string::npos)
+      << text;
+  // The third distinct name is beyond max_threads, in both views.
+  EXPECT_NE(text.find("diskidle_bio_size_bytes_count{comm=\"java\",device=\"loop3\",op=\"flush\","
+                      "syscall=\"fsync\",thread=\"other\"} 3\n"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("diskidle_process_bios_total{pid=\"11\",thread=\"other\"} 3\n"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("diskidle_process_bios_total{pid=\"10\",thread=\"wal-writer\"} 5\n"),
+            std::string::npos)
+      << text;
+
+  // The same kernel entries without a thread label: none appears.
+  BioCollector without(BioCollectorConfig{}, procfs_.string(), &maps);
+  text = Render(without);
+  EXPECT_EQ(text.find("thread="), std::string::npos) << text;
+  EXPECT_NE(text.find("diskidle_process_bios_total{comm=\"postgres\",device=\"loop3\","
+                      "op=\"flush\",pid=\"10\",syscall=\"fsync\"} 5\n"),
+            std::string::npos)
+      << text;
+}
+
+// A fake of kubernetes/pod_resolver.h: labels per cgroup id, and the calls.
+struct FakeResolver {
+  std::map<uint64_t, CgroupLabels> pods;
+  std::vector<uint64_t> calls;
+  uint64_t misses = 0;
+  CgroupLabels Resolve(uint64_t id) {
+    calls.push_back(id);
+    auto it = pods.find(id);
+    return it == pods.end() ? CgroupLabels{} : it->second;
+  }
+};
+
+class BioCollectorPodTest : public BioCollectorTest {
+ protected:
+  static constexpr uint32_t kLoop3 = (7 << 20) | 3;
+  static constexpr uint64_t kHostCgroup = 1;
+  static constexpr uint64_t kWebCgroup = 5001;
+  static constexpr uint64_t kWorkerCgroup = 5002;
+
+  void SetUp() override {
+    BioCollectorTest::SetUp();
+    resolver_.pods[kWebCgroup] = {"shop", "web-7d9f-x2x", "nginx"};
+    resolver_.pods[kWorkerCgroup] = {"shop", "web-7d9f-x2x", "log\nshipper"};
+    resolver_.misses = 3;
+  }
+  BioCount In(uint64_t cgroup, BioCount count) {
+    count.key.cgroup_id = cgroup;
+    return count;
+  }
+  void Attach(BioCollector& collector) {
+    collector.SetCgroupResolver([this](uint64_t id) { return resolver_.Resolve(id); },
+                                [this] { return resolver_.misses; });
+  }
+
+  FakeMaps maps_;
+  FakeResolver resolver_;
+};
+
+TEST_F(BioCollectorPodTest, PodLabelsComeFromTheResolverAtHousekeepingOnly) {
+  BioSnapshot& s = maps_.snapshot;
+  s.counts.push_back(In(kHostCgroup, Count(10, 1, kLoop3, 74, DISKIDLE_OP_FLUSH, 0, 4, 0)));
+  s.counts.push_back(In(kWebCgroup, Count(20, 1, kLoop3, 74, DISKIDLE_OP_FLUSH, 0, 7, 0)));
+  s.comms[{10, 1}] = "sshd";
+  s.comms[{20, 1}] = "nginx";
+  BioCollectorConfig config;
+  config.labels = {"device", "namespace", "pod", "container", "syscall", "op"};
+  BioCollector collector(config, procfs_.string(), &maps_);
+  Attach(collector);
+
+  // A scrape never resolves: a cgroup not seen by housekeeping waits.
+  std::string text = Render(collector);
+  EXPECT_TRUE(resolver_.calls.empty());
+  EXPECT_EQ(text.find("diskidle_bio_size_bytes_count"), std::string::npos) << text;
+  EXPECT_NE(text.find("diskidle_bpf_map_entries{map=\"bio_counts\"} 2\n"), std::string::npos)
+      << text;
+
+  // Housekeeping resolves each cgroup once, and nothing held back is lost.
+  ASSERT_TRUE(collector.Housekeep().ok());
+  EXPECT_EQ(resolver_.calls.size(), 2u);
+  text = Render(collector);
+  EXPECT_NE(text.find("diskidle_bio_size_bytes_count{container=\"nginx\",device=\"loop3\","
+                      "namespace=\"shop\",op=\"flush\",pod=\"web-7d9f-x2x\",syscall=\"fsync\"} 7\n"),
+            std::string::npos)
+      << text;
+  // A host process has no Kubernetes labels at all.
+  EXPECT_NE(text.find("diskidle_bio_size_bytes_count{device=\"loop3\",op=\"flush\","
+                      "syscall=\"fsync\"} 4\n"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("diskidle_cgroup_resolve_misses_total 3\n"), std::string::npos) << text;
+
+  // Fixed at first sight: the cgroup is deleted (the resolver knows it no
+  // more), its process counts on, and the labels stay; no new lookup.
+  resolver_.pods.erase(kWebCgroup);
+  s.counts[1].bios = 9;
+  ASSERT_TRUE(collector.Housekeep().ok());
+  text = Render(collector);
+  EXPECT_EQ(resolver_.calls.size(), 2u);
+  EXPECT_NE(text.find("diskidle_bio_size_bytes_count{container=\"nginx\",device=\"loop3\","
+                      "namespace=\"shop\",op=\"flush\",pod=\"web-7d9f-x2x\",syscall=\"fsync\"} 9\n"),
+            std::string::npos)
+      << text;
+
+  // A new cgroup whose first bios a scrape sees: held back, then counted whole.
+  s.counts.push_back(In(kWorkerCgroup, Count(30, 1, kLoop3, 1, DISKIDLE_OP_WRITE, 13, 6, 24576)));
+  s.comms[{30, 1}] = "fluent-bit";
+  text = Render(collector);
+  EXPECT_EQ(text.find("container=\"log"), std::string::npos) << text;
+  ASSERT_TRUE(collector.Housekeep().ok());
+  text = Render(collector);
+  // Runtime state is file content: sanitized like any label value.
+  EXPECT_NE(text.find("diskidle_bio_size_bytes_count{container=\"log\\\\x0ashipper\","
+                      "device=\"loop3\",namespace=\"shop\",op=\"write\",pod=\"web-7d9f-x2x\","
+                      "syscall=\"write\"} 6\n"),
+            std::string::npos)
+      << text;
+}
+
+TEST_F(BioCollectorPodTest, PerProcessViewKeyedByPodSumsItsProcesses) {
+  BioSnapshot& s = maps_.snapshot;
+  s.counts.push_back(In(kWebCgroup, Count(20, 1, kLoop3, 74, DISKIDLE_OP_FLUSH, 0, 7, 0)));
+  s.counts.push_back(In(kWebCgroup, Count(21, 1, kLoop3, 74, DISKIDLE_OP_FLUSH, 0, 5, 0)));
+  s.counts.push_back(In(kHostCgroup, Count(10, 1, kLoop3, 74, DISKIDLE_OP_FLUSH, 0, 4, 0)));
+  BioCollectorConfig config;
+  config.process_labels = {"device", "namespace", "pod", "syscall", "op"};
+  BioCollector collector(config, procfs_.string(), &maps_);
+  Attach(collector);
+  ASSERT_TRUE(collector.Housekeep().ok());
+  std::string text = Render(collector);
+  EXPECT_NE(text.find("diskidle_process_bios_total{device=\"loop3\",namespace=\"shop\","
+                      "op=\"flush\",pod=\"web-7d9f-x2x\",syscall=\"fsync\"} 12\n"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("diskidle_process_bios_total{device=\"loop3\",op=\"flush\","
+                      "syscall=\"fsync\"} 4\n"),
+            std::string::npos)
+      << text;
+  EXPECT_EQ(text.find("pid="), std::string::npos) << text;
+}
+
+TEST_F(BioCollectorPodTest, APodKeyedSeriesEndsWithItsLastProcessNeverBefore) {
+  BioSnapshot& s = maps_.snapshot;
+  s.counts.push_back(In(kWebCgroup, Count(20, 1, kLoop3, 74, DISKIDLE_OP_FLUSH, 0, 7, 0)));
+  s.counts.push_back(In(kWebCgroup, Count(21, 1, kLoop3, 74, DISKIDLE_OP_FLUSH, 0, 5, 0)));
+  s.counts.push_back(In(kHostCgroup, Count(10, 1, kLoop3, 74, DISKIDLE_OP_FLUSH, 0, 4, 0)));
+  // Alive while <procfs>/<pid>/stat shows their start (1 ns: tick 0); with a
+  // zero TTL, one whose stat is gone is forgotten at the next update.
+  auto start = [this](uint32_t pid) {
+    fs::create_directories(procfs_ / std::to_string(pid));
+    std::ofstream(procfs_ / std::to_string(pid) / "stat")
+        << pid << " (x) S 1 1 1 0 -1 4194304 0 0 0 0 7 3 0 0 20 0 1 0 0 1000000 250 0 0 0 0 0\n";
+  };
+  auto exit = [this](uint32_t pid) { fs::remove_all(procfs_ / std::to_string(pid)); };
+  auto set_bios = [&s](uint32_t pid, uint64_t bios) {
+    for (BioCount& c : s.counts) {
+      if (c.key.tgid == pid) c.bios = bios;
+    }
+  };
+  for (uint32_t pid : {10, 20, 21}) start(pid);
+  BioCollectorConfig config;
+  config.process_labels = {"device", "namespace", "pod", "syscall", "op"};
+  config.exited_process_ttl = absl::ZeroDuration();
+  BioCollector collector(config, procfs_.string(), &maps_);
+  Attach(collector);
+  ASSERT_TRUE(collector.Housekeep().ok());
+  const std::string pod_series =
+      "diskidle_process_bios_total{device=\"loop3\",namespace=\"shop\",op=\"flush\","
+      "pod=\"web-7d9f-x2x\",syscall=\"fsync\"} ";
+  std::string text = Render(collector);
+  EXPECT_NE(text.find(pod_series + "12\n"), std::string::npos) << text;
+
+  // 20 exits; 21 counts on: the pod's series keeps 20's share and grows.
+  exit(20);
+  set_bios(21, 6);
+  ASSERT_TRUE(collector.Housekeep().ok());
+  EXPECT_EQ(maps_.forgotten.size(), 1u);
+  set_bios(21, 8);
+  text = Render(collector);
+  EXPECT_NE(text.find(pod_series + "15\n"), std::string::npos) << text;
+
+  // 21 exits too: the pod is gone and so is its series; the host's stays.
+  exit(21);
+  ASSERT_TRUE(collector.Housekeep().ok());
+  text = Render(collector);
+  EXPECT_EQ(text.find("pod=\"web-7d9f-x2x\""), std::string::npos) << text;
+  EXPECT_NE(text.find("diskidle_process_bios_total{device=\"loop3\",op=\"flush\","
+                      "syscall=\"fsync\"} 4\n"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("diskidle_bio_size_bytes_count{comm=\"unknown\",device=\"loop3\","
+                      "op=\"flush\",syscall=\"fsync\"} 19\n"),
+            std::string::npos)
+      << text;
+}
+
+TEST_F(BioCollectorPodTest, WithoutAResolverTheCgroupIsIgnored) {
+  maps_.snapshot.counts.push_back(
+      In(kWebCgroup, Count(20, 1, kLoop3, 74, DISKIDLE_OP_FLUSH, 0, 7, 0)));
+  BioCollector collector(BioCollectorConfig{}, procfs_.string(), &maps_);
+  std::string text = Render(collector);
+  EXPECT_NE(text.find("diskidle_bio_size_bytes_count{comm=\"unknown\",device=\"loop3\","
+                      "op=\"flush\",syscall=\"fsync\"} 7\n"),
+            std::string::npos)
+      << text;
+  EXPECT_EQ(text.find("diskidle_cgroup_resolve_misses_total"), std::string::npos) << text;
 }
 
 // Liveness: a process that stopped counting is looked up in <procfs>/<pid>/stat,

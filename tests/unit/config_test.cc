@@ -45,6 +45,18 @@ TEST(ConfigTest, DefaultsMatchContract) {
   EXPECT_EQ(config.collectors.bio.exited_process_ttl, absl::Minutes(5));
   EXPECT_EQ(config.collectors.bio.max_processes, 1000);
   EXPECT_EQ(config.collectors.bio.max_comms, 500);
+  // No new label on upgrade: thread and the Kubernetes labels are opt-in.
+  EXPECT_EQ(config.collectors.bio.labels,
+            (std::vector<std::string>{"device", "comm", "syscall", "op"}));
+  EXPECT_EQ(config.collectors.bio.process_labels,
+            (std::vector<std::string>{"device", "pid", "comm", "syscall", "op"}));
+  EXPECT_FALSE(WantsThreadLabel(config.collectors.bio));
+  EXPECT_FALSE(WantsPodLabels(config.collectors.bio));
+  EXPECT_EQ(config.collectors.bio.max_threads, 500);
+  EXPECT_EQ(config.kubernetes.containerd_state_dir,
+            "/run/containerd/io.containerd.runtime.v2.task/k8s.io");
+  EXPECT_EQ(config.kubernetes.crio_state_dir, "/run/containers/storage/overlay-containers");
+  EXPECT_EQ(config.kubernetes.cgroup_cache_entries, 4096u);
   EXPECT_EQ(config.collectors.diskstats.utilization_window, absl::Seconds(10));
 }
 
@@ -131,6 +143,88 @@ collectors:
   EXPECT_EQ(DumpConfig(*again), DumpConfig(*config));
 }
 
+TEST(ConfigTest, ThreadAndKubernetesLabelsAndKeys) {
+  absl::StatusOr<Config> config = ParseConfig(R"(
+collectors:
+  bio:
+    labels: [op, container, device, namespace, syscall]
+    process_labels: [thread, pod, namespace, device]
+    max_threads: 3
+kubernetes:
+  cgroup2_mount: /host/sys/fs/cgroup
+  containerd_state_dir: /host/run/containerd/io.containerd.runtime.v2.task/k8s.io
+  crio_state_dir: /host/run/containers/storage/overlay-containers
+  cgroup_cache_entries: 100
+)");
+  ASSERT_TRUE(config.ok()) << config.status();
+  const BioCollectorConfig& bio = config->collectors.bio;
+  // Written back in the schema's order, whatever the file's.
+  EXPECT_EQ(bio.labels,
+            (std::vector<std::string>{"device", "namespace", "container", "syscall", "op"}));
+  EXPECT_EQ(bio.process_labels,
+            (std::vector<std::string>{"device", "namespace", "pod", "thread"}));
+  EXPECT_EQ(bio.max_threads, 3);
+  EXPECT_TRUE(WantsThreadLabel(bio));
+  EXPECT_TRUE(WantsPodLabels(bio));
+  EXPECT_EQ(config->kubernetes.cgroup2_mount, "/host/sys/fs/cgroup");
+  EXPECT_EQ(config->kubernetes.containerd_state_dir,
+            "/host/run/containerd/io.containerd.runtime.v2.task/k8s.io");
+  EXPECT_EQ(config->kubernetes.crio_state_dir, "/host/run/containers/storage/overlay-containers");
+  EXPECT_EQ(config->kubernetes.cgroup_cache_entries, 100u);
+  absl::StatusOr<Config> again = ParseConfig(DumpConfig(*config));
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(*again, *config);
+
+  // Each label alone turns on what it needs, in either view.
+  for (const char* pod_label : {"namespace", "pod", "container"}) {
+    BioCollectorConfig only;
+    only.process_labels.push_back(pod_label);
+    EXPECT_TRUE(WantsPodLabels(only)) << pod_label;
+    EXPECT_FALSE(WantsThreadLabel(only)) << pod_label;
+  }
+  BioCollectorConfig thread_only;
+  thread_only.labels.push_back("thread");
+  EXPECT_TRUE(WantsThreadLabel(thread_only));
+  EXPECT_FALSE(WantsPodLabels(thread_only));
+}
+
+TEST(ConfigTest, ThreadAndKubernetesErrorsAreOneLine) {
+  struct Case {
+    const char* yaml;
+    const char* message;
+  };
+  for (const Case& c : {
+           Case{"collectors:\n  bio:\n    labels: [device, threads]\n",
+                "config line 3: collectors.bio.labels[1]: expected a list of label names out of "
+                "[device, namespace, pod, container, comm, thread, syscall, op], each at most "
+                "once, got \"threads\""},
+           Case{"collectors:\n  bio:\n    process_labels: [pod, pod]\n",
+                "config line 3: collectors.bio.process_labels[1]: expected a list of label names "
+                "out of [device, namespace, pod, container, pid, comm, thread, syscall, op], "
+                "each at most once; \"pod\" is listed twice"},
+           Case{"collectors:\n  bio:\n    max_threads: 0\n",
+                "config line 3: collectors.bio.max_threads: expected an integer from 1 to "
+                "100000, got \"0\""},
+           Case{"kubernetes:\n  containerd_state_dir: \"\"\n",
+                "config line 2: kubernetes.containerd_state_dir: expected a directory path, "
+                "got \"\""},
+           Case{"kubernetes:\n  cgroup_cache_entries: 0\n",
+                "config line 2: kubernetes.cgroup_cache_entries: expected an integer from 1 to "
+                "16777216, got \"0\""},
+           Case{"kubernetes:\n  cgroup2_mount: sys/fs/cgroup\n",
+                "config line 2: kubernetes.cgroup2_mount: expected \"\" (find it in "
+                "/proc/self/mountinfo) or an absolute path, got \"sys/fs/cgroup\""},
+           Case{"kubernetes:\n  docker_state_dir: /x\n",
+                "config line 2: kubernetes.docker_state_dir: "},
+       }) {
+    absl::StatusOr<Config> config = ParseConfig(c.yaml);
+    ASSERT_FALSE(config.ok()) << c.yaml;
+    const std::string message(config.status().message());
+    EXPECT_THAT(message, StartsWith(c.message)) << c.yaml;
+    EXPECT_EQ(message.find('\n'), std::string::npos) << message;
+  }
+}
+
 TEST(ConfigTest, DumpOfDefaultsRoundTrips) {
   absl::StatusOr<Config> config = ParseConfig(kDefaults);
   ASSERT_TRUE(config.ok()) << config.status() << "\n" << kDefaults;
@@ -194,7 +288,7 @@ INSTANTIATE_TEST_SUITE_P(
                   "listen_address, telemetry_path"},
         ErrorCase{"colectors: {}\n",
                   "config line 1: colectors: unknown key; expected one of web, paths, "
-                  "collectors, debug"},
+                  "collectors, kubernetes, debug"},
         ErrorCase{"collectors:\n  bio:\n    max_processes: many\n",
                   "config line 3: collectors.bio.max_processes: expected an integer from 0 to "
                   "1000000, got \"many\""},
@@ -212,11 +306,12 @@ INSTANTIATE_TEST_SUITE_P(
                   "({n,m}) above 1000 are not supported"},
         ErrorCase{"collectors:\n  bio:\n    labels: [device, pid]\n",
                   "config line 3: collectors.bio.labels[1]: expected a list of label names out of "
-                  "[device, comm, syscall, op], each at most once, got \"pid\""},
+                  "[device, namespace, pod, container, comm, thread, syscall, op], each at most "
+                  "once, got \"pid\""},
         ErrorCase{"collectors:\n  bio:\n    process_labels: [pid, pid]\n",
                   "config line 3: collectors.bio.process_labels[1]: expected a list of label names "
-                  "out of [device, pid, comm, syscall, op], each at most once; \"pid\" is listed "
-                  "twice"},
+                  "out of [device, namespace, pod, container, pid, comm, thread, syscall, op], each "
+                  "at most once; \"pid\" is listed twice"},
         ErrorCase{"collectors:\n  bio:\n    max_comms: 1.5\n",
                   "config line 3: collectors.bio.max_comms: expected an integer from 1 to "
                   "100000, got \"1.5\""},
@@ -293,7 +388,7 @@ INSTANTIATE_TEST_SUITE_P(
                   "config line 3: web.telemetry_path: duplicate key"},
         ErrorCase{"just a string\n",
                   "config line 1: top level: expected a map with keys web, paths, collectors, "
-                  "debug, got \"just a string\""},
+                  "kubernetes, debug, got \"just a string\""},
         ErrorCase{"web: {listen_address: ':1'\n",
                   "config line 2: invalid YAML: end of map flow not found"},
         ErrorCase{"web: {}\n---\npaths: {}\n",
@@ -399,6 +494,7 @@ std::vector<Mutation> OneChangePerKey() {
       {"collectors.bio.process_histogram",
        [](Config& c) { c.collectors.bio.process_histogram = true; }},
       {"collectors.bio.max_comms", [](Config& c) { c.collectors.bio.max_comms = 9; }},
+      {"collectors.bio.max_threads", [](Config& c) { c.collectors.bio.max_threads = 11; }},
       {"collectors.bio.bio_map_entries", [](Config& c) { c.collectors.bio.bio_map_entries = 64; }},
       {"collectors.bio.process_map_entries",
        [](Config& c) { c.collectors.bio.process_map_entries = 32; }},
@@ -420,6 +516,13 @@ std::vector<Mutation> OneChangePerKey() {
        [](Config& c) { c.collectors.syscalls.exited_process_ttl = absl::Seconds(30); }},
       {"collectors.syscalls.map_entries",
        [](Config& c) { c.collectors.syscalls.map_entries = 128; }},
+      {"kubernetes.cgroup2_mount",
+       [](Config& c) { c.kubernetes.cgroup2_mount = "/host/sys/fs/cgroup"; }},
+      {"kubernetes.containerd_state_dir",
+       [](Config& c) { c.kubernetes.containerd_state_dir = "/host/run/containerd"; }},
+      {"kubernetes.crio_state_dir", [](Config& c) { c.kubernetes.crio_state_dir = "/host/crio"; }},
+      {"kubernetes.cgroup_cache_entries",
+       [](Config& c) { c.kubernetes.cgroup_cache_entries = 10; }},
       {"debug.stacks.enabled", [](Config& c) { c.debug.stacks.enabled = true; }},
       {"collectors.disk_latency.enabled",
        [](Config& c) { c.collectors.disk_latency.enabled = !c.collectors.disk_latency.enabled; }},
@@ -469,6 +572,8 @@ TEST(ConfigReloadTest, RestartOnlyKeysAreTheDocumentedOnes) {
                           "collectors.diskstats.enabled", "collectors.syscalls.enabled",
                           "collectors.syscalls.attach", "collectors.syscalls.map_entries",
                           "collectors.disk_latency.enabled", "collectors.disk_latency.attach",
+                          "kubernetes.cgroup2_mount", "kubernetes.containerd_state_dir",
+                          "kubernetes.crio_state_dir", "kubernetes.cgroup_cache_entries",
                           "debug.stacks.enabled"));
 }
 
@@ -506,7 +611,7 @@ TEST(ConfigReloadTest, ReloadableChangeIsAppliedAndNotReported) {
     want.paths.procfs = "/running/proc";
     EXPECT_EQ(plan.config, want) << m.key;
   }
-  EXPECT_EQ(reloadable, 9);
+  EXPECT_EQ(reloadable, 10);
 }
 
 TEST(ConfigReloadTest, NoChangeReportsNothing) {

@@ -1,0 +1,253 @@
+"""The thread label and the Kubernetes labels (namespace, pod, container) of
+the bio views, from a real exporter and real workloads (docs/metrics.md,
+docs/kubernetes.md).
+
+Threads: a process names one of its threads with prctl(PR_SET_NAME) and that
+thread does the I/O; with `thread` in the label sets the series carry that
+name, without it there is no thread label at all.
+
+Pods are faked faithfully: the cgroups Kubernetes creates (containerd with the
+systemd driver, CRI-O with the cgroupfs driver) are made in this machine's
+cgroup2 hierarchy, the runtimes' config.json files with their annotations are
+written into temp dirs configured as the state dirs, and a workload is moved
+into each cgroup (its pid written to cgroup.procs) before it does O_DIRECT
+writes, so its bios are exactly known. Every cgroup is removed on the way out,
+also when the test fails."""
+import os
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+import uuid
+
+from diskidle_testlib import (Exporter, IoGen, LoopFilesystem, complete_counts, process_counts,
+                              require_privileges, series, total, wait_for, BIO)
+
+N = 16  # O_DIRECT 4 KiB writes per workload: exactly N write bios
+
+# A thread that names itself, then writes N blocks with O_DIRECT from its own
+# context; the process is named too, so the comm is ours alone on the machine.
+THREAD_WORKLOAD = r"""
+import ctypes, mmap, os, sys, threading
+libc = ctypes.CDLL(None, use_errno=True)
+PR_SET_NAME = 15
+libc.prctl(PR_SET_NAME, sys.argv[2].encode(), 0, 0, 0)
+path, thread_name, n = sys.argv[1], sys.argv[3], int(sys.argv[4])
+with open(path, "wb") as f:  # allocate first: the O_DIRECT writes are pure data
+    f.write(b"\0" * 4096 * n)
+    f.flush()
+    os.fsync(f.fileno())
+def work():
+    libc.prctl(PR_SET_NAME, thread_name.encode(), 0, 0, 0)
+    fd = os.open(path, os.O_WRONLY | os.O_DIRECT)
+    block = mmap.mmap(-1, 4096)  # page-aligned, as O_DIRECT needs
+    block.write(b"x" * 4096)
+    for i in range(n):
+        assert os.pwrite(fd, block, i * 4096) == 4096
+    os.close(fd)
+t = threading.Thread(target=work)
+t.start()
+t.join()
+print("done", flush=True)
+"""
+
+
+def cgroup2_mount():
+    """The cgroup2 mount point, from /proc/self/mountinfo (field 5; the
+    filesystem type follows the " - " separator)."""
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            left, _, right = line.partition(" - ")
+            if right.split()[0] == "cgroup2":
+                return left.split()[4]
+    raise AssertionError("no cgroup2 mount in /proc/self/mountinfo")
+
+
+class ThreadLabelTest(unittest.TestCase):
+    def setUp(self):
+        require_privileges(self)
+        self.fs = LoopFilesystem(self, "ext4", size_mb=64)
+        self.comm = f"dkthr{os.getpid() % 100000}"
+
+    def run_workload(self, thread_name):
+        out = subprocess.run([sys.executable, "-c", THREAD_WORKLOAD, self.fs.path("t"),
+                              self.comm, thread_name, str(N)],
+                             capture_output=True, text=True, timeout=60)
+        self.assertEqual(out.returncode, 0, out.stderr)
+
+    def test_thread_named_by_prctl_is_the_label(self):
+        thread = "wal-writer-7"
+        exporter = Exporter(self, "collectors:\n  bio:\n"
+                                  "    labels: [device, comm, thread, syscall, op]\n"
+                                  "    process_labels: [device, pid, comm, thread, syscall, op]\n"
+                                  "    exited_process_ttl: 1h\n")
+        self.run_workload(thread)
+        match = dict(device=self.fs.name, comm=self.comm, syscall="pwrite", op="write")
+        # Housekeeping applies the counts within a second; poll for them.
+        wait_for("the workload's writes", lambda: complete_counts(
+            exporter.scrape(), absent_ok=True, **match).bios >= N)
+        samples = exporter.scrape()
+        self.assertEqual(complete_counts(samples, thread=thread, **match).bios, N)
+        self.assertEqual(process_counts(samples, thread=thread, **match).bios, N)
+        # The process's main thread did the buffered set-up, not these writes.
+        self.assertEqual({labels.get("thread") for labels, _ in
+                          series(samples, BIO + "_count", **match)}, {thread})
+
+    def test_no_thread_label_unless_configured(self):
+        exporter = Exporter(self, "collectors:\n  bio:\n    exited_process_ttl: 1h\n")
+        self.run_workload("wal-writer-7")
+        match = dict(device=self.fs.name, comm=self.comm, syscall="pwrite", op="write")
+        wait_for("the workload's writes", lambda: complete_counts(
+            exporter.scrape(), absent_ok=True, **match).bios >= N)
+        samples = exporter.scrape()
+        self.assertEqual(complete_counts(samples, **match).bios, N)
+        labelled = [labels for _, labels, _ in samples if "thread" in labels]
+        self.assertEqual(labelled, [], "a thread label without thread in the label sets")
+
+
+def container_id():
+    return uuid.uuid4().hex + uuid.uuid4().hex  # 64 hex digits, like a runtime's
+
+
+class PodLabelsTest(unittest.TestCase):
+    """containerd + systemd driver, CRI-O + cgroupfs driver, a host process,
+    and a pod cgroup removed before the scrape."""
+
+    def setUp(self):
+        require_privileges(self)
+        self.fs = LoopFilesystem(self, "ext4", size_mb=64)
+        self.root = cgroup2_mount()
+        self.state = tempfile.mkdtemp(prefix="diskidle-runtime-state-")
+        self.addCleanup(shutil.rmtree, self.state, ignore_errors=True)
+        self.containerd_dir = os.path.join(self.state, "containerd")
+        self.crio_dir = os.path.join(self.state, "crio")
+        self.exporter = Exporter(
+            self,
+            "collectors:\n  bio:\n"
+            "    labels: [device, namespace, pod, container, syscall, op]\n"
+            "    process_labels: [device, namespace, pod, container, pid, comm, syscall, op]\n"
+            "    exited_process_ttl: 1h\n"
+            "kubernetes:\n"
+            f"  containerd_state_dir: {self.containerd_dir}\n"
+            f"  crio_state_dir: {self.crio_dir}\n")
+
+    def make_cgroup(self, relative):
+        """Creates each missing level of `relative` under the cgroup2 root;
+        cleanup removes them deepest first (rmdir fails while a process is in
+        one: workloads are cleaned up before, as cleanups run in reverse)."""
+        path = self.root
+        for part in relative.split("/"):
+            path = os.path.join(path, part)
+            if not os.path.isdir(path):
+                os.mkdir(path)
+                self.addCleanup(self.remove_cgroup, path)
+        return path
+
+    @staticmethod
+    def remove_cgroup(path):
+        # A process that has just exited leaves its cgroup a moment later.
+        deadline = time.monotonic() + 10
+        while os.path.isdir(path):
+            try:
+                os.rmdir(path)
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+
+    def write_state(self, runtime, cid, namespace, pod, container):
+        if runtime == "containerd":
+            directory = os.path.join(self.containerd_dir, cid)
+            annotations = {"io.kubernetes.cri.container-type": "container",
+                           "io.kubernetes.cri.sandbox-namespace": namespace,
+                           "io.kubernetes.cri.sandbox-name": pod,
+                           "io.kubernetes.cri.container-name": container}
+        else:
+            directory = os.path.join(self.crio_dir, cid, "userdata")
+            annotations = {"io.kubernetes.pod.namespace": namespace,
+                           "io.kubernetes.pod.name": pod,
+                           "io.kubernetes.container.name": container}
+        os.makedirs(directory)
+        with open(os.path.join(directory, "config.json"), "w") as f:
+            json.dump({"ociVersion": "1.0.2", "annotations": annotations}, f)
+
+    def workload_in(self, cgroup, name):
+        """An O_DIRECT writer moved into `cgroup` before it writes."""
+        gen = IoGen(self, "direct-pwrite", self.fs.path(name), N, wait=True)
+        with open(os.path.join(cgroup, "cgroup.procs"), "w") as f:
+            f.write(str(gen.pid))
+        gen.go()
+        self.assertEqual(gen.wait_done(self), N)
+        return gen
+
+    def pod_writes(self, samples, **labels):
+        return complete_counts(samples, absent_ok=True, device=self.fs.name, syscall="pwrite",
+                               op="write", **labels).bios
+
+    def test_pods_of_both_runtimes_a_host_process_and_a_deleted_cgroup(self):
+        tag = uuid.uuid4().hex[:8]
+        uid1, uid2, uid3 = (str(uuid.uuid4()) for _ in range(3))
+        cid1, cid2, cid3 = container_id(), container_id(), container_id()
+        # containerd, systemd driver (burstable QoS).
+        cg1 = self.make_cgroup(
+            f"kubepods.slice/kubepods-burstable.slice/"
+            f"kubepods-burstable-pod{uid1.replace('-', '_')}.slice/cri-containerd-{cid1}.scope")
+        self.write_state("containerd", cid1, f"shop-{tag}", "web-7d9f8-x2x4q", "nginx")
+        # CRI-O, cgroupfs driver (best effort QoS).
+        cg2 = self.make_cgroup(f"kubepods/besteffort/pod{uid2}/crio-{cid2}")
+        self.write_state("crio", cid2, f"batch-{tag}", "report-28391-abcde", "reporter")
+        # A short-lived pod, deleted before anybody scrapes it.
+        cg3 = self.make_cgroup(f"kubepods/besteffort/pod{uid3}/crio-{cid3}")
+        self.write_state("crio", cid3, f"jobs-{tag}", "cleanup-1-zz9", "cleaner")
+
+        web = self.workload_in(cg1, "web")
+        report = self.workload_in(cg2, "report")
+        host = IoGen(self, "direct-pwrite", self.fs.path("host"), N, wait=True)
+        host.go()
+        self.assertEqual(host.wait_done(self), N)
+
+        job = self.workload_in(cg3, "job")
+        self.assertEqual(job.finish(), 0)
+        # Housekeeping sees a new cgroup within a second and fixes its labels;
+        # a scrape only shows a cgroup after that. Poll the other pods' series
+        # (the job's cgroup id was first seen at the same housekeeping round
+        # or earlier: its bios came before), then remove the job's cgroup.
+        wait_for("both pods' writes", lambda: (
+            self.pod_writes(self.exporter.scrape(), pod="web-7d9f8-x2x4q") >= N
+            and self.pod_writes(self.exporter.scrape(), pod="report-28391-abcde") >= N
+            and self.pod_writes(self.exporter.scrape(), pod="cleanup-1-zz9") >= N))
+        os.rmdir(cg3)
+        # Later housekeeping rounds (every second) must not re-resolve the
+        # removed cgroup: three rounds, there is nothing to poll for.
+        time.sleep(3)
+        samples = self.exporter.scrape()
+
+        self.assertEqual(self.pod_writes(samples, namespace=f"shop-{tag}", pod="web-7d9f8-x2x4q",
+                                         container="nginx"), N)
+        self.assertEqual(self.pod_writes(samples, namespace=f"batch-{tag}",
+                                         pod="report-28391-abcde", container="reporter"), N)
+        self.assertEqual(self.pod_writes(samples, namespace=f"jobs-{tag}", pod="cleanup-1-zz9",
+                                         container="cleaner"), N)
+        # The per-process view carries the same labels next to the pid.
+        self.assertEqual(process_counts(samples, pid=web.pid, namespace=f"shop-{tag}",
+                                        pod="web-7d9f8-x2x4q", container="nginx",
+                                        device=self.fs.name, op="write").bios, N)
+        # The host process: no Kubernetes labels at all.
+        own = series(samples, "diskidle_process_bios_total", pid=host.pid, device=self.fs.name,
+                     op="write")
+        self.assertTrue(own, "no series of the host process")
+        for labels, _ in own:
+            self.assertFalse({"namespace", "pod", "container"} & set(labels), labels)
+        # Every write on the disk is one of the four workloads': N each.
+        self.assertEqual(self.pod_writes(samples), 4 * N)
+        # The misses counter exists (what it counts depends on the node).
+        total(samples, "diskidle_cgroup_resolve_misses_total")
+        for gen in (web, report, host):
+            self.assertEqual(gen.finish(), 0)
+
+
+if __name__ == "__main__":
+    unittest.main()
