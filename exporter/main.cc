@@ -34,6 +34,7 @@
 #include "http/exporter_routes.h"
 #include "http/server.h"
 #include "http/tls_context.h"
+#include "kubernetes/pod_resolver.h"
 #include "stacks/stacks_endpoint.h"
 #include "util/log.h"
 #include "util/periodic_thread.h"
@@ -313,6 +314,19 @@ int Run(int argc, char** argv) {
   std::unique_ptr<PeriodicThread> housekeeping;
   if (config->collectors.bio.enabled) {
     const BioCollectorConfig& b = config->collectors.bio;
+    // Only when a label asks for it: nothing of the node's cgroup tree or the
+    // runtimes' state is read otherwise. Before loading, so that a node
+    // without cgroup2 fails before anything is in the kernel.
+    std::shared_ptr<PodResolver> pods;
+    if (WantsPodLabels(b)) {
+      const KubernetesConfig& k = config->kubernetes;
+      auto created = PodResolver::Create({.cgroup2_mount = k.cgroup2_mount,
+                                          .containerd_state_dir = k.containerd_state_dir,
+                                          .crio_state_dir = k.crio_state_dir,
+                                          .cache_entries = k.cgroup_cache_entries});
+      if (!created.ok()) return Fatal(absl::StrCat("kubernetes: ", created.status().message()));
+      pods = std::move(*created);
+    }
     auto loaded = BioProgram::Load({.attach = b.attach,
                                     .bio_map_entries = b.bio_map_entries,
                                     .process_map_entries = b.process_map_entries,
@@ -321,6 +335,21 @@ int Run(int argc, char** argv) {
     if (!loaded.ok()) return Fatal(loaded.status().message());
     program = std::move(*loaded);
     bio = std::make_shared<BioCollector>(b, config->paths.procfs, program.get());
+    if (pods) {
+      // The lambdas own the resolver: it lives as long as the collector.
+      bio->SetCgroupResolver(
+          [pods](uint64_t cgroup_id) {
+            PodLabels labels = pods->Resolve(cgroup_id);
+            return CgroupLabels{std::move(labels.namespace_name), std::move(labels.pod),
+                                std::move(labels.container)};
+          },
+          [pods] { return pods->misses(); });
+      LogInfo(absl::StrCat("namespace/pod/container labels from the cgroup tree (ids found by ",
+                           pods->lookup_method() == CgroupIdLookup::Method::kFileHandle
+                               ? "file handle"
+                               : "walking the tree",
+                           ") and the runtimes' state"));
+    }
     bio->SetChangeObserver(
         [live](const std::vector<LedgerChange>& changes) { live->ObserveBios(changes); });
     collectors->Add(bio);
