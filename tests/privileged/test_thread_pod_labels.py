@@ -199,29 +199,31 @@ class PodLabelsTest(unittest.TestCase):
         # CRI-O, cgroupfs driver (best effort QoS).
         cg2 = self.make_cgroup(f"kubepods/besteffort/pod{uid2}/crio-{cid2}")
         self.write_state("crio", cid2, f"batch-{tag}", "report-28391-abcde", "reporter")
-        # A short-lived pod, deleted before anybody scrapes it.
+        # A short-lived pod (a Job), deleted before its series is looked at.
         cg3 = self.make_cgroup(f"kubepods/besteffort/pod{uid3}/crio-{cid3}")
         self.write_state("crio", cid3, f"jobs-{tag}", "cleanup-1-zz9", "cleaner")
 
+        # The short-lived pod first: it writes, exits, and its cgroup goes
+        # before the test ever looks at its series.
+        job = self.workload_in(cg3, "job")
+        self.assertEqual(job.finish(), 0)
         web = self.workload_in(cg1, "web")
         report = self.workload_in(cg2, "report")
         host = IoGen(self, "direct-pwrite", self.fs.path("host"), N, wait=True)
         host.go()
         self.assertEqual(host.wait_done(self), N)
 
-        job = self.workload_in(cg3, "job")
-        self.assertEqual(job.finish(), 0)
-        # Housekeeping sees a new cgroup within a second and fixes its labels;
-        # a scrape only shows a cgroup after that. Poll the other pods' series
-        # (the job's cgroup id was first seen at the same housekeeping round
-        # or earlier: its bios came before), then remove the job's cgroup.
-        wait_for("both pods' writes", lambda: (
-            self.pod_writes(self.exporter.scrape(), pod="web-7d9f8-x2x4q") >= N
-            and self.pod_writes(self.exporter.scrape(), pod="report-28391-abcde") >= N
-            and self.pod_writes(self.exporter.scrape(), pod="cleanup-1-zz9") >= N))
-        os.rmdir(cg3)
-        # Later housekeeping rounds (every second) must not re-resolve the
-        # removed cgroup: three rounds, there is nothing to poll for.
+        # Housekeeping (every second) resolves every new cgroup of the kernel
+        # maps in one pass; a scrape resolves nothing (it holds back the counts
+        # of a cgroup not resolved yet). So once the web and report pods show,
+        # a housekeeping pass has run with the job's counts in the maps too
+        # (they came first): the job's cgroup was seen while it existed.
+        wait_for("the web and report pods' writes", lambda: (
+            lambda s: self.pod_writes(s, pod="web-7d9f8-x2x4q") >= N
+            and self.pod_writes(s, pod="report-28391-abcde") >= N)(self.exporter.scrape()))
+        self.remove_cgroup(cg3)
+        # Later housekeeping passes must not look the removed cgroup up again
+        # and lose its labels: three passes (there is nothing to poll for).
         time.sleep(3)
         samples = self.exporter.scrape()
 
