@@ -13,8 +13,9 @@ written into temp dirs configured as the state dirs, and a workload is moved
 into each cgroup (its pid written to cgroup.procs) before it does O_DIRECT
 writes, so its bios are exactly known. Every cgroup is removed on the way out,
 also when the test fails."""
-import os
+import ctypes
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -108,6 +109,26 @@ class ThreadLabelTest(unittest.TestCase):
         self.assertEqual(labelled, [], "a thread label without thread in the label sets")
 
 
+class OpenWatch:
+    """inotify IN_OPEN on one file: tells, without asking the exporter, that
+    it has read the file."""
+
+    IN_OPEN = 0x20
+
+    def __init__(self, test, path):
+        libc = ctypes.CDLL(None, use_errno=True)
+        self.fd = libc.inotify_init1(os.O_NONBLOCK | os.O_CLOEXEC)
+        if self.fd < 0 or libc.inotify_add_watch(self.fd, path.encode(), self.IN_OPEN) < 0:
+            test.fail(f"inotify on {path}: {os.strerror(ctypes.get_errno())}")
+        test.addCleanup(os.close, self.fd)
+
+    def opened(self):
+        try:
+            return len(os.read(self.fd, 4096)) > 0
+        except BlockingIOError:
+            return False
+
+
 def container_id():
     return uuid.uuid4().hex + uuid.uuid4().hex  # 64 hex digits, like a runtime's
 
@@ -132,7 +153,11 @@ class PodLabelsTest(unittest.TestCase):
             "    exited_process_ttl: 1h\n"
             "kubernetes:\n"
             f"  containerd_state_dir: {self.containerd_dir}\n"
-            f"  crio_state_dir: {self.crio_dir}\n")
+            f"  crio_state_dir: {self.crio_dir}\n"
+            # One entry: the resolver's LRU forgets all but the latest cgroup,
+            # so labels that survive a cgroup's removal are the exporter's
+            # own, fixed at first sight, not a lucky cache hit.
+            "  cgroup_cache_entries: 1\n")
 
     def make_cgroup(self, relative):
         """Creates each missing level of `relative` under the cgroup2 root;
@@ -171,8 +196,10 @@ class PodLabelsTest(unittest.TestCase):
                            "io.kubernetes.pod.name": pod,
                            "io.kubernetes.container.name": container}
         os.makedirs(directory)
-        with open(os.path.join(directory, "config.json"), "w") as f:
+        path = os.path.join(directory, "config.json")
+        with open(path, "w") as f:
             json.dump({"ociVersion": "1.0.2", "annotations": annotations}, f)
+        return path
 
     def workload_in(self, cgroup, name):
         """An O_DIRECT writer moved into `cgroup` before it writes."""
@@ -201,30 +228,27 @@ class PodLabelsTest(unittest.TestCase):
         self.write_state("crio", cid2, f"batch-{tag}", "report-28391-abcde", "reporter")
         # A short-lived pod (a Job), deleted before its series is looked at.
         cg3 = self.make_cgroup(f"kubepods/besteffort/pod{uid3}/crio-{cid3}")
-        self.write_state("crio", cid3, f"jobs-{tag}", "cleanup-1-zz9", "cleaner")
+        job_state = self.write_state("crio", cid3, f"jobs-{tag}", "cleanup-1-zz9", "cleaner")
 
-        # The short-lived pod first: it writes, exits, and its cgroup goes
-        # before the test ever looks at its series.
+        # The short-lived pod first: it writes, exits, and its cgroup is
+        # removed before anything is scraped. The exporter resolves a new
+        # cgroup in its housekeeping pass (every second), which reads the
+        # runtime's config.json: that read, seen through inotify, is when the
+        # cgroup may go. (A scrape would resolve nothing; none happens here.)
+        watch = OpenWatch(self, job_state)
         job = self.workload_in(cg3, "job")
         self.assertEqual(job.finish(), 0)
+        wait_for("the exporter to read the job's config.json", watch.opened)
+        self.remove_cgroup(cg3)
+
         web = self.workload_in(cg1, "web")
         report = self.workload_in(cg2, "report")
         host = IoGen(self, "direct-pwrite", self.fs.path("host"), N, wait=True)
         host.go()
         self.assertEqual(host.wait_done(self), N)
-
-        # Housekeeping (every second) resolves every new cgroup of the kernel
-        # maps in one pass; a scrape resolves nothing (it holds back the counts
-        # of a cgroup not resolved yet). So once the web and report pods show,
-        # a housekeeping pass has run with the job's counts in the maps too
-        # (they came first): the job's cgroup was seen while it existed.
         wait_for("the web and report pods' writes", lambda: (
             lambda s: self.pod_writes(s, pod="web-7d9f8-x2x4q") >= N
             and self.pod_writes(s, pod="report-28391-abcde") >= N)(self.exporter.scrape()))
-        self.remove_cgroup(cg3)
-        # Later housekeeping passes must not look the removed cgroup up again
-        # and lose its labels: three passes (there is nothing to poll for).
-        time.sleep(3)
         samples = self.exporter.scrape()
 
         self.assertEqual(self.pod_writes(samples, namespace=f"shop-{tag}", pod="web-7d9f8-x2x4q",
