@@ -24,7 +24,7 @@ import time
 import unittest
 import uuid
 
-from diskidle_testlib import (Exporter, IoGen, LoopFilesystem, complete_counts, process_counts,
+from diskidle_testlib import (EXPORTER, Exporter, IoGen, LoopFilesystem, complete_counts, process_counts,
                               require_privileges, series, total, wait_for, BIO)
 
 N = 16  # O_DIRECT 4 KiB writes per workload: exactly N write bios
@@ -273,6 +273,28 @@ class PodLabelsTest(unittest.TestCase):
         total(samples, "diskidle_cgroup_resolve_misses_total")
         for gen in (web, report, host):
             self.assertEqual(gen.finish(), 0)
+
+
+class PodLabelsStartUpTest(unittest.TestCase):
+    def test_a_cgroup2_mount_that_is_not_one_is_one_fatal_line(self):
+        require_privileges(self)
+        directory = tempfile.mkdtemp(prefix="diskidle-not-cgroup-")
+        self.addCleanup(shutil.rmtree, directory, ignore_errors=True)
+        config = os.path.join(directory, "config.yaml")
+        with open(config, "w") as f:
+            f.write("collectors:\n  bio:\n    labels: [device, pod]\n"
+                    f"kubernetes:\n  cgroup2_mount: {directory}\n")
+        result = subprocess.run([EXPORTER, f"--config.file={config}",
+                                 "--web.listen-address=127.0.0.1:0"],
+                                capture_output=True, text=True, timeout=30)
+        self.assertEqual(result.returncode, 1, result.stderr)
+        fatal = [line for line in result.stderr.splitlines()
+                 if line.startswith("diskidle_exporter: ")]
+        self.assertEqual(len(fatal), 1, result.stderr)
+        self.assertIn("kubernetes: ", fatal[0])
+        self.assertIn(directory, fatal[0])
+        # Nothing was loaded: the resolver is made before the BPF program.
+        self.assertNotIn("BPF program attached", result.stderr)
 
 
 if __name__ == "__main__":
