@@ -15,6 +15,7 @@ mount -t tmpfs tmp /tmp
 mkdir -p /sys/fs/cgroup && mount -t cgroup2 cgroup2 /sys/fs/cgroup
 ip link set lo up
 say() { echo "DISKIDLE $*"; }
+echo  # the firmware's "Booting from ROM.." has no newline
 say kernel "$(uname -r)"
 
 while read -r module; do
