@@ -9,6 +9,8 @@ import subprocess
 import tempfile
 import time
 
+import kernels
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ATTACH_MODES = ("tp_btf", "raw_tp")
 
@@ -45,12 +47,15 @@ def _static_busybox():
 
 
 def build_initramfs(kernel_dir, exporter, iogen, out, fsyncs, direct_writes):
+    bpftool = shutil.which("bpftool") or "/usr/sbin/bpftool"
+    if not os.access(bpftool, os.X_OK):
+        raise GuestError("no bpftool (apt-get install bpftool)")
     root = tempfile.mkdtemp(prefix="initramfs-", dir=os.path.dirname(out))
     try:
         for d in ("bin", "proc", "sys", "dev", "tmp", "work", "modules"):
             os.makedirs(os.path.join(root, d))
         shutil.copy(_static_busybox(), os.path.join(root, "bin/busybox"))
-        for binary in (exporter, iogen):
+        for binary in (exporter, iogen, bpftool):
             # Debug info is most of a RelWithDebInfo binary: the guest copies it
             # into RAM at every boot for nothing.
             _run("objcopy", "--strip-debug", binary,
@@ -60,7 +65,7 @@ def build_initramfs(kernel_dir, exporter, iogen, out, fsyncs, direct_writes):
                 if not os.path.exists(dst):
                     os.makedirs(os.path.dirname(dst), exist_ok=True)
                     shutil.copy(lib, dst)  # follows symlinks
-        for module in open(os.path.join(kernel_dir, "modules.order")).read().split():
+        for module in kernels.read_text(os.path.join(kernel_dir, "modules.order")).split():
             shutil.copy(os.path.join(kernel_dir, "modules", module + ".ko"),
                         os.path.join(root, "modules"))
         shutil.copy(os.path.join(kernel_dir, "modules.order"), root)

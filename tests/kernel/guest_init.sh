@@ -79,6 +79,8 @@ run_attach() {
     return
   fi
   say "[$attach] ready after $((i / 10)) s"
+  # What the kernel itself says runs: the loaded programs, one JSON line.
+  say "[$attach] PROGS $(/work/bpftool -j prog show)"
   for disk in disk loop; do
     run_workload $disk fsync-loop "$FSYNCS"
     run_workload $disk direct-pwrite "$WRITES"

@@ -52,6 +52,16 @@ class KernelError(Exception):
     pass
 
 
+def read_bytes(path):
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def read_text(path):
+    with open(path) as f:
+        return f.read()
+
+
 def _sources(suites):
     lines = []
     for suite in suites:
@@ -142,7 +152,7 @@ def _extract_vmlinux(vmlinuz, out):
     """The uncompressed ELF vmlinux inside a bzImage. qemu boots it through its
     PVH entry (about a second faster under TCG than the bzImage), and bpftool
     reads its BTF (docs/kernels.md)."""
-    data = open(vmlinuz, "rb").read()
+    data = read_bytes(vmlinuz)
     for magic, decompress in ((b"\xfd7zXZ\x00", lambda b: lzma.LZMADecompressor().decompress(b)),
                               (b"\x28\xb5\x2f\xfd", _unzstd)):
         start = data.find(magic)
@@ -177,7 +187,7 @@ def _module_index(tree, release):
         for f in files:
             if re.search(r"\.ko(\.(xz|zst|gz))?$", f):
                 paths[_module_name(f)] = os.path.join(directory, f)
-    builtin = {_module_name(line) for line in open(os.path.join(base, "modules.builtin"))}
+    builtin = {_module_name(line) for line in read_text(os.path.join(base, "modules.builtin")).splitlines()}
 
     # Dependencies are filled in by info() on first use: None until then.
     deps, softdeps = {name: (path, None) for name, path in paths.items()}, {}
@@ -227,10 +237,10 @@ def load_order(deps, softdeps, builtin, info, wanted):
 
 def _module_bytes(src):
     if src.endswith(".xz"):
-        return lzma.decompress(open(src, "rb").read())
+        return lzma.decompress(read_bytes(src))
     if src.endswith(".zst"):
         return subprocess.run(["zstd", "-dc", src], check=True, capture_output=True).stdout
-    return open(src, "rb").read()
+    return read_bytes(src)
 
 
 def _decompress_module(src, dst):
@@ -256,7 +266,7 @@ def prepare(name, log=lambda msg: print(msg, file=sys.stderr)):
         out = os.path.join(CACHE, "kernels", name, key)
         wanted = " ".join(WANTED_MODULES)
         stamp = os.path.join(out, "complete")
-        if os.path.exists(stamp) and open(stamp).read() == wanted:
+        if os.path.exists(stamp) and read_text(stamp) == wanted:
             return out
         log(f"kernel {name}: downloading {', '.join(f'{p} {v}' for p, v in packages)}")
         shutil.rmtree(out, ignore_errors=True)

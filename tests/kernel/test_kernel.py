@@ -15,6 +15,7 @@ here are per attach mode and per disk:
     syscall="pwrite";
   - every diskstats family and the utilization gauge exist for both disks.
 A failure names the kernel release, the attach mode and the disk."""
+import json
 import os
 import re
 import shutil
@@ -35,6 +36,10 @@ IOGEN = os.environ.get("DISKIDLE_IOGEN", "")
 FSYNCS = 50
 DIRECT_WRITES = 16
 DIRECT_SIZE = 64 * 1024
+# What `bpftool prog show` must list for each attach mode (type, name), as in
+# tests/privileged/test_bio_attribution.py.
+EXPECTED_PROGRAM = {"tp_btf": ("tracing", "block_bio_queue_btf"),
+                    "raw_tp": ("raw_tracepoint", "block_bio_queue_raw")}
 # The guest's disks as its init names them (directory -> block device).
 DISKS = {"disk": "vda", "loop": "loop0"}
 COMM = "diskidle-iogen"
@@ -63,6 +68,7 @@ class Run:
         self.baseline_lines = {}  # (dir, mode) -> the comm's series just before the workload
         self.log = []
         self.exit = None
+        self.programs = None  # bpftool -j prog show, while the exporter ran
         self.workloads = {}  # (dir, mode) -> (pid, operations, status, raw line)
         self.samples = None
 
@@ -84,6 +90,8 @@ def parse_console(console):
                 run.baseline_lines.setdefault((disk, mode), []).append(sample)
             elif kind == "LOG":
                 run.log.append(body)
+            elif kind == "PROGS":
+                run.programs = json.loads(body or "[]")
             elif kind.startswith("exit="):
                 run.exit = int(kind[len("exit="):])
             elif kind == "workload":
@@ -124,7 +132,7 @@ class KernelTest(unittest.TestCase):
         if os.geteuid() != 0:
             raise AssertionError("the kernel cache and apt downloads need root")
         cls.kernel_dir = kernels.prepare(KERNEL)
-        cls.packages = open(os.path.join(cls.kernel_dir, "packages")).read().split()
+        cls.packages = kernels.read_text(os.path.join(cls.kernel_dir, "packages")).split()
         # /dev/shm: the guest's disk image and initramfs never touch the host's disk.
         cls.work = tempfile.mkdtemp(prefix=f"diskidle-kernel-{KERNEL}-", dir="/dev/shm")
         initramfs = os.path.join(cls.work, "initramfs.cpio")
@@ -190,6 +198,10 @@ def _add_attach_tests(attach):
     def test_program(self):
         run = self.attach_run(attach)
         log = "\n".join(run.log)
+        bio_programs = sorted((p.get("type"), p.get("name")) for p in run.programs or []
+                              if p.get("name", "").startswith("block_bio_queue"))
+        self.assertEqual(bio_programs, [EXPECTED_PROGRAM[attach]],
+                         self.where(attach) + "the bio program the kernel runs (bpftool prog show)")
         self.assertIn(f"BPF program attached: {attach}/block_bio_queue", log,
                       self.where(attach) + f"the exporter's log:\n{log}")
         self.assertEqual(run.exit, 0, self.where(attach) + f"exit status on SIGTERM; log:\n{log}")
