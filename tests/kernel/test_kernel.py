@@ -215,8 +215,11 @@ def _add_attach_tests(attach):
         before = run.baselines.get((disk, mode))
         self.assertIsNotNone(before, self.where(attach, disk) + f"no baseline scrape before {mode}")
         ours = dict(device=DISKS[disk], comm=COMM, **labels)
-        return (pid, process_delta(before, run.samples, pid=pid, **ours),
-                complete_delta(before, run.samples, **ours))
+        try:
+            return (pid, process_delta(before, run.samples, pid=pid, **ours),
+                    complete_delta(before, run.samples, **ours))
+        except AssertionError as e:  # a missing series: say where it is missing
+            self.fail(self.where(attach, disk) + f"workload {mode} (pid {pid}): {e}")
 
     def test_fsync(self, disk):
         run = self.attach_run(attach)
