@@ -35,6 +35,9 @@ KERNELS = {
     "6.1": ["bookworm", "bookworm-security"],
     "6.12": ["bookworm-backports"],
     "7.3": ["trixie-backports"],
+    # Below the supported minimum (5.15: bpf_task_pt_regs): booted only to show
+    # how the exporter refuses it (test_kernel's REFUSED_KERNELS).
+    "5.10": ["bullseye", "bullseye-security"],
 }
 META = "linux-image-amd64"
 

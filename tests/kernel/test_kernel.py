@@ -14,7 +14,10 @@ here are per attach mode and per disk:
   - the O_DIRECT pwrites are exactly 16 bios and 16 x 64 KiB under
     syscall="pwrite";
   - every diskstats family and the utilization gauge exist for both disks.
-A failure names the kernel release, the attach mode and the disk."""
+A failure names the kernel release, the attach mode and the disk.
+
+DISKIDLE_KERNEL=5.10 (REFUSED_KERNELS) checks the other side of the minimum:
+there the exporter must exit at start-up with a line saying it needs 5.15+."""
 import json
 import os
 import re
@@ -33,6 +36,8 @@ from diskidle_testlib import BIO, PROCESS_FAMILIES, complete_delta, parse_metric
 KERNEL = os.environ.get("DISKIDLE_KERNEL", "")
 EXPORTER = os.environ.get("DISKIDLE_EXPORTER", "")
 IOGEN = os.environ.get("DISKIDLE_IOGEN", "")
+# Below the supported minimum: RefusedKernelTest runs instead of KernelTest.
+REFUSED_KERNELS = {"5.10"}
 FSYNCS = 50
 DIRECT_WRITES = 16
 DIRECT_SIZE = 64 * 1024
@@ -116,7 +121,7 @@ def parse_console(console):
     return release, runs, diskstats, done
 
 
-class KernelTest(unittest.TestCase):
+class BootedKernel(unittest.TestCase):
     """Boots the kernel once (setUpClass); each test checks one fact of it."""
 
     @classmethod
@@ -183,7 +188,7 @@ class KernelTest(unittest.TestCase):
             self.fail(self.where(attach) + "the guest printed nothing for this mode" + self.console_tail())
         return run
 
-    def test_the_guest_ran_to_the_end(self):
+    def check_the_guest_ran_to_the_end(self):
         self.assertIsNotNone(self.release, f"kernel {KERNEL}: the guest's init never ran" + self.console_tail())
         self.assertTrue(self.done, self.where() + "the guest did not reach the end of its init "
                         f"(timeout {BOOT_TIMEOUT_S} s?)" + self.console_tail())
@@ -192,6 +197,37 @@ class KernelTest(unittest.TestCase):
         self.assertEqual(failed, [], self.where() + "set-up failed")
         self.assertIn("DISKIDLE mounted vda", self.console, self.where())
         self.assertIn("DISKIDLE mounted loop0", self.console, self.where())
+
+
+class KernelTest(BootedKernel):
+    """A supported kernel: the attribution tests below are added per attach
+    mode and disk."""
+
+    def test_the_guest_ran_to_the_end(self):
+        self.check_the_guest_ran_to_the_end()
+
+
+class RefusedKernelTest(BootedKernel):
+    """A kernel below the minimum (Linux 5.15, for bpf_task_pt_regs): the
+    exporter must refuse it at start-up with one line that says why, in both
+    attach modes, instead of running with wrong or missing labels."""
+
+    def test_the_guest_ran_to_the_end(self):
+        self.check_the_guest_ran_to_the_end()
+
+    def test_the_exporter_refuses_the_kernel_with_a_clear_line(self):
+        for attach in guest.ATTACH_MODES:
+            run = self.attach_run(attach)
+            log = "\n".join(run.log)
+            self.assertEqual(run.exit, 1, self.where(attach) + f"exit status; log:\n{log}")
+            self.assertIn("needs Linux 5.15+", log, self.where(attach) + "the reason in the log")
+            self.assertEqual(run.workloads, {}, self.where(attach) + "it never became ready")
+
+
+def load_tests(loader, standard_tests, pattern):
+    """Only the class that fits DISKIDLE_KERNEL runs (one boot per test run)."""
+    chosen = RefusedKernelTest if KERNEL in REFUSED_KERNELS else KernelTest
+    return loader.loadTestsFromTestCase(chosen)
 
 
 def _add_attach_tests(attach):
