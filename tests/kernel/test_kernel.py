@@ -158,8 +158,9 @@ class BootedKernel(unittest.TestCase):
         work = getattr(cls, "work", None)
         if not work:
             return
-        # A failed run keeps the console next to the cache for a look; a passing one leaves nothing.
-        if getattr(cls, "_failed", False):
+        # A failed run (or DISKIDLE_KERNEL_KEEP_CONSOLE=1) keeps the console next
+        # to the cache for a look; a passing one leaves nothing.
+        if getattr(cls, "_failed", False) or os.environ.get("DISKIDLE_KERNEL_KEEP_CONSOLE"):
             kept = os.path.join(kernels.CACHE, f"console-{KERNEL}.log")
             shutil.copy(cls.console_log, kept)
             print(f"console kept in {kept}", file=sys.stderr)
