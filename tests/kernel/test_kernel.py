@@ -101,6 +101,8 @@ def parse_console(console):
                 run.exit = int(kind[len("exit="):])
             elif kind == "workload":
                 w = re.match(r"(\w+) (\S+) (\d+) status=(\d+) (.*)$", body)
+                if not w:  # a garbled line: the workload's test then says it did not run
+                    continue
                 pid = re.search(r"pid=(\d+) ready", w.group(5))
                 ops = re.search(r"done (\d+)", w.group(5))
                 run.workloads[(w.group(1), w.group(2))] = (
