@@ -129,7 +129,7 @@ class PrivateApt:
     def candidate(self, package):
         m = re.search(r"^\s*Candidate:\s*(\S+)", self.run("apt-cache", "policy", package), re.M)
         if not m or m.group(1) == "(none)":
-            raise KernelError(f"no candidate for {package} in {KERNELS}")
+            raise KernelError(f"no candidate for {package} in the suites of {self.sources}")
         return m.group(1)
 
     def depends(self, package):
@@ -152,9 +152,9 @@ def resolve(apt):
 
 
 def _extract_vmlinux(vmlinuz, out):
-    """The uncompressed ELF vmlinux inside a bzImage. qemu boots it through its
-    PVH entry (about a second faster under TCG than the bzImage), and bpftool
-    reads its BTF (docs/kernels.md)."""
+    """The uncompressed ELF vmlinux inside a bzImage (xz up to 6.1, zstd since).
+    qemu boots it through its PVH entry, which skips the guest's own
+    decompression, slow under TCG; bpftool reads its BTF (docs/kernels.md)."""
     data = read_bytes(vmlinuz)
     for magic, decompress in ((b"\xfd7zXZ\x00", lambda b: lzma.LZMADecompressor().decompress(b)),
                               (b"\x28\xb5\x2f\xfd", _unzstd)):
