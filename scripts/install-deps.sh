@@ -19,6 +19,9 @@ TEST_PACKAGES=(
   podman runc debootstrap
   dpkg-dev systemd   # dpkg-shlibdeps and dpkg-scanpackages (the .deb), systemd-analyze (the unit)
   chromium           # test_landing_page: the page at / in a real headless browser
+  # tests/kernel: Debian kernels booted under qemu, a busybox initramfs (cpio),
+  # modules that may ship zstd-compressed
+  qemu-system-x86 busybox-static cpio zstd
 )
 
 mode="${1:-build}"

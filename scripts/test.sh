@@ -15,11 +15,14 @@ fi
 (cd "$top/tests/offline" && npm ci --no-audit --no-fund --loglevel=error)
 "$top/scripts/build.sh"
 
-# The BPF tests must really run here: no silent skips.
-privileged=$(cd "$build" && ctest -N -L privileged | sed -n 's/^Total Tests: //p')
-if [ "${privileged:-0}" -eq 0 ]; then
-  echo "test.sh: no privileged tests registered" >&2
-  exit 1
-fi
+# The BPF tests (here and on the other kernels under qemu) must really run: no
+# silent skips.
+for label in privileged kernel; do
+  registered=$(cd "$build" && ctest -N -L "$label" | sed -n 's/^Total Tests: //p')
+  if [ "${registered:-0}" -eq 0 ]; then
+    echo "test.sh: no $label tests registered" >&2
+    exit 1
+  fi
+done
 cd "$build"
 ctest --output-on-failure --timeout 1200 "$@"

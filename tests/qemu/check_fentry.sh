@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
 # Checks the syscall collector's fentry/fexit path on real Debian kernels,
 # booted under qemu (software emulation), because our CI VMs refuse fentry
-# (EPERM) and only ever run the tracepoint path. x86_64 only. Not part of CI:
-# it downloads a kernel package (~100 MB) per kernel. Run it by hand after a
-# change to bpf/syscall_stats.bpf.c or exporter/bpf/syscall_program.cc:
+# (EPERM) and only ever run the tracepoint path. x86_64 only. Not part of CI
+# (the kernel label, tests/kernel, boots the same kernels for the bio program
+# only; this adds three boots per kernel). Run it by hand (as root) after a change to bpf/syscall_stats.bpf.c or
+# exporter/bpf/syscall_program.cc:
 #
-#   tests/qemu/check_fentry.sh [linux-image package ...]
+#   tests/qemu/check_fentry.sh [kernel ...]      # kernels of tests/kernel/kernels.py
 #
-# Default kernels: what linux-image-amd64 and linux-image-6.12-amd64 point at
-# (Debian 12: 6.1 and 6.12). Needs: qemu-system-x86, busybox-static, cpio,
-# e2fsprogs, and a build (DISKIDLE_BUILD_DIR, default ./build).
+# Default kernels: 6.1, 6.12 and 7.3, fetched and cached exactly as the kernel
+# label does (tests/kernel/kernels.py: a private apt, /var/cache/diskidle-test-kernels).
+# Needs: qemu-system-x86, busybox-static, cpio, e2fsprogs, and a build
+# (DISKIDLE_BUILD_DIR, default ./build).
 #
 # Per kernel it boots an initramfs holding the exporter, diskidle-iogen and
 # busybox (tests/qemu/guest_init.sh), and fails unless:
@@ -30,29 +32,22 @@ iogen=$build/tests/diskidle-iogen
 
 die() { echo "check_fentry: $*" >&2; exit 1; }
 [ "$(uname -m)" = x86_64 ] || die "x86_64 only"
-for tool in qemu-system-x86_64 busybox cpio mkfs.ext4 apt-get dpkg-deb xz; do
-  command -v $tool >/dev/null || die "missing $tool (apt-get install qemu-system-x86 busybox-static cpio e2fsprogs xz-utils)"
+for tool in qemu-system-x86_64 busybox cpio mkfs.ext4 apt-get dpkg-deb; do
+  command -v $tool >/dev/null || die "missing $tool (apt-get install qemu-system-x86 busybox-static cpio e2fsprogs)"
 done
 busybox_bin=$(command -v busybox)
 # The initramfs has no libraries for busybox: it must be the static one.
 if ldd "$busybox_bin" >/dev/null 2>&1; then die "busybox must be static (busybox-static)"; fi
 [ -x "$exporter" ] && [ -x "$iogen" ] || die "no build in $build (scripts/build.sh)"
 
-packages=("$@")
-if [ ${#packages[@]} -eq 0 ]; then
-  for meta in linux-image-amd64 linux-image-6.12-amd64; do
-    p=$(apt-cache depends "$meta" 2>/dev/null | awk '/Depends: linux-image-/ {print $2; exit}')
-    [ -n "$p" ] && packages+=("$p")
-  done
-  [ ${#packages[@]} -gt 0 ] || die "no kernel package found (apt-get update?)"
-fi
+kernels=("$@")
+[ ${#kernels[@]} -gt 0 ] || kernels=(6.1 6.12 7.3)
 
 work=$(mktemp -d /tmp/diskidle-qemu-XXXXXX)
-chmod 755 "$work"  # apt-get download runs as _apt where it can
 trap 'rm -rf "$work"' EXIT
 
-initramfs() {  # initramfs KERNEL_TREE OUT
-  local tree=$1 out=$2 dir=$work/initramfs
+initramfs() {  # initramfs PREPARED_KERNEL_DIR OUT
+  local kernel=$1 out=$2 dir=$work/initramfs
   rm -rf "$dir"; mkdir -p "$dir"/{bin,proc,sys,tmp,dev,work,mods}
   cp "$busybox_bin" "$dir/bin/busybox"
   for binary in "$exporter" "$iogen"; do
@@ -61,26 +56,23 @@ initramfs() {  # initramfs KERNEL_TREE OUT
       mkdir -p "$dir$(dirname "$lib")"; cp -L "$lib" "$dir$lib"
     done
   done
-  for module in crc16 crc32c_generic mbcache jbd2 ext4 loop; do
-    local ko; ko=$(find "$tree/lib/modules" -name "$module.ko*" | head -1)
-    [ -n "$ko" ] || continue  # built in
-    case $ko in *.xz) xz -dc "$ko" > "$dir/mods/$module.ko" ;; *) cp "$ko" "$dir/mods/$module.ko" ;; esac
-  done
+  # The kernel test's prepared modules (decompressed), in their insmod order.
+  cp "$kernel"/modules/*.ko "$dir/mods/" 2>/dev/null || true
+  cp "$kernel/modules.order" "$dir/mods/order"
   truncate -s 64M "$dir/img.ext4"; mkfs.ext4 -q -F "$dir/img.ext4"
   cp "$here/guest_init.sh" "$dir/init"; chmod +x "$dir/init"
   (cd "$dir" && find . | cpio -o -H newc --quiet | gzip -1) > "$out"
 }
 
 failed=0
-for package in "${packages[@]}"; do
-  echo "== $package"
-  kdir=$work/$package; mkdir -p "$kdir"
-  (cd "$kdir" && apt-get download -q "$package" >/dev/null) || die "apt-get download $package failed"
-  dpkg-deb -x "$kdir"/*.deb "$kdir/tree"
-  vmlinuz=$(ls "$kdir"/tree/boot/vmlinuz-* | head -1)
-  initramfs "$kdir/tree" "$kdir/initrd.gz"
+for kernel in "${kernels[@]}"; do
+  echo "== $kernel"
+  kdir=$work/$kernel; mkdir -p "$kdir"
+  prepared=$(python3 "$root/tests/kernel/kernels.py" "$kernel") || die "no kernel $kernel"
+  image=$prepared/vmlinux; [ -e "$image" ] || image=$prepared/vmlinuz
+  initramfs "$prepared" "$kdir/initrd.gz"
   timeout 600 qemu-system-x86_64 -accel tcg -cpu max -m 1024 -smp 2 -nographic -nodefaults \
-    -no-reboot -serial stdio -kernel "$vmlinuz" -initrd "$kdir/initrd.gz" \
+    -no-reboot -serial stdio -kernel "$image" -initrd "$kdir/initrd.gz" \
     -append "console=ttyS0 quiet panic=-1" > "$kdir/console.log" 2>&1 || true
   grep -a "^GUEST" "$kdir/console.log" | tr -d '\r' > "$kdir/guest.log" || true
   check() {  # check DESCRIPTION COMMAND...

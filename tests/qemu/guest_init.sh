@@ -11,9 +11,10 @@ mount -t devtmpfs dev /dev
 mount -t tmpfs tmp /tmp
 ip link set lo up
 echo "GUEST kernel $(uname -r)"
-for m in crc16 crc32c_generic mbcache jbd2 ext4 loop; do
-  [ -f /mods/$m.ko ] && insmod /mods/$m.ko
-done
+# The modules the host prepared (tests/kernel/kernels.py), dependencies first.
+while read -r m; do
+  insmod /mods/$m.ko || echo "GUEST insmod $m failed"
+done < /mods/order
 i=0
 while [ ! -e /dev/loop0 ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
 mkdir -p /mnt

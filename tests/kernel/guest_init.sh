@@ -1,0 +1,108 @@
+#!/bin/busybox sh
+# /init of a kernel-test guest (tests/kernel/test_kernel.py builds the
+# initramfs and boots it under qemu). It loads the modules the host listed in
+# /modules.order, mounts the virtio disk's ext4 at /disk and a loop device
+# backed by /disk/loop.img at /loop, then runs the exporter once per attach
+# mode with the same workloads on both disks. It asserts nothing itself: every
+# fact goes to the console as one line starting "DISKIDLE", for the host to
+# check (better failure messages than a shell could give).
+/bin/busybox --install -s /bin
+export PATH=/bin
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs dev /dev
+mount -t tmpfs tmp /tmp
+mkdir -p /sys/fs/cgroup && mount -t cgroup2 cgroup2 /sys/fs/cgroup
+ip link set lo up
+say() { echo "DISKIDLE $*"; }
+echo  # the firmware's "Booting from ROM.." has no newline
+say kernel "$(uname -r)"
+
+while read -r module; do
+  insmod "/modules/$module.ko" || say "insmod $module failed"
+done < /modules.order
+
+# Devices appear asynchronously after their driver loads: poll, with a deadline.
+wait_for() {  # wait_for PATH
+  i=0
+  while [ ! -e "$1" ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
+  [ -e "$1" ] || say "no $1 after 30 s"
+}
+wait_for /dev/vda
+mkdir -p /disk /loop
+mount -t ext4 /dev/vda /disk && say mounted vda
+wait_for /dev/loop0
+losetup /dev/loop0 /disk/loop.img && mount -t ext4 /dev/loop0 /loop && say mounted loop0
+
+FSYNCS=$(cat /fsyncs)
+WRITES=$(cat /direct_writes)
+METRICS=http://127.0.0.1:9436/metrics
+
+# run_workload DIR MODE COUNT: diskidle-iogen MODE on /DIR, held after its
+# set-up (--wait) until a baseline scrape is printed ("B" lines: the series of
+# its comm), so the host counts exactly what the workload did after "ready".
+run_workload() {
+  rm -f /tmp/go /tmp/iogen.out
+  mkfifo /tmp/go
+  /work/diskidle-iogen --wait "$2" "/$1/$attach-$2" "$3" < /tmp/go > /tmp/iogen.out 2>&1 &
+  gen=$!
+  exec 3> /tmp/go  # returns once iogen has the fifo open as its stdin
+  i=0
+  while ! grep -q ready /tmp/iogen.out && kill -0 $gen 2>/dev/null && [ $i -lt 600 ]; do
+    sleep 0.1; i=$((i + 1))
+  done
+  wget -q -O - $METRICS | grep '^diskidle_.*comm="diskidle-iogen"' | sed "s/^/DISKIDLE [$attach] B $1 $2 /"
+  echo go >&3
+  exec 3>&-
+  wait $gen
+  status=$?
+  say "[$attach] workload $1 $2 $3 status=$status $(tr '\n' ' ' < /tmp/iogen.out)"
+}
+
+run_attach() {
+  attach=$1
+  printf 'collectors:\n  bio:\n    attach: %s\n  diskstats:\n    utilization_window: 2s\n    utilization_sample_interval: 250ms\n' \
+    "$attach" > /tmp/config.yaml
+  /work/diskidle_exporter --config.file=/tmp/config.yaml --web.listen-address=127.0.0.1:9436 \
+    > /tmp/log-$attach 2>&1 &
+  exporter=$!
+  # Ready: /healthz answers 200 once the program is attached and diskstats read.
+  i=0
+  while ! wget -q -O /dev/null http://127.0.0.1:9436/healthz 2>/dev/null; do
+    if ! kill -0 $exporter 2>/dev/null || [ $i -ge 1200 ]; then break; fi
+    sleep 0.1; i=$((i + 1))
+  done
+  if ! kill -0 $exporter 2>/dev/null; then
+    wait $exporter
+    say "[$attach] exit=$? before it was ready"
+    sed "s/^/DISKIDLE [$attach] LOG /" /tmp/log-$attach
+    return
+  fi
+  say "[$attach] ready after $((i / 10)) s"
+  # What the kernel itself says runs: the loaded programs, one JSON line.
+  say "[$attach] PROGS $(/work/bpftool -j prog show)"
+  for disk in disk loop; do
+    run_workload $disk fsync-loop "$FSYNCS"
+    run_workload $disk direct-pwrite "$WRITES"
+  done
+  # The utilization ratio appears after the sampler's second look at a disk.
+  i=0
+  while [ $i -lt 300 ]; do
+    wget -q -O /tmp/metrics $METRICS
+    [ "$(grep -c '^diskidle_disk_utilization_ratio{device="\(vda\|loop0\)"}' /tmp/metrics)" -ge 2 ] && break
+    sleep 0.1; i=$((i + 1))
+  done
+  wget -q -O /tmp/metrics $METRICS || say "[$attach] scrape failed"
+  grep -v '^#' /tmp/metrics | grep '^diskidle_' | sed "s/^/DISKIDLE [$attach] M /"
+  kill -TERM $exporter
+  wait $exporter
+  say "[$attach] exit=$?"
+  sed "s/^/DISKIDLE [$attach] LOG /" /tmp/log-$attach
+}
+
+for attach in $(cat /attach_modes); do
+  run_attach "$attach"
+done
+grep -E ' (vda|loop0) ' /proc/diskstats | sed 's/^/DISKIDLE diskstats /'
+say done
+poweroff -f

@@ -1,0 +1,313 @@
+"""The core attribution on another real kernel: Debian's kernel
+DISKIDLE_KERNEL (6.1, 6.12 or 7.3; tests/kernel/kernels.py fetches it) booted
+under qemu with software emulation, the exporter built here inside it.
+
+One boot runs the exporter with `attach: tp_btf`, then with `attach: raw_tp`,
+each time with the same workloads on the guest's virtio disk (vda, ext4) and on
+a loop device (loop0, ext4 on a file on vda): 50 fsyncs of an unchanged file,
+then 16 O_DIRECT pwrites of 64 KiB. The guest prints its /metrics; the checks
+here are per attach mode and per disk:
+  - the exporter ran the program of that mode and exited 0 on SIGTERM;
+  - each fsync of the unchanged file is one zero-byte flush bio under the
+    workload's pid, comm and syscall="fsync" (per-process view), and the
+    complete view agrees;
+  - the O_DIRECT pwrites are exactly 16 bios and 16 x 64 KiB under
+    syscall="pwrite";
+  - every diskstats family and the utilization gauge exist for both disks.
+A failure names the kernel release, the attach mode and the disk.
+
+DISKIDLE_KERNEL=5.10 (REFUSED_KERNELS) checks the other side of the minimum:
+there the exporter must exit at start-up with a line saying it needs 5.15+."""
+import json
+import os
+import re
+import shutil
+import sys
+import tempfile
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "privileged"))
+
+import guest  # noqa: E402
+import kernels  # noqa: E402
+from diskidle_testlib import BIO, PROCESS_FAMILIES, complete_delta, parse_metrics, process_delta, series, total  # noqa: E402
+
+KERNEL = os.environ.get("DISKIDLE_KERNEL", "")
+EXPORTER = os.environ.get("DISKIDLE_EXPORTER", "")
+IOGEN = os.environ.get("DISKIDLE_IOGEN", "")
+# Below the supported minimum: RefusedKernelTest runs instead of KernelTest.
+REFUSED_KERNELS = {"5.10"}
+FSYNCS = 50
+DIRECT_WRITES = 16
+DIRECT_SIZE = 64 * 1024
+# What `bpftool prog show` must list for each attach mode (type, name), as in
+# tests/privileged/test_bio_attribution.py.
+EXPECTED_PROGRAM = {"tp_btf": ("tracing", "block_bio_queue_btf"),
+                    "raw_tp": ("raw_tracepoint", "block_bio_queue_raw")}
+# The guest's disks as its init names them (directory -> block device).
+DISKS = {"disk": "vda", "loop": "loop0"}
+COMM = "diskidle-iogen"
+# A boot takes 30-90 s under TCG on a busy 2-core VM (measured); qemu is killed after this.
+BOOT_TIMEOUT_S = 600
+
+DISKSTATS_FAMILIES = (
+    "diskidle_disk_reads_completed_total", "diskidle_disk_writes_completed_total",
+    "diskidle_disk_reads_merged_total", "diskidle_disk_writes_merged_total",
+    "diskidle_disk_read_bytes_total", "diskidle_disk_written_bytes_total",
+    "diskidle_disk_read_time_seconds_total", "diskidle_disk_write_time_seconds_total",
+    "diskidle_disk_io_now", "diskidle_disk_io_time_seconds_total",
+    "diskidle_disk_io_time_weighted_seconds_total",
+    "diskidle_disk_discards_completed_total", "diskidle_disk_discards_merged_total",
+    "diskidle_disk_discarded_sectors_total", "diskidle_disk_discard_time_seconds_total",
+    "diskidle_disk_flush_requests_total", "diskidle_disk_flush_requests_time_seconds_total",
+    "diskidle_disk_info", "diskidle_disk_utilization_ratio",
+)
+
+
+class Run:
+    """What one attach mode's exporter did in the guest."""
+
+    def __init__(self):
+        self.metric_lines = []
+        self.baseline_lines = {}  # (dir, mode) -> the comm's series just before the workload
+        self.log = []
+        self.exit = None
+        self.programs = None  # bpftool -j prog show, while the exporter ran
+        self.workloads = {}  # (dir, mode) -> (pid, operations, status, raw line)
+        self.samples = None
+
+
+def parse_console(console):
+    release, runs, diskstats, done = None, {}, [], False
+    for line in console.splitlines():
+        if not line.startswith("DISKIDLE "):
+            continue
+        rest = line[len("DISKIDLE "):]
+        m = re.match(r"\[(\w+)\] (\S+) ?(.*)$", rest)
+        if m:
+            run = runs.setdefault(m.group(1), Run())
+            kind, body = m.group(2), m.group(3)
+            if kind == "M":
+                run.metric_lines.append(body)
+            elif kind == "B":
+                disk, mode, sample = body.split(" ", 2)
+                run.baseline_lines.setdefault((disk, mode), []).append(sample)
+            elif kind == "LOG":
+                run.log.append(body)
+            elif kind == "PROGS":
+                run.programs = json.loads(body or "[]")
+            elif kind.startswith("exit="):
+                run.exit = int(kind[len("exit="):])
+            elif kind == "workload":
+                w = re.match(r"(\w+) (\S+) (\d+) status=(\d+) (.*)$", body)
+                if not w:  # a garbled line: the workload's test then says it did not run
+                    continue
+                pid = re.search(r"pid=(\d+) ready", w.group(5))
+                ops = re.search(r"done (\d+)", w.group(5))
+                run.workloads[(w.group(1), w.group(2))] = (
+                    pid and pid.group(1), ops and int(ops.group(1)), int(w.group(4)), body)
+        elif rest.startswith("kernel "):
+            release = rest[len("kernel "):]
+        elif rest.startswith("diskstats "):
+            diskstats.append(rest[len("diskstats "):])
+        elif rest == "done":
+            done = True
+    for run in runs.values():
+        run.samples = parse_metrics("\n".join(run.metric_lines))
+        # A baseline holds only the comm's series (none before its first bio); its
+        # families are declared so that an absent series reads as 0, as before birth.
+        declared = [f"# TYPE {family} counter" for family in PROCESS_FAMILIES + (BIO,)]
+        run.baselines = {k: parse_metrics("\n".join(declared + v))
+                         for k, v in run.baseline_lines.items()}
+    return release, runs, diskstats, done
+
+
+class BootedKernel(unittest.TestCase):
+    """Boots the kernel once (setUpClass); each test checks one fact of it."""
+
+    @classmethod
+    def setUpClass(cls):
+        if KERNEL not in kernels.KERNELS:
+            raise AssertionError(f"DISKIDLE_KERNEL={KERNEL!r}: one of {sorted(kernels.KERNELS)}")
+        for name, path in (("DISKIDLE_EXPORTER", EXPORTER), ("DISKIDLE_IOGEN", IOGEN)):
+            if not path or not os.access(path, os.X_OK):
+                raise AssertionError(f"{name} does not name a built binary ({path!r}); run through ctest")
+        for tool in ("qemu-system-x86_64", "cpio", "mkfs.ext4", "objcopy", "apt-get", "dpkg-deb"):
+            if not shutil.which(tool):
+                raise AssertionError(f"{tool} is missing: scripts/install-deps.sh test")
+        if os.geteuid() != 0:
+            raise AssertionError("the kernel cache and apt downloads need root")
+        cls.kernel_dir = kernels.prepare(KERNEL)
+        cls.packages = kernels.read_text(os.path.join(cls.kernel_dir, "packages")).split()
+        # /dev/shm: the guest's disk image and initramfs never touch the host's disk.
+        cls.work = tempfile.mkdtemp(prefix=f"diskidle-kernel-{KERNEL}-", dir="/dev/shm")
+        initramfs = os.path.join(cls.work, "initramfs.cpio")
+        disk = os.path.join(cls.work, "disk.img")
+        guest.build_initramfs(cls.kernel_dir, EXPORTER, IOGEN, initramfs, FSYNCS, DIRECT_WRITES)
+        guest.build_disk(cls.work, disk)
+        cls.console_log = os.path.join(cls.work, "console.log")
+        cls.console, cls.boot_seconds = guest.boot(cls.kernel_dir, initramfs, disk,
+                                                   cls.console_log, BOOT_TIMEOUT_S)
+        cls.release, cls.runs, cls.diskstats, cls.done = parse_console(cls.console)
+        print(f"\nkernel {KERNEL}: {' '.join(cls.packages)}, release {cls.release}, "
+              f"booted and checked in {cls.boot_seconds:.0f} s", file=sys.stderr)
+        for line in cls.diskstats:
+            print(f"  /proc/diskstats ({len(line.split())} fields): {line}", file=sys.stderr)
+
+    @classmethod
+    def tearDownClass(cls):
+        work = getattr(cls, "work", None)
+        if not work:
+            return
+        # A failed run (or DISKIDLE_KERNEL_KEEP_CONSOLE=1) keeps the console next
+        # to the cache for a look; a passing one leaves nothing.
+        if getattr(cls, "_failed", False) or os.environ.get("DISKIDLE_KERNEL_KEEP_CONSOLE"):
+            kept = os.path.join(kernels.CACHE, f"console-{KERNEL}.log")
+            shutil.copy(cls.console_log, kept)
+            print(f"console kept in {kept}", file=sys.stderr)
+        shutil.rmtree(work, ignore_errors=True)
+
+    def run(self, result=None):
+        result = super().run(result)
+        if result and (result.failures or result.errors):
+            type(self)._failed = True
+        return result
+
+    def where(self, attach=None, disk=None):
+        parts = [f"kernel {self.release or KERNEL}"]
+        if attach:
+            parts.append(f"attach {attach}")
+        if disk:
+            parts.append(f"disk {DISKS[disk]}")
+        return ", ".join(parts) + ": "
+
+    def console_tail(self, lines=40):
+        return "\n  console (last lines): \n" + "\n".join(self.console.splitlines()[-lines:])
+
+    def attach_run(self, attach):
+        run = self.runs.get(attach)
+        if run is None:
+            self.fail(self.where(attach) + "the guest printed nothing for this mode" + self.console_tail())
+        return run
+
+    def check_the_guest_ran_to_the_end(self):
+        self.assertIsNotNone(self.release, f"kernel {KERNEL}: the guest's init never ran" + self.console_tail())
+        self.assertTrue(self.done, self.where() + "the guest did not reach the end of its init "
+                        f"(timeout {BOOT_TIMEOUT_S} s?)" + self.console_tail())
+        failed = [l for l in self.console.splitlines()
+                  if re.match(r"DISKIDLE (insmod .* failed|no /dev/)", l)]
+        self.assertEqual(failed, [], self.where() + "set-up failed")
+        self.assertIn("DISKIDLE mounted vda", self.console, self.where())
+        self.assertIn("DISKIDLE mounted loop0", self.console, self.where())
+
+
+class KernelTest(BootedKernel):
+    """A supported kernel: the attribution tests below are added per attach
+    mode and disk."""
+
+    def test_the_guest_ran_to_the_end(self):
+        self.check_the_guest_ran_to_the_end()
+
+
+class RefusedKernelTest(BootedKernel):
+    """A kernel below the minimum (Linux 5.15, for bpf_task_pt_regs): the
+    exporter must refuse it at start-up with one line that says why, in both
+    attach modes, instead of running with wrong or missing labels."""
+
+    def test_the_guest_ran_to_the_end(self):
+        self.check_the_guest_ran_to_the_end()
+
+    def test_the_exporter_refuses_the_kernel_with_a_clear_line(self):
+        for attach in guest.ATTACH_MODES:
+            run = self.attach_run(attach)
+            log = "\n".join(run.log)
+            self.assertEqual(run.exit, 1, self.where(attach) + f"exit status; log:\n{log}")
+            self.assertIn("needs Linux 5.15+", log, self.where(attach) + "the reason in the log")
+            self.assertEqual(run.workloads, {}, self.where(attach) + "it never became ready")
+
+
+def load_tests(loader, standard_tests, pattern):
+    """Only the class that fits DISKIDLE_KERNEL runs (one boot per test run)."""
+    chosen = RefusedKernelTest if KERNEL in REFUSED_KERNELS else KernelTest
+    return loader.loadTestsFromTestCase(chosen)
+
+
+def _add_attach_tests(attach):
+    def test_program(self):
+        run = self.attach_run(attach)
+        log = "\n".join(run.log)
+        bio_programs = sorted((p.get("type"), p.get("name")) for p in run.programs or []
+                              if p.get("name", "").startswith("block_bio_queue"))
+        self.assertEqual(bio_programs, [EXPECTED_PROGRAM[attach]],
+                         self.where(attach) + "the bio program the kernel runs (bpftool prog show)")
+        self.assertIn(f"BPF program attached: {attach}/block_bio_queue", log,
+                      self.where(attach) + f"the exporter's log:\n{log}")
+        self.assertEqual(run.exit, 0, self.where(attach) + f"exit status on SIGTERM; log:\n{log}")
+
+    def workload(self, run, disk, mode, count, **labels):
+        """(per-process, complete view) counts of the workload, from its
+        baseline scrape (taken after its set-up) to the final scrape."""
+        pid, ops, status, raw = run.workloads.get((disk, mode), (None, None, None, "missing"))
+        self.assertTrue(status == 0 and pid and ops == count,
+                        self.where(attach, disk) + f"workload {mode} {count} did not run: {raw}")
+        before = run.baselines.get((disk, mode))
+        self.assertIsNotNone(before, self.where(attach, disk) + f"no baseline scrape before {mode}")
+        ours = dict(device=DISKS[disk], comm=COMM, **labels)
+        try:
+            return (pid, process_delta(before, run.samples, pid=pid, **ours),
+                    complete_delta(before, run.samples, **ours))
+        except AssertionError as e:  # a missing series: say where it is missing
+            self.fail(self.where(attach, disk) + f"workload {mode} (pid {pid}): {e}")
+
+    def test_fsync(self, disk):
+        run = self.attach_run(attach)
+        pid, process, complete = workload(self, run, disk, "fsync-loop", FSYNCS,
+                                          syscall="fsync", op="flush")
+        where = self.where(attach, disk) + f"{FSYNCS} fsyncs of an unchanged file, pid {pid}: "
+        self.assertEqual(process.zero_byte_bios, FSYNCS, where + "one zero-byte flush bio per fsync")
+        self.assertEqual(process.bios, FSYNCS, where + "and no flush bio of another size")
+        self.assertEqual(process.bytes, 0, where + "flushes carry no bytes")
+        self.assertEqual(complete, process,
+                         where + "the complete view of the comm agrees with the per-process view")
+
+    def test_direct_pwrite(self, disk):
+        run = self.attach_run(attach)
+        pid, process, complete = workload(self, run, disk, "direct-pwrite", DIRECT_WRITES,
+                                          syscall="pwrite", op="write")
+        where = self.where(attach, disk) + f"O_DIRECT pwrite of {DIRECT_WRITES} x 64 KiB, pid {pid}: "
+        self.assertEqual(process.bytes, DIRECT_WRITES * DIRECT_SIZE, where + "exact bytes")
+        self.assertEqual(process.bios, DIRECT_WRITES, where + "one bio per pwrite")
+        self.assertEqual(complete, process,
+                         where + "the complete view of the comm agrees with the per-process view")
+
+    def test_diskstats(self, disk):
+        run = self.attach_run(attach)
+        device = DISKS[disk]
+        where = self.where(attach, disk) + "diskstats: "
+        missing = [f for f in DISKSTATS_FAMILIES if not series(run.samples, f, device=device)]
+        self.assertEqual(missing, [], where + "families without a series for the disk")
+        ratio = total(run.samples, "diskidle_disk_utilization_ratio", device=device)
+        self.assertTrue(0 <= ratio <= 1, where + f"utilization ratio {ratio} outside 0..1")
+        # Counted since boot; this mode's workloads alone are FSYNCS flushes
+        # and DIRECT_WRITES x 64 KiB on each disk.
+        flushes = total(run.samples, "diskidle_disk_flush_requests_total", device=device)
+        self.assertGreaterEqual(flushes, FSYNCS, where + "flush requests")
+        written = total(run.samples, "diskidle_disk_written_bytes_total", device=device)
+        self.assertGreaterEqual(written, DIRECT_WRITES * DIRECT_SIZE, where + "written bytes")
+
+    setattr(KernelTest, f"test_{attach}_runs_that_program", test_program)
+    for disk, device in DISKS.items():
+        for name, check in (("fsync_is_one_zero_byte_flush_each", test_fsync),
+                            ("direct_pwrite_bytes_are_exact", test_direct_pwrite),
+                            ("diskstats_and_utilization", test_diskstats)):
+            setattr(KernelTest, f"test_{attach}_{device}_{name}",
+                    lambda self, check=check, disk=disk: check(self, disk))
+
+
+for _attach in guest.ATTACH_MODES:
+    _add_attach_tests(_attach)
+
+
+if __name__ == "__main__":
+    unittest.main()
