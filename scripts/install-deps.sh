@@ -19,6 +19,7 @@ TEST_PACKAGES=(
   podman runc debootstrap
   dpkg-dev systemd   # dpkg-shlibdeps and dpkg-scanpackages (the .deb), systemd-analyze (the unit)
   chromium           # test_landing_page: the page at / in a real headless browser
+  linux-libc-dev debian-archive-keyring  # tests/arch: x86_64's syscall numbers; arm64 fetches verified
 )
 
 mode="${1:-build}"
