@@ -138,7 +138,7 @@ def main():
         want, got = expected.get(nr, "other"), table.get(nr, "other")
         if want != got:
             names_of_nr = [n for n, v in numbers.items() if v == nr]
-            errors.append(f"{args.arch} syscall {nr} ({', '.join(names_of_nr) or 'no named syscall'}):"
+            errors.append(f"{args.arch} syscall {nr} ({', '.join(names_of_nr) or 'none of the named syscalls'}):"
                           f" the table says {got!r}, the headers say {want!r}")
     for path, name, nr in hard_coded:
         if numbers.get(name) != nr:

@@ -46,10 +46,10 @@ opts=(-q -o APT::Architecture=arm64 -o APT::Architectures=arm64
   -o Dir::State="$apt" -o Dir::State::Lists="$apt/lists" -o Dir::State::status="$apt/status"
   -o Dir::Cache="$apt" -o Dir::Cache::Archives="$apt/archives"
   -o APT::Sandbox::User=root -o Debug::NoLocking=1)
-apt-get "${opts[@]}" update >"$apt/update.log" 2>&1 ||
+apt-get "${opts[@]}" --error-on=any update >"$apt/update.log" 2>&1 ||
   die "apt-get update (arm64, private config) failed: needs deb.debian.org, or a filled cache. $(tail -3 "$apt/update.log")"
 # The kernel package the metapackage points at (bookworm: 6.1.0-N-arm64).
-image=$(apt-cache "${opts[@]}" depends linux-image-arm64 | awk '/Depends: linux-image-/ {print $2; exit}')
+image=$(apt-cache "${opts[@]}" depends linux-image-arm64 2>/dev/null | awk '/Depends: linux-image-/ {print $2; exit}')
 [ -n "$image" ] || die "linux-image-arm64 names no kernel package"
 (cd "$apt/debs" && apt-get "${opts[@]}" download linux-libc-dev "$image" >"$apt/download.log" 2>&1) ||
   die "apt-get download linux-libc-dev:arm64 $image failed: $(tail -3 "$apt/download.log")"
