@@ -7,9 +7,9 @@
 #                         cut out of its boot image (tests/arch/extract_btf.py)
 #   <cache>/versions      which packages (and versions) those came from
 # Nothing is installed and the system's apt sources, state and dpkg
-# architectures are left alone: apt runs with a private configuration (its own
-# sources list, state and cache under <cache>/apt, APT::Architecture=arm64),
-# `apt-get download` fetches the .debs and `dpkg-deb -x` unpacks them.
+# architectures are left alone: apt runs with a private configuration under
+# <cache>/apt (tests/arch/apt_arm64.sh), `apt-get download` fetches the .debs
+# and `dpkg-deb -x` unpacks them.
 #
 #   tests/arch/fetch_debian_arm64.sh [CACHE]   (default /var/cache/diskidle-test-arm64)
 # Prints the cache directory. DISKIDLE_ARM64_REFRESH=1 fetches again.
@@ -20,8 +20,6 @@ die() { echo "fetch_debian_arm64: $*" >&2; exit 1; }
 for tool in apt-get apt-cache dpkg-deb flock python3; do
   command -v $tool >/dev/null || die "missing $tool"
 done
-keyring=/usr/share/keyrings/debian-archive-keyring.gpg
-[ -r $keyring ] || die "missing $keyring (apt-get install debian-archive-keyring)"
 
 mkdir -p "$cache"
 # Several test runs (ctest -j, other checkouts) may fetch at once: one at a time.
@@ -34,20 +32,10 @@ fi
 rm -rf "$cache/include" "$cache/vmlinux.btf" "$cache/versions" "$cache/apt"
 
 apt=$cache/apt
-mkdir -p "$apt"/{lists/partial,archives/partial,parts,preferences.d,debs}
-cat > "$apt/sources.list" <<SOURCES
-deb [arch=arm64 signed-by=$keyring] http://deb.debian.org/debian bookworm main
-deb [arch=arm64 signed-by=$keyring] http://deb.debian.org/debian-security bookworm-security main
-SOURCES
-: > "$apt/status"
-opts=(-q -o APT::Architecture=arm64 -o APT::Architectures=arm64
-  -o Dir::Etc::SourceList="$apt/sources.list" -o Dir::Etc::SourceParts="$apt/parts"
-  -o Dir::Etc::Preferences="$apt/preferences" -o Dir::Etc::PreferencesParts="$apt/preferences.d"
-  -o Dir::State="$apt" -o Dir::State::Lists="$apt/lists" -o Dir::State::status="$apt/status"
-  -o Dir::Cache="$apt" -o Dir::Cache::Archives="$apt/archives"
-  -o APT::Sandbox::User=root -o Debug::NoLocking=1)
-apt-get "${opts[@]}" --error-on=any update >"$apt/update.log" 2>&1 ||
-  die "apt-get update (arm64, private config) failed: needs deb.debian.org, or a filled cache. $(tail -3 "$apt/update.log")"
+. "$here/apt_arm64.sh"
+arm64_apt_init "$apt" || die "no package lists: needs deb.debian.org, or a filled cache"
+mkdir -p "$apt/debs"
+opts=("${arm64_apt[@]}")
 # The kernel package the metapackage points at (bookworm: 6.1.0-N-arm64).
 image=$(apt-cache "${opts[@]}" depends linux-image-arm64 2>/dev/null | awk '/Depends: linux-image-/ {print $2; exit}')
 [ -n "$image" ] || die "linux-image-arm64 names no kernel package"
