@@ -62,8 +62,8 @@ ls "$work"/kernels/*/boot/vmlinuz-* >/dev/null 2>&1 || die "no arm64 kernel imag
 
 build=${DISKIDLE_ARM64_BUILD:-$work/build}
 if [ -z "${DISKIDLE_ARM64_BUILD:-}" ]; then
-echo "== cross build"
-cat > "$work/toolchain.cmake" <<TOOLCHAIN
+  echo "== cross build"
+  cat > "$work/toolchain.cmake" <<TOOLCHAIN
 set(CMAKE_SYSTEM_NAME Linux)
 set(CMAKE_SYSTEM_PROCESSOR aarch64)
 set(CMAKE_SYSROOT $sysroot)
@@ -77,12 +77,12 @@ set(CMAKE_FIND_ROOT_PATH_MODE_PACKAGE ONLY)
 set(ENV{PKG_CONFIG_SYSROOT_DIR} $sysroot)
 set(ENV{PKG_CONFIG_LIBDIR} $sysroot/usr/lib/aarch64-linux-gnu/pkgconfig:$sysroot/usr/share/pkgconfig)
 TOOLCHAIN
-launcher=(); command -v ccache >/dev/null && launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
-cmake -S "$root" -B "$build" -DCMAKE_TOOLCHAIN_FILE="$work/toolchain.cmake" \
-  -DCMAKE_BUILD_TYPE=RelWithDebInfo "${launcher[@]}" > "$work/cmake.log" 2>&1 ||
-  die "cmake failed: $(tail -5 "$work/cmake.log")"
-cmake --build "$build" -j"$(nproc)" --target diskidle_exporter diskidle-iogen > "$work/build.log" 2>&1 ||
-  die "build failed: $(grep -m3 error "$work/build.log")"
+  launcher=(); command -v ccache >/dev/null && launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
+  cmake -S "$root" -B "$build" -DCMAKE_TOOLCHAIN_FILE="$work/toolchain.cmake" \
+    -DCMAKE_BUILD_TYPE=RelWithDebInfo "${launcher[@]}" > "$work/cmake.log" 2>&1 ||
+    die "cmake failed: $(tail -5 "$work/cmake.log")"
+  cmake --build "$build" -j"$(nproc)" --target diskidle_exporter diskidle-iogen > "$work/build.log" 2>&1 ||
+    die "build failed: $(grep -m3 error "$work/build.log")"
 fi
 exporter=$build/exporter/diskidle_exporter iogen=$build/tests/diskidle-iogen
 
