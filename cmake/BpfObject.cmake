@@ -17,6 +17,11 @@ else()
   message(FATAL_ERROR "diskidle: unsupported architecture ${CMAKE_SYSTEM_PROCESSOR} (x86_64 and arm64 are)")
 endif()
 
+# The clang flags of every BPF object but its target architecture
+# (-D__TARGET_ARCH_<arch>). tests/arch/ builds the other architecture's objects
+# with exactly these, so that what it checks is what a build there makes.
+set(BPF_CFLAGS -g -O2 -Wall -target bpf)
+
 function(bpf_object name source)
   set(obj ${CMAKE_CURRENT_BINARY_DIR}/${name}.bpf.o)
   set(skel_dir ${CMAKE_CURRENT_BINARY_DIR}/skel)
@@ -24,7 +29,7 @@ function(bpf_object name source)
   file(GLOB bpf_headers ${CMAKE_CURRENT_SOURCE_DIR}/*.h)
   add_custom_command(
     OUTPUT ${obj}
-    COMMAND ${BPF_CLANG} -g -O2 -Wall -target bpf -D__TARGET_ARCH_${BPF_TARGET_ARCH}
+    COMMAND ${BPF_CLANG} ${BPF_CFLAGS} -D__TARGET_ARCH_${BPF_TARGET_ARCH}
             -I${CMAKE_CURRENT_SOURCE_DIR} -I${PROJECT_SOURCE_DIR}/bpf -c ${CMAKE_CURRENT_SOURCE_DIR}/${source} -o ${obj}
     DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/${source} ${bpf_headers}
     COMMENT "BPF ${source}")

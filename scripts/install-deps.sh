@@ -22,6 +22,7 @@ TEST_PACKAGES=(
   # tests/kernel: Debian kernels booted under qemu, a busybox initramfs (cpio),
   # modules that may ship zstd-compressed
   qemu-system-x86 busybox-static cpio zstd
+  linux-libc-dev debian-archive-keyring  # tests/arch: x86_64's syscall numbers; arm64 fetches verified
 )
 
 mode="${1:-build}"
