@@ -209,6 +209,22 @@ static __always_inline int count_bio(u32 opf, u32 bytes, struct block_device *bd
 	return 0;
 }
 
+#include "owner_attribution.bpf.h"
+
+/*
+ * A kernel thread's bio written for a process (writeback of its dirty pages,
+ * a journal commit it forced) is counted for that process, outside the
+ * per-CPU cache: a cached kernel-thread key must never absorb such a bio,
+ * and one writeback kworker alternates between many owners.
+ */
+static __always_inline int counted_for_owner(struct bio *bio, u32 opf, u32 bytes,
+					      struct block_device *bdev)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+
+	return (task->flags & PF_KTHREAD) && count_owned_bio(task, bio, opf, bytes, bdev);
+}
+
 /* BTF-typed tracepoint: direct, verifier-checked reads of the bio (5.5+). */
 SEC("tp_btf/block_bio_queue")
 int block_bio_queue_btf(u64 *ctx)
@@ -216,6 +232,8 @@ int block_bio_queue_btf(u64 *ctx)
 	struct bio *bio = (struct bio *)ctx[0];
 	struct block_device *bdev = bio->bi_bdev; /* bi_bdev: 5.12+ */
 
+	if (counted_for_owner(bio, bio->bi_opf, bio->bi_iter.bi_size, bdev))
+		return 0;
 	return count_bio(bio->bi_opf, bio->bi_iter.bi_size, bdev, bdev->bd_dev);
 }
 
@@ -227,6 +245,9 @@ int block_bio_queue_raw(struct bpf_raw_tracepoint_args *ctx)
 	struct bio *bio = (struct bio *)ctx->args[0];
 	struct block_device *bdev = BPF_CORE_READ(bio, bi_bdev);
 
+	if (counted_for_owner(bio, BPF_CORE_READ(bio, bi_opf), BPF_CORE_READ(bio, bi_iter.bi_size),
+			      bdev))
+		return 0;
 	return count_bio(BPF_CORE_READ(bio, bi_opf), BPF_CORE_READ(bio, bi_iter.bi_size), bdev,
 			 BPF_CORE_READ(bdev, bd_dev));
 }
