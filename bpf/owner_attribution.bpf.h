@@ -130,7 +130,7 @@ static __always_inline int note_dirtier(struct address_space *mapping)
 	/* A kernel thread's dirtying (the loop driver writing its backing
 	 * file, a filesystem's own work) names no process: the inode keeps its
 	 * last user dirtier, or has none and stays `kernel`. */
-	if (task->flags & PF_KTHREAD)
+	if (!mapping || (task->flags & PF_KTHREAD))
 		return 0;
 	inode = BPF_CORE_READ(mapping, host);
 	if (!inode || is_block_device_inode(inode))
@@ -152,11 +152,14 @@ static __always_inline int note_dirtier(struct address_space *mapping)
 static __always_inline struct owner *page_dirtier(struct bio *bio)
 {
 	struct bio___owner *b = (void *)bio;
-	struct page *page = BPF_CORE_READ(b, bi_io_vec, bv_page);
+	struct page *page;
 	unsigned long head, mapping;
 	struct inode *inode;
 	struct inode_key k = {};
 
+	if (!bio) /* tp_btf arguments may be NULL to the verifier: check first */
+		return NULL;
+	page = BPF_CORE_READ(b, bi_io_vec, bv_page);
 	if (!page)
 		return NULL;
 	head = BPF_CORE_READ(page, compound_head);
@@ -241,6 +244,8 @@ static __always_inline int note_forcer(u32 fs_dev, u64 expires_ns)
 
 static __always_inline int on_sync_file_enter(struct file *file)
 {
+	if (!file)
+		return 0;
 	return note_forcer(BPF_CORE_READ(file, f_inode, i_sb, s_dev), 0);
 }
 
@@ -249,10 +254,14 @@ static __always_inline int on_sync_file_enter(struct file *file)
  * with a later commit it did not ask for. */
 static __always_inline int on_sync_file_exit(struct inode *inode)
 {
-	u32 fs_dev = BPF_CORE_READ(inode, i_sb, s_dev);
 	struct task_struct *task = bpf_get_current_task_btf();
-	struct forcer *f = bpf_map_lookup_elem(&pending_forcers, &fs_dev);
+	struct forcer *f;
+	u32 fs_dev;
 
+	if (!inode)
+		return 0;
+	fs_dev = BPF_CORE_READ(inode, i_sb, s_dev);
+	f = bpf_map_lookup_elem(&pending_forcers, &fs_dev);
 	if (f && f->owner.pid == task->pid && f->owner.tgid == task->tgid)
 		bpf_map_delete_elem(&pending_forcers, &fs_dev);
 	return 0;
@@ -260,6 +269,8 @@ static __always_inline int on_sync_file_exit(struct inode *inode)
 
 static __always_inline int on_sync_fs(struct super_block *sb)
 {
+	if (!sb)
+		return 0;
 	return note_forcer(BPF_CORE_READ(sb, s_dev),
 			   bpf_ktime_get_ns() + DISKIDLE_SYNC_FS_FORCE_NS);
 }
@@ -268,10 +279,14 @@ static __always_inline int on_sync_fs(struct super_block *sb)
  * pending for this journal's filesystem; the latest such caller owns it. */
 static __always_inline int on_commit_start(struct journal_s *journal)
 {
-	u32 fs_dev = BPF_CORE_READ(journal, j_fs_dev, bd_dev);
 	u32 pid = bpf_get_current_pid_tgid();
-	struct forcer *f = bpf_map_lookup_elem(&pending_forcers, &fs_dev);
+	struct forcer *f;
+	u32 fs_dev;
 
+	if (!journal)
+		return 0;
+	fs_dev = BPF_CORE_READ(journal, j_fs_dev, bd_dev);
+	f = bpf_map_lookup_elem(&pending_forcers, &fs_dev);
 	if (!f) {
 		bpf_map_delete_elem(&forced_commits, &pid); /* a periodic commit */
 		return 0;

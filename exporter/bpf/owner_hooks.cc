@@ -67,7 +67,7 @@ std::vector<std::string> AttachOwnerHooks(bio_stats* skel) {
   for (const OwnerHook& hook : Hooks(skel)) {
     bool btf = bpf_program__autoload(hook.btf);
     if (!btf && !bpf_program__autoload(hook.raw)) {
-      result.push_back(absl::StrCat(hook.tracepoint, " (absent)"));
+      result.push_back(absl::StrCat(hook.tracepoint, " (not loaded)"));
       continue;
     }
     bpf_link* link = bpf_program__attach(btf ? hook.btf : hook.raw);

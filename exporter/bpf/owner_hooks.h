@@ -20,7 +20,8 @@ void ChooseOwnerHooks(bio_stats* skel, const std::string& btf_path, bool use_btf
 // After load: attaches the enabled owner programs one by one (their links go
 // into the skeleton, which detaches them on destroy). Returns one line per
 // hook: "<tracepoint>" when attached, "<tracepoint> (not attached: why)"
-// otherwise, and "<tracepoint> (absent)" for a tracepoint the kernel lacks.
+// otherwise, and "<tracepoint> (not loaded)" for a tracepoint the kernel
+// lacks (or writeback_dirty_page, when writeback_dirty_folio is there).
 std::vector<std::string> AttachOwnerHooks(bio_stats* skel);
 
 }  // namespace diskidle

@@ -14,8 +14,9 @@ import sys
 import time
 import unittest
 
-from diskidle_testlib import (BIO, Exporter, complete_delta, diskstats, process_delta,
-                              require_privileges, tmpfs_loop_filesystem, total, wait_for)
+from diskidle_testlib import (BIO, Exporter, attached_programs, complete_delta, diskstats,
+                              process_delta, require_privileges, tmpfs_loop_filesystem, total,
+                              wait_for)
 
 MIB = 1 << 20
 DIRTY_MB = 64
@@ -56,16 +57,32 @@ def report(test, text):
     print(f"{test.id()}: {text}", file=sys.stderr)
 
 
+# The hooks this kernel (6.18, ext4 and jbd2 built in) must have attached,
+# by tracepoint; the program of each mode is <prefix>_btf or <prefix>_raw.
+HOOKS = {"writeback_dirty_folio": "wb_folio", "ext4_sync_file_enter": "jf_sync",
+         "ext4_sync_file_exit": "jf_sync_x", "ext4_sync_fs": "jf_syncfs",
+         "jbd2_start_commit": "jf_start", "jbd2_end_commit": "jf_end"}
+PROGRAM_TYPE = {"tp_btf": ("tracing", "btf"), "raw_tp": ("raw_tracepoint", "raw")}
+
+
 class WritebackTest:
     fstype = None
-    attach = "auto"
+    attach = "tp_btf"  # pinned: auto would hide a tp_btf program the kernel refuses
 
     def setUp(self):
         require_privileges(self)
         self.fs = tmpfs_loop_filesystem(self, self.fstype)
         self.exporter = Exporter(self, CONFIG.format(attach=self.attach))
         log = self.exporter.read_log()
-        self.assertIn("attribution hooks: writeback_dirty_folio,", log)
+        self.assertIn(f"BPF program attached: {self.attach}/block_bio_queue", log)
+        self.assertIn("writeback and journal attribution hooks: writeback_dirty_folio, "
+                      "writeback_dirty_page (not loaded), ext4_sync_file_enter, "
+                      "ext4_sync_file_exit, ext4_sync_fs, jbd2_start_commit, jbd2_end_commit",
+                      log)
+        kind, suffix = PROGRAM_TYPE[self.attach]
+        names = {f"{prefix}_{suffix}" for prefix in HOOKS.values()}
+        self.assertEqual(attached_programs(self.exporter.proc.pid, lambda n: n in names),
+                         sorted((kind, f"{prefix}_{suffix}", tp) for tp, prefix in HOOKS.items()))
 
     def start_dirtier(self, name):
         """A process (dd) writes DIRTY_MB through the page cache, no fsync, and
