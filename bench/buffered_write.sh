@@ -5,7 +5,7 @@
 # sits in /dev/shm (so the disk is RAM and the kernel's per-page and per-bio
 # work is what is measured): `dd bs=1M count=1024` with no sync of its own,
 # then `sync -f` on the file, whose writeback the flusher kworkers do. The time
-# of both is the round's time. Each round runs the write with nothing attached
+# of both is one write's time; an arm of a round is the faster of two writes. Each round runs the write with nothing attached
 # ("off") and with the real diskidle_exporter running ("on": its
 # writeback_dirty_folio hook runs once per newly dirtied page, and every
 # writeback bio is looked up and counted for dd). Arms alternate their order
@@ -19,7 +19,7 @@
 # the goal (median ratio >= 0.97) is missed, 2 when a measurement failed.
 set -euo pipefail
 
-ROUNDS=7
+ROUNDS=11
 STRICT=0
 GOAL=0.97
 while [[ $# -gt 0 ]]; do
@@ -39,7 +39,7 @@ die() { echo "buffered_write: $*" >&2; exit 2; }
 
 [[ $(id -u) -eq 0 ]] || die "needs root (BPF, loop devices)"
 [[ -x "$EXPORTER" ]] || die "missing binary $EXPORTER (build first, or set BUILD_DIR / DISKIDLE_EXPORTER)"
-for t in curl losetup mkfs.ext4 dd sync python3; do
+for t in bpftool curl losetup mkfs.ext4 dd sync sysctl python3; do
   command -v "$t" >/dev/null || die "missing tool $t"
 done
 
@@ -49,6 +49,7 @@ IMAGE="$(mktemp /dev/shm/diskidle-bench-XXXXXX.img)"
 LOOPDEV=""
 MOUNTED=0
 EXPORTER_PID=""
+OLD_STATS="$(cat /proc/sys/kernel/bpf_stats_enabled)"
 stop_exporter() {
   if [[ -n "$EXPORTER_PID" ]] && kill -0 "$EXPORTER_PID" 2>/dev/null; then
     kill -TERM "$EXPORTER_PID" 2>/dev/null
@@ -65,6 +66,7 @@ cleanup() {
   [[ -n "$LOOPDEV" ]] && losetup -d "$LOOPDEV"
   rm -f "$IMAGE"
   rm -rf "$WORK"
+  sysctl -q -w kernel.bpf_stats_enabled="$OLD_STATS" >/dev/null
 }
 trap cleanup EXIT
 trap 'exit 2' INT TERM
@@ -103,10 +105,58 @@ write_once() {
   python3 -c "print(f'{1024 / ($t1 - $t0):.1f}')"
 }
 
+# One arm of a round: the faster of two writes. Other jobs on a shared 2-core
+# machine slow single writes by 2-5x at random; the faster of two is far
+# closer to what the arm itself costs.
 arm() {
+  local a b
   if [[ "$1" == on ]]; then start_exporter; fi
-  write_once
+  a="$(write_once)"
+  b="$(write_once)"
   if [[ "$1" == on ]]; then stop_exporter; fi
+  python3 -c "print(max($a, $b))"
+}
+
+# "name run_cnt run_time_ns" of the exporter's programs named in $@.
+prog_stats() {
+  local f id
+  for f in /proc/"$EXPORTER_PID"/fdinfo/*; do
+    awk '/^prog_id:/ {print $2}' "$f" 2>/dev/null
+  done | sort -un | while read -r id; do
+    bpftool prog show id "$id" --json 2>/dev/null
+  done | python3 -c '
+import json, sys
+want = set(sys.argv[1:])
+dec = json.JSONDecoder(); text = sys.stdin.read().strip(); i = 0
+while i < len(text):
+    p, i = dec.raw_decode(text, i)
+    while i < len(text) and text[i].isspace(): i += 1
+    if p.get("name") in want: print(p["name"], p.get("run_cnt", 0), p.get("run_time_ns", 0))
+' "$@"
+}
+
+# Runs per 1 GiB write and ns per run of the dirty hook and the bio program
+# (kernel.bpf_stats_enabled): the hook must run once per newly dirtied folio
+# (at most 262,144 for 1 GiB of 4 KiB pages), not once per bio.
+per_event_costs() {
+  local before after
+  sysctl -q -w kernel.bpf_stats_enabled=1 >/dev/null
+  start_exporter
+  write_once >/dev/null  # warm-up
+  before="$(prog_stats wb_folio_btf block_bio_queue_btf)"
+  write_once >/dev/null
+  after="$(prog_stats wb_folio_btf block_bio_queue_btf)"
+  stop_exporter
+  sysctl -q -w kernel.bpf_stats_enabled="$OLD_STATS" >/dev/null
+  python3 -c '
+import sys
+b = {l.split()[0]: list(map(int, l.split()[1:])) for l in sys.argv[1].splitlines()}
+a = {l.split()[0]: list(map(int, l.split()[1:])) for l in sys.argv[2].splitlines()}
+for name in ("wb_folio_btf", "block_bio_queue_btf"):
+    runs = a[name][0] - b[name][0]; ns = a[name][1] - b[name][1]
+    print(f"{name}: {runs} runs per 1 GiB write, {ns / max(runs, 1):.0f} ns per run, "
+          f"{ns / 1e6:.1f} ms in total")
+' "$before" "$after"
 }
 
 LOAD_START="$(cut -d' ' -f1-3 /proc/loadavg)"
@@ -124,6 +174,7 @@ for round in $(seq "$ROUNDS"); do
   printf '%-6s %12s %12s %8s\n' "$round" "$off" "$on" "$ratio"
 done
 LOAD_END="$(cut -d' ' -f1-3 /proc/loadavg)"
+per_event_costs
 
 read -r MEDIAN MIN MAX < <(python3 -c "
 import statistics, sys
