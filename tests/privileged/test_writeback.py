@@ -92,7 +92,7 @@ class WritebackTest:
         self.assertEqual(dd.wait(timeout=60), 0)
         return dd.pid
 
-    def assert_counted_for_dirtier(self, before, after, disk_before, pid):
+    def assert_counted_for_dirtier(self, before, after, disk_before, pid, comm="dd"):
         device = self.fs.name
         written = device_bytes(before, after, device, "write")
         disk_written = (diskstats(device)["sectors_written"] - disk_before["sectors_written"]) * 512
@@ -101,12 +101,12 @@ class WritebackTest:
         self.assertGreaterEqual(written, DIRTY_MB * MIB)
         self.assertLess(abs(written - disk_written), 0.02 * disk_written,
                         f"exporter op=write bytes {written} vs diskstats {disk_written}")
-        ours = process_delta(before, after, pid=pid, comm="dd", device=device,
+        ours = process_delta(before, after, pid=pid, comm=comm[:15], device=device,
                              syscall="writeback", op="write")
-        report(self, f"{ours.bytes / written:.2%} of {written} written bytes counted for dd")
+        report(self, f"{ours.bytes / written:.2%} of {written} written bytes counted for {comm}")
         self.assertGreaterEqual(ours.bytes, 0.95 * written,
                                 f"of {written} bytes written to {device}, {ours.bytes} counted "
-                                f"for dd (pid {pid}) as writeback")
+                                f"for {comm} (pid {pid}) as writeback")
         self.assertLessEqual(ours.bytes, written)
 
     def test_sync_writes_back_for_the_dirtier(self):
@@ -115,6 +115,28 @@ class WritebackTest:
         subprocess.run(["sync"], check=True)  # another process; the flusher writes
         after = self.exporter.scrape()
         self.assert_counted_for_dirtier(before, after, disk_before, pid)
+
+    def test_mmap_stores_write_back_for_the_dirtier(self):
+        # Stores through a shared mapping dirty the pages in page_mkwrite, in the
+        # storing process's context, through the same dirty hook as write().
+        path = self.fs.path("mapped")
+        with open(path, "wb") as f:
+            f.truncate(DIRTY_MB * MIB)
+        subprocess.run(["sync", "-f", path], check=True)  # the truncate's metadata
+        before, disk_before = self.exporter.scrape(), diskstats(self.fs.name)
+        store = subprocess.Popen([sys.executable, "-c", f"""
+import mmap
+with open({path!r}, "r+b") as f:
+    m = mmap.mmap(f.fileno(), 0)
+    for off in range(0, len(m), 4096):
+        m[off:off + 4096] = b"m" * 4096
+    m.close()
+"""])
+        self.assertEqual(store.wait(timeout=60), 0)
+        subprocess.run(["sync"], check=True)
+        after = self.exporter.scrape()
+        self.assert_counted_for_dirtier(before, after, disk_before, store.pid,
+                                        comm=os.path.basename(sys.executable))
 
     def test_periodic_writeback_writes_back_for_the_dirtier(self):
         for name, value in (("dirty_expire_centisecs", 100), ("dirty_writeback_centisecs", 50)):
