@@ -16,8 +16,10 @@
  *    counted for the forcer under the forcer's syscall.
  *
  * Included by bio_stats.bpf.c after its maps and helpers (add_to_map,
- * count_drop, record_threads, current_syscall). These bios never use the
- * per-CPU cache of count_bio(), so a cache hit can never merge two owners.
+ * count_drop, record_threads, current_syscall). count_bio() calls
+ * count_owned_bio() on its miss path for kernel threads, which it never
+ * caches, so a cache hit can never merge two owners, and a user task's bio
+ * pays nothing for any of this.
  */
 #ifndef DISKIDLE_OWNER_ATTRIBUTION_BPF_H
 #define DISKIDLE_OWNER_ATTRIBUTION_BPF_H
@@ -180,11 +182,10 @@ static __always_inline struct owner *page_dirtier(struct bio *bio)
  * one: the forcer of the journal commit this thread is writing, else the
  * dirtier of the file pages being written back. Returns 1 if counted.
  */
-static __always_inline int count_owned_bio(struct task_struct *task, struct bio *bio, u32 opf,
-					   u32 bytes, struct block_device *bdev)
+static __always_inline int count_owned_bio(struct bio *bio, u8 op, u32 bytes,
+					   struct block_device *bdev)
 {
-	u8 op = classify_op(opf, bytes);
-	u32 pid = task->pid;
+	u32 pid = bpf_get_current_pid_tgid();
 	struct owner *o;
 	struct bio_key key = {};
 	s32 nr;
