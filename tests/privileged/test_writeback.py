@@ -15,7 +15,7 @@ import time
 import unittest
 
 from diskidle_testlib import (BIO, Exporter, attached_programs, complete_delta, diskstats,
-                              process_delta, require_privileges, tmpfs_loop_filesystem, total,
+                              process_counts, process_delta, require_privileges, tmpfs_loop_filesystem, total,
                               wait_for)
 
 MIB = 1 << 20
@@ -84,11 +84,12 @@ class WritebackTest:
         self.assertEqual(attached_programs(self.exporter.proc.pid, lambda n: n in names),
                          sorted((kind, f"{prefix}_{suffix}", tp) for tp, prefix in HOOKS.items()))
 
-    def start_dirtier(self, name):
+    def start_dirtier(self, name, append=False):
         """A process (dd) writes DIRTY_MB through the page cache, no fsync, and
-        exits. Returns its pid."""
+        exits (with append, after the file's current end). Returns its pid."""
         dd = subprocess.Popen(["dd", "if=/dev/zero", f"of={self.fs.path(name)}", "bs=1M",
-                               f"count={DIRTY_MB}", "status=none"])
+                               f"count={DIRTY_MB}", "status=none"]
+                              + (["oflag=append", "conv=notrunc"] if append else []))
         self.assertEqual(dd.wait(timeout=60), 0)
         return dd.pid
 
@@ -115,6 +116,22 @@ class WritebackTest:
         subprocess.run(["sync"], check=True)  # another process; the flusher writes
         after = self.exporter.scrape()
         self.assert_counted_for_dirtier(before, after, disk_before, pid)
+
+    def test_a_file_dirtied_by_two_processes_writes_back_for_the_latest(self):
+        # docs/metrics.md: the dirtier is recorded per file, and the latest one
+        # owns every dirty page of it that is written back afterwards.
+        path = self.fs.path("shared")
+        first = subprocess.Popen(["dd", "if=/dev/zero", f"of={path}", "bs=1M",
+                                  f"count={DIRTY_MB // 2}", "status=none"])
+        self.assertEqual(first.wait(timeout=60), 0)
+        before, disk_before = self.exporter.scrape(), diskstats(self.fs.name)
+        pid = self.start_dirtier("shared", append=True)
+        subprocess.run(["sync"], check=True)
+        after = self.exporter.scrape()
+        self.assert_counted_for_dirtier(before, after, disk_before, pid)
+        earlier = dict(pid=first.pid, comm="dd", device=self.fs.name, syscall="writeback")
+        self.assertEqual(process_counts(after, absent_ok=True, **earlier).bytes, 0, "the first dirtier owns nothing once another "
+                                           "dirtied the file after it")
 
     def test_mmap_stores_write_back_for_the_dirtier(self):
         # Stores through a shared mapping dirty the pages in page_mkwrite, in the
