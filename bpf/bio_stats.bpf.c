@@ -139,8 +139,11 @@ static __always_inline int add_to_map(const struct bio_key *key, u64 bios, u64 b
 	return 0;
 }
 
+#include "owner_attribution.bpf.h"
+
 /* Counts one bio of the current task to `bdev` (device number `bd_dev`). */
-static __always_inline int count_bio(u32 opf, u32 bytes, struct block_device *bdev, u32 bd_dev)
+static __always_inline int count_bio(struct bio *bio, u32 opf, u32 bytes,
+				     struct block_device *bdev, u32 bd_dev)
 {
 	struct task_struct *task = bpf_get_current_task_btf();
 	u64 task_start = task->start_time;
@@ -170,6 +173,11 @@ static __always_inline int count_bio(u32 opf, u32 bytes, struct block_device *bd
 	key.tgid = task->tgid;
 	key.dev = whole_disk(bdev);
 	key.syscall_nr = current_syscall(task);
+	/* A kernel thread's bio for a process (writeback of its pages, a journal
+	 * commit it forced) is counted for that process, outside the cache. */
+	if (key.syscall_nr == DISKIDLE_SYSCALL_KERNEL_THREAD &&
+	    count_owned_bio(bio, op, bytes, bdev))
+		return 0;
 	key.op = op;
 	key.size_bucket = bucket;
 	/* The current task's cgroup2 id; 0 is never a valid id. A thread moved to
@@ -197,8 +205,11 @@ static __always_inline int count_bio(u32 opf, u32 bytes, struct block_device *bd
 		};
 		remember_process(leader, &pkey);
 	}
-	/* Cache this key: its next bios on this CPU take the hot path. */
-	if (!cache_bypass) {
+	/* Cache this key: its next bios on this CPU take the hot path. Never a
+	 * kernel thread's: its next bio may be another process's writeback or
+	 * forced commit, which a hit would merge into this key; so its bios all
+	 * take this path, where count_owned_bio() decides. */
+	if (!cache_bypass && key.syscall_nr != DISKIDLE_SYSCALL_KERNEL_THREAD) {
 		slot->key = key;
 		slot->pid = pid;
 		slot->task_start_ns = task_start;
@@ -216,7 +227,7 @@ int block_bio_queue_btf(u64 *ctx)
 	struct bio *bio = (struct bio *)ctx[0];
 	struct block_device *bdev = bio->bi_bdev; /* bi_bdev: 5.12+ */
 
-	return count_bio(bio->bi_opf, bio->bi_iter.bi_size, bdev, bdev->bd_dev);
+	return count_bio(bio, bio->bi_opf, bio->bi_iter.bi_size, bdev, bdev->bd_dev);
 }
 
 /* Twin for kernels where tp_btf cannot attach: same logic, reads through
@@ -227,6 +238,6 @@ int block_bio_queue_raw(struct bpf_raw_tracepoint_args *ctx)
 	struct bio *bio = (struct bio *)ctx->args[0];
 	struct block_device *bdev = BPF_CORE_READ(bio, bi_bdev);
 
-	return count_bio(BPF_CORE_READ(bio, bi_opf), BPF_CORE_READ(bio, bi_iter.bi_size), bdev,
+	return count_bio(bio, BPF_CORE_READ(bio, bi_opf), BPF_CORE_READ(bio, bi_iter.bi_size), bdev,
 			 BPF_CORE_READ(bdev, bd_dev));
 }

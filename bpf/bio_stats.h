@@ -22,11 +22,15 @@ enum diskidle_op {
  * bio_key.syscall_nr holds the syscall number the submitting task is inside
  * (from its saved user registers), or one of these when there is none.
  * Real syscall numbers are >= 0; -1 is what the kernel stores when a user task
- * entered the kernel for something other than a syscall (a page fault).
+ * entered the kernel for something other than a syscall (a page fault: mmap
+ * reads, and the readahead they start).
  */
 #define DISKIDLE_SYSCALL_NONE (-1)
 #define DISKIDLE_SYSCALL_KERNEL_THREAD (-2)
 #define DISKIDLE_SYSCALL_IO_WORKER (-3)
+/* A kernel thread wrote back pages this key's process dirtied (page cache
+ * writeback by a flusher); the key names the dirtier, not the kernel thread. */
+#define DISKIDLE_SYSCALL_WRITEBACK (-4)
 
 /* Size bucket: 0 for a zero-byte bio, otherwise 1 + ceil(log2(bytes)), so
  * bucket b (b >= 1) holds sizes in (2^(b-2), 2^(b-1)]. bi_size is 32 bits. */

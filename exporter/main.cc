@@ -356,6 +356,8 @@ int Run(int argc, char** argv) {
     readiness.SetBpfAttached();
     LogInfo(absl::StrCat("BPF program attached: ", AttachModeName(program->attach_mode()),
                          "/block_bio_queue"));
+    LogInfo(absl::StrCat("writeback and journal attribution hooks: ",
+                         absl::StrJoin(program->owner_hooks(), ", ")));
     housekeeping = StartHousekeeping(bio.get());
   }
 

@@ -13,6 +13,7 @@ BUILD_PACKAGES=(
 )
 TEST_PACKAGES=(
   python3 python3-yaml util-linux e2fsprogs xfsprogs fio bpftrace wrk curl openssl
+  sqlite3  # test_writeback.py: a WAL database whose journal commits the exporter must name
   strace  # test_syscalls.py reads what the exporter asked of bpf() and what the kernel answered
   prometheus prometheus-alertmanager apache2-utils libclang-rt-14-dev
   jsonnet  # deploy/mixin/generate.sh: the committed rules and dashboards are checked against it

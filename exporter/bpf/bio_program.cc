@@ -14,6 +14,7 @@
 #include "bio_stats.skel.h"
 #include "bpf/loader_support.h"
 #include "bpf/map_helpers.h"
+#include "bpf/owner_hooks.h"
 
 namespace diskidle {
 namespace {
@@ -78,6 +79,7 @@ absl::StatusOr<std::unique_ptr<BioProgram>> BioProgram::Load(const BioProgramOpt
     bool use_btf = mode == AttachMode::kTpBtf;
     bpf_program__set_autoload(skel->progs.block_bio_queue_btf, use_btf);
     bpf_program__set_autoload(skel->progs.block_bio_queue_raw, !use_btf);
+    ChooseOwnerHooks(skel, btf_path, use_btf);
 
     if (int err = bio_stats__load(skel); err != 0) {
       last_error = absl::FailedPreconditionError(absl::StrCat(
@@ -96,6 +98,8 @@ absl::StatusOr<std::unique_ptr<BioProgram>> BioProgram::Load(const BioProgramOpt
       }
       continue;
     }
+    // Optional: a hook that does not attach leaves its bios `kernel`.
+    program->owner_hooks_ = AttachOwnerHooks(skel);
     program->attach_mode_ = mode;
     program->num_cpus_ = libbpf_num_possible_cpus();
     if (program->num_cpus_ <= 0) {

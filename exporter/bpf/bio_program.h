@@ -4,6 +4,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "bpf/bio_snapshot.h"
@@ -40,6 +41,9 @@ class BioProgram : public BioMaps {
 
   // kTpBtf or kRawTp: what is attached.
   AttachMode attach_mode() const { return attach_mode_; }
+  // The writeback and journal hooks (owner_hooks.h): one line each, saying
+  // whether it is attached.
+  const std::vector<std::string>& owner_hooks() const { return owner_hooks_; }
 
  private:
   BioProgram() = default;
@@ -57,6 +61,7 @@ class BioProgram : public BioMaps {
   };
   std::unique_ptr<bio_stats, SkeletonDeleter> skel_;
   AttachMode attach_mode_ = AttachMode::kAuto;
+  std::vector<std::string> owner_hooks_;
   int num_cpus_ = 0;
 };
 

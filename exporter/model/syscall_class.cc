@@ -16,9 +16,15 @@ bool ClassifyMarker(int32_t nr, std::string_view& out) {
     case DISKIDLE_SYSCALL_IO_WORKER:
       out = "io_uring";  // io-wq workers and the SQPOLL thread (PF_IO_WORKER)
       return true;
+    case DISKIDLE_SYSCALL_WRITEBACK:
+      out = "writeback";  // a kernel thread wrote back pages this process dirtied
+      return true;
+    case DISKIDLE_SYSCALL_NONE:
+      out = "pagefault";  // a user task in the kernel for a fault (mmap), not a syscall
+      return true;
     default:
       if (nr < 0) {
-        out = "other";  // in the kernel for a page fault (mmap), not a syscall
+        out = "other";  // a marker this build does not know
         return true;
       }
       return false;

@@ -523,7 +523,11 @@ def kernel_dev(path):
 
 BIO_PROGRAMS = ("block_bio_queue_btf", "block_bio_queue_raw")
 DISK_LATENCY_PROGRAMS = ("disk_lat_btf", "disk_lat_raw")  # on block_rq_complete
-OUR_BPF_PROGRAMS = BIO_PROGRAMS + DISK_LATENCY_PROGRAMS
+# Writeback and journal attribution (bpf/owner_attribution.bpf.h), both modes.
+OWNER_PROGRAMS = tuple(f"{prefix}_{mode}" for prefix in (
+    "wb_folio", "wb_page", "jf_sync", "jf_sync_x", "jf_syncfs", "jf_start", "jf_end")
+    for mode in ("btf", "raw"))
+OUR_BPF_PROGRAMS = BIO_PROGRAMS + DISK_LATENCY_PROGRAMS + OWNER_PROGRAMS
 
 
 def loaded_programs():

@@ -249,11 +249,13 @@ class DisksAndNamesTest(unittest.TestCase):
         with open(f"/proc/{gen.pid}/comm") as f:
             self.assertEqual(f.read().strip(), "renamed-iogen", "exec() renamed the process")
         after = exporter.scrape()
-        # On ext4 each 4 KiB pwrite + fdatasync is exactly one data bio of ours.
+        # On ext4 each 4 KiB pwrite + fdatasync is one data bio of ours, plus the
+        # bios of the journal commit it forces (counted for it: test_writeback.py).
         datasync = dict(comm=gen.comm, device=fs.name, syscall="fdatasync", op="write")
-        self.assertEqual(process_counts(after, pid=gen.pid, **datasync).bios, N,
-                         "the bios after exec() count under the name it was first seen with")
-        self.assertEqual(complete_counts(after, **datasync).bios, N,
+        counted = process_counts(after, pid=gen.pid, **datasync)
+        self.assertGreaterEqual(counted.bios, N,
+                                "the bios after exec() count under the name it was first seen with")
+        self.assertEqual(complete_counts(after, **datasync), counted,
                          "the bios after exec() count under the first name (complete view)")
         comms = {labels["comm"] for labels, _ in series(after, PROCESS_BIOS, pid=gen.pid)}
         self.assertEqual(comms, {gen.comm}, "one name per process, never the later one")

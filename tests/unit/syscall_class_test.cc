@@ -45,7 +45,9 @@ TEST(SyscallClass, MarkersOnEveryArchitecture) {
   for (auto classify : {ClassifySyscallX86_64, ClassifySyscallArm64}) {
     EXPECT_EQ(classify(DISKIDLE_SYSCALL_KERNEL_THREAD), "kernel");
     EXPECT_EQ(classify(DISKIDLE_SYSCALL_IO_WORKER), "io_uring");
-    EXPECT_EQ(classify(DISKIDLE_SYSCALL_NONE), "other");  // page fault
+    EXPECT_EQ(classify(DISKIDLE_SYSCALL_NONE), "pagefault");
+    EXPECT_EQ(classify(DISKIDLE_SYSCALL_WRITEBACK), "writeback");
+    EXPECT_EQ(classify(-5), "other");  // a marker this build does not know
     EXPECT_EQ(classify(-12345), "other");
     EXPECT_EQ(classify(INT32_MIN), "other");
     EXPECT_EQ(classify(INT32_MAX), "other");

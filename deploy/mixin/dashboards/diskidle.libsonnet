@@ -314,7 +314,9 @@
     panel(timeseries(
       'Bios/s by syscall',
       'Block I/Os per second by the syscall the submitting task was in (fsync, '
-      + "fdatasync, write, ...; 'kernel' = kernel threads such as writeback).",
+      + "fdatasync, write, ...; 'writeback' = page-cache writeback, counted for the "
+      + "process that dirtied the pages; 'pagefault' = reads under mmap faults; "
+      + "'kernel' = kernel threads working for no process, e.g. periodic journal commits).",
       'ops',
       [target(sumRate('diskidle_bio_size_bytes_count', 'syscall'), '{{syscall}}')],
       stack=true,

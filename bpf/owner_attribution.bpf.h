@@ -1,0 +1,401 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Bios a kernel thread submits on behalf of a process (issue 10):
+ *
+ *  - page-cache writeback: a flusher kworker writes pages some process
+ *    dirtied. writeback_dirty_folio fires in the dirtier's context once per
+ *    newly dirtied folio (write(), and mmap stores through page_mkwrite); it
+ *    records the dirtier per inode. A kernel thread's data write whose first
+ *    page belongs to a recorded inode is counted for that dirtier with
+ *    syscall DISKIDLE_SYSCALL_WRITEBACK.
+ *  - forced journal commits: fsync() on ext4 asks the jbd2 thread to commit.
+ *    ext4_sync_file_enter (and ext4_sync_fs for sync/syncfs) record the caller
+ *    as the journal's pending forcer; jbd2_start_commit, in the jbd2 thread,
+ *    takes the pending forcer (the latest one wins) as the owner of this
+ *    commit, and every bio that thread submits until jbd2_end_commit is
+ *    counted for the forcer under the forcer's syscall.
+ *
+ * Included by bio_stats.bpf.c after its maps and helpers (add_to_map,
+ * count_drop, record_threads, current_syscall). count_bio() calls
+ * count_owned_bio() on its miss path for kernel threads, which it never
+ * caches, so a cache hit can never merge two owners, and a user task's bio
+ * pays nothing for any of this.
+ */
+#ifndef DISKIDLE_OWNER_ATTRIBUTION_BPF_H
+#define DISKIDLE_OWNER_ATTRIBUTION_BPF_H
+
+#include "owner_types.bpf.h"
+
+#define DISKIDLE_S_IFMT 00170000
+#define DISKIDLE_S_IFBLK 0060000
+/* Low bits of page->mapping that mark anon, KSM and movable pages. */
+#define DISKIDLE_MAPPING_FLAGS 3UL
+/* How long a forcer recorded by ext4_sync_fs (which has no exit tracepoint)
+ * may wait for its commit to start: sync() starts it right away. */
+#define DISKIDLE_SYNC_FS_FORCE_NS 1000000000ULL
+
+/* A process (and thread) bios are counted for, captured in its own context. */
+struct owner {
+	u64 start_boottime_ns; /* group leader's, as in bio_key */
+	u64 cgroup_id;
+	u32 tgid;
+	u32 pid; /* the thread */
+	s32 syscall_nr; /* the forcer's syscall; unused for dirtiers */
+	u32 pad;
+	char comm[DISKIDLE_COMM_LEN]; /* group leader's name, for `processes` */
+	char thread[DISKIDLE_COMM_LEN]; /* the thread's name, if record_threads */
+};
+
+/*
+ * Inodes by (filesystem device, inode number, generation), not by the
+ * struct inode pointer: an evicted inode's memory is reused for another
+ * inode, which would inherit a stale dirtier, while (s_dev, i_ino) is the
+ * identity the inode keeps for its life (and that stat() shows). The
+ * generation tells a deleted inode's reused number apart on filesystems that
+ * set it (ext4, XFS).
+ */
+struct inode_key {
+	u32 dev;
+	u32 generation;
+	u64 ino;
+};
+
+/* Last dirtier of each inode; LRU so that many files never fail an insert. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct inode_key);
+	__type(value, struct owner);
+} dirtiers SEC(".maps");
+
+struct forcer {
+	struct owner owner;
+	u64 expires_ns; /* 0: until the caller's ext4_sync_file_exit */
+};
+
+/* The latest caller waiting for a commit, by the journal's filesystem device. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024);
+	__type(key, u32);
+	__type(value, struct forcer);
+} pending_forcers SEC(".maps");
+
+/* The owner of the commit a journal thread (by pid) is writing now. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024);
+	__type(key, u32);
+	__type(value, struct owner);
+} forced_commits SEC(".maps");
+
+/* Fills `o` with the current task (a user task) as it is now. */
+static __always_inline void capture_owner(struct owner *o, struct task_struct *task)
+{
+	struct task_struct *leader = task->group_leader;
+
+	o->start_boottime_ns = leader->start_boottime;
+	o->tgid = task->tgid;
+	o->pid = task->pid;
+	o->cgroup_id = bpf_get_current_cgroup_id();
+	bpf_probe_read_kernel_str(o->comm, sizeof(o->comm), leader->comm);
+	if (record_threads)
+		__builtin_memcpy(o->thread, task->comm, sizeof(o->thread));
+}
+
+/* Whether `inode` is a block device's (its page cache holds filesystem
+ * metadata: superblocks, bitmaps, the journal's blocks). */
+static __always_inline bool is_block_device_inode(struct inode *inode)
+{
+	return (BPF_CORE_READ(inode, i_mode) & DISKIDLE_S_IFMT) == DISKIDLE_S_IFBLK;
+}
+
+static __always_inline void inode_key_of(struct inode *inode, struct inode_key *k)
+{
+	k->dev = BPF_CORE_READ(inode, i_sb, s_dev);
+	k->generation = BPF_CORE_READ(inode, i_generation);
+	k->ino = BPF_CORE_READ(inode, i_ino);
+}
+
+/*
+ * A folio of `mapping` became dirty in the current task. The common case,
+ * the same process dirtying page after page of one file, is one hash lookup
+ * and a compare; the record is rewritten only when the dirtier changes.
+ */
+static __always_inline int note_dirtier(struct address_space *mapping)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct inode *inode;
+	struct inode_key k = {};
+	struct owner *old, o = {};
+
+	/* A kernel thread's dirtying (the loop driver writing its backing
+	 * file, a filesystem's own work) names no process: the inode keeps its
+	 * last user dirtier, or has none and stays `kernel`. */
+	if (!mapping || (task->flags & PF_KTHREAD))
+		return 0;
+	inode = BPF_CORE_READ(mapping, host);
+	if (!inode || is_block_device_inode(inode))
+		return 0; /* metadata through the block device's cache */
+	inode_key_of(inode, &k);
+	old = bpf_map_lookup_elem(&dirtiers, &k);
+	/* The thread only matters when its name is recorded: otherwise the
+	 * threads of one process writing a file in turn are one dirtier. */
+	if (old && old->tgid == task->tgid && (!record_threads || old->pid == task->pid) &&
+	    old->start_boottime_ns == task->group_leader->start_boottime)
+		return 0;
+	capture_owner(&o, task);
+	o.syscall_nr = DISKIDLE_SYSCALL_WRITEBACK;
+	bpf_map_update_elem(&dirtiers, &k, &o, BPF_ANY);
+	return 0;
+}
+
+/* The recorded dirtier of the file page a data write starts with, if any. */
+static __always_inline struct owner *page_dirtier(struct bio *bio)
+{
+	struct bio___owner *b = (void *)bio;
+	struct page *page;
+	unsigned long head, mapping;
+	struct inode *inode;
+	struct inode_key k = {};
+
+	if (!bio) /* tp_btf arguments may be NULL to the verifier: check first */
+		return NULL;
+	page = BPF_CORE_READ(b, bi_io_vec, bv_page);
+	if (!page)
+		return NULL;
+	head = BPF_CORE_READ(page, compound_head);
+	if (head & 1) /* a tail page of a large folio: its head has the mapping */
+		page = (struct page *)(head - 1);
+	mapping = (unsigned long)BPF_CORE_READ(page, mapping);
+	if (!mapping || (mapping & DISKIDLE_MAPPING_FLAGS))
+		return NULL; /* anonymous (swap) or not a page-cache page */
+	inode = BPF_CORE_READ((struct address_space *)mapping, host);
+	if (!inode || is_block_device_inode(inode))
+		return NULL;
+	inode_key_of(inode, &k);
+	return bpf_map_lookup_elem(&dirtiers, &k);
+}
+
+/*
+ * Counts a kernel thread's bio for the process it works for, if there is
+ * one: the forcer of the journal commit this thread is writing, else the
+ * dirtier of the file pages being written back. Returns 1 if counted.
+ */
+static __always_inline int count_owned_bio(struct bio *bio, u8 op, u32 bytes,
+					   struct block_device *bdev)
+{
+	u32 pid = bpf_get_current_pid_tgid();
+	struct owner *o;
+	struct bio_key key = {};
+	s32 nr;
+	int added;
+
+	o = bpf_map_lookup_elem(&forced_commits, &pid);
+	if (o) {
+		nr = o->syscall_nr;
+	} else {
+		if (op != DISKIDLE_OP_WRITE)
+			return 0;
+		o = page_dirtier(bio);
+		if (!o)
+			return 0;
+		nr = DISKIDLE_SYSCALL_WRITEBACK;
+	}
+	key.start_boottime_ns = o->start_boottime_ns;
+	key.tgid = o->tgid;
+	key.dev = whole_disk(bdev);
+	key.syscall_nr = nr;
+	key.op = op;
+	key.size_bucket = size_bucket(bytes);
+	key.cgroup_id = o->cgroup_id;
+	if (record_threads)
+		__builtin_memcpy(key.thread, o->thread, sizeof(key.thread));
+	added = add_to_map(&key, 1, bytes);
+	if (added > 0) {
+		struct process_key pkey = {
+			.start_boottime_ns = key.start_boottime_ns,
+			.tgid = key.tgid,
+		};
+		struct process_info info;
+
+		__builtin_memcpy(info.comm, o->comm, sizeof(info.comm));
+		if (bpf_map_update_elem(&processes, &pkey, &info, BPF_ANY))
+			count_drop(DISKIDLE_DROP_PROCESS_MAP_FULL, 1);
+	}
+	return 1; /* counted, or counted as dropped by add_to_map */
+}
+
+/* The current task asks the journal of filesystem `fs_dev` for a commit. */
+static __always_inline int note_forcer(u32 fs_dev, u64 expires_ns)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct forcer f = {};
+
+	/* A kernel thread forcing a commit (the loop driver's fsync of its
+	 * backing file, nfsd) names no process. */
+	if (task->flags & PF_KTHREAD)
+		return 0;
+	capture_owner(&f.owner, task);
+	f.owner.syscall_nr = current_syscall(task);
+	f.expires_ns = expires_ns;
+	bpf_map_update_elem(&pending_forcers, &fs_dev, &f, BPF_ANY);
+	return 0;
+}
+
+static __always_inline int on_sync_file_enter(struct file *file)
+{
+	if (!file)
+		return 0;
+	return note_forcer(BPF_CORE_READ(file, f_inode, i_sb, s_dev), 0);
+}
+
+/* The caller's fsync is over: if its request is still pending (it needed no
+ * new commit, or waited for one already running), it must not be credited
+ * with a later commit it did not ask for. */
+static __always_inline int on_sync_file_exit(struct inode *inode)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct forcer *f;
+	u32 fs_dev;
+
+	if (!inode)
+		return 0;
+	fs_dev = BPF_CORE_READ(inode, i_sb, s_dev);
+	f = bpf_map_lookup_elem(&pending_forcers, &fs_dev);
+	if (f && f->owner.pid == task->pid && f->owner.tgid == task->tgid)
+		bpf_map_delete_elem(&pending_forcers, &fs_dev);
+	return 0;
+}
+
+static __always_inline int on_sync_fs(struct super_block *sb)
+{
+	if (!sb)
+		return 0;
+	return note_forcer(BPF_CORE_READ(sb, s_dev),
+			   bpf_ktime_get_ns() + DISKIDLE_SYNC_FS_FORCE_NS);
+}
+
+/* In the journal thread: a commit starts. It is forced if a caller is
+ * pending for this journal's filesystem; the latest such caller owns it. */
+static __always_inline int on_commit_start(struct journal_s *journal)
+{
+	u32 pid = bpf_get_current_pid_tgid();
+	struct forcer *f;
+	u32 fs_dev;
+
+	if (!journal)
+		return 0;
+	fs_dev = BPF_CORE_READ(journal, j_fs_dev, bd_dev);
+	f = bpf_map_lookup_elem(&pending_forcers, &fs_dev);
+	if (!f) {
+		bpf_map_delete_elem(&forced_commits, &pid); /* a periodic commit */
+		return 0;
+	}
+	if (!f->expires_ns || bpf_ktime_get_ns() <= f->expires_ns)
+		bpf_map_update_elem(&forced_commits, &pid, &f->owner, BPF_ANY);
+	else
+		bpf_map_delete_elem(&forced_commits, &pid);
+	bpf_map_delete_elem(&pending_forcers, &fs_dev);
+	return 0;
+}
+
+static __always_inline int on_commit_end(void)
+{
+	u32 pid = bpf_get_current_pid_tgid();
+
+	bpf_map_delete_elem(&forced_commits, &pid);
+	return 0;
+}
+
+/* Each hook as a BTF-typed tracepoint and as a raw_tp twin (the loader
+ * picks the same mode as for block_bio_queue). Arguments are read with
+ * BPF_CORE_READ in both, so one helper serves both. */
+
+/* writeback_dirty_folio(struct folio *, struct address_space *): 5.17+ */
+SEC("tp_btf/writeback_dirty_folio")
+int wb_folio_btf(u64 *ctx)
+{
+	return note_dirtier((struct address_space *)ctx[1]);
+}
+
+SEC("raw_tp/writeback_dirty_folio")
+int wb_folio_raw(struct bpf_raw_tracepoint_args *ctx)
+{
+	return note_dirtier((struct address_space *)ctx->args[1]);
+}
+
+/* writeback_dirty_page(struct page *, struct address_space *): before 5.17 */
+SEC("tp_btf/writeback_dirty_page")
+int wb_page_btf(u64 *ctx)
+{
+	return note_dirtier((struct address_space *)ctx[1]);
+}
+
+SEC("raw_tp/writeback_dirty_page")
+int wb_page_raw(struct bpf_raw_tracepoint_args *ctx)
+{
+	return note_dirtier((struct address_space *)ctx->args[1]);
+}
+
+SEC("tp_btf/ext4_sync_file_enter")
+int jf_sync_btf(u64 *ctx)
+{
+	return on_sync_file_enter((struct file *)ctx[0]);
+}
+
+SEC("raw_tp/ext4_sync_file_enter")
+int jf_sync_raw(struct bpf_raw_tracepoint_args *ctx)
+{
+	return on_sync_file_enter((struct file *)ctx->args[0]);
+}
+
+SEC("tp_btf/ext4_sync_file_exit")
+int jf_sync_x_btf(u64 *ctx)
+{
+	return on_sync_file_exit((struct inode *)ctx[0]);
+}
+
+SEC("raw_tp/ext4_sync_file_exit")
+int jf_sync_x_raw(struct bpf_raw_tracepoint_args *ctx)
+{
+	return on_sync_file_exit((struct inode *)ctx->args[0]);
+}
+
+SEC("tp_btf/ext4_sync_fs")
+int jf_syncfs_btf(u64 *ctx)
+{
+	return on_sync_fs((struct super_block *)ctx[0]);
+}
+
+SEC("raw_tp/ext4_sync_fs")
+int jf_syncfs_raw(struct bpf_raw_tracepoint_args *ctx)
+{
+	return on_sync_fs((struct super_block *)ctx->args[0]);
+}
+
+SEC("tp_btf/jbd2_start_commit")
+int jf_start_btf(u64 *ctx)
+{
+	return on_commit_start((struct journal_s *)ctx[0]);
+}
+
+SEC("raw_tp/jbd2_start_commit")
+int jf_start_raw(struct bpf_raw_tracepoint_args *ctx)
+{
+	return on_commit_start((struct journal_s *)ctx->args[0]);
+}
+
+SEC("tp_btf/jbd2_end_commit")
+int jf_end_btf(u64 *ctx)
+{
+	return on_commit_end();
+}
+
+SEC("raw_tp/jbd2_end_commit")
+int jf_end_raw(struct bpf_raw_tracepoint_args *ctx)
+{
+	return on_commit_end();
+}
+
+#endif /* DISKIDLE_OWNER_ATTRIBUTION_BPF_H */

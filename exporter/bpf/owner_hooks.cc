@@ -1,0 +1,84 @@
+#include "bpf/owner_hooks.h"
+
+#include <bpf/btf.h>
+#include <bpf/libbpf.h>
+
+#include <cerrno>
+
+#include "absl/strings/str_cat.h"
+#include "bio_stats.skel.h"
+#include "bpf/loader_support.h"
+
+namespace diskidle {
+namespace {
+
+struct OwnerHook {
+  const char* tracepoint;
+  bpf_program* btf;
+  bpf_program* raw;
+  bpf_link** btf_link;
+  bpf_link** raw_link;
+};
+
+std::vector<OwnerHook> Hooks(bio_stats* skel) {
+  auto& p = skel->progs;
+  auto& l = skel->links;
+  return {
+      {"writeback_dirty_folio", p.wb_folio_btf, p.wb_folio_raw, &l.wb_folio_btf, &l.wb_folio_raw},
+      {"writeback_dirty_page", p.wb_page_btf, p.wb_page_raw, &l.wb_page_btf, &l.wb_page_raw},
+      {"ext4_sync_file_enter", p.jf_sync_btf, p.jf_sync_raw, &l.jf_sync_btf, &l.jf_sync_raw},
+      {"ext4_sync_file_exit", p.jf_sync_x_btf, p.jf_sync_x_raw, &l.jf_sync_x_btf,
+       &l.jf_sync_x_raw},
+      {"ext4_sync_fs", p.jf_syncfs_btf, p.jf_syncfs_raw, &l.jf_syncfs_btf, &l.jf_syncfs_raw},
+      {"jbd2_start_commit", p.jf_start_btf, p.jf_start_raw, &l.jf_start_btf, &l.jf_start_raw},
+      {"jbd2_end_commit", p.jf_end_btf, p.jf_end_raw, &l.jf_end_btf, &l.jf_end_raw},
+  };
+}
+
+}  // namespace
+
+void ChooseOwnerHooks(bio_stats* skel, const std::string& btf_path, bool use_btf) {
+  // One parse of the kernel BTF for all hooks (KernelBtfHasTracepoint parses
+  // it per call). A tracepoint without a btf_trace_ typedef is taken as
+  // absent in both modes: built-in tracepoints always have one.
+  struct btf* vmlinux = btf__parse(btf_path.c_str(), nullptr);
+  if (libbpf_get_error(vmlinux)) vmlinux = nullptr;
+  auto present = [vmlinux](const char* tracepoint) {
+    return vmlinux != nullptr &&
+           btf__find_by_name_kind(vmlinux, absl::StrCat("btf_trace_", tracepoint).c_str(),
+                                  BTF_KIND_TYPEDEF) >= 0;
+  };
+  bool folio = present("writeback_dirty_folio");
+  for (const OwnerHook& hook : Hooks(skel)) {
+    bool load = present(hook.tracepoint);
+    // Kernels have one of the two dirty tracepoints (folios since 5.17);
+    // with both, the folio one alone fires once per newly dirtied folio.
+    if (std::string_view(hook.tracepoint) == "writeback_dirty_page" && folio) load = false;
+    bpf_program__set_autoload(hook.btf, load && use_btf);
+    bpf_program__set_autoload(hook.raw, load && !use_btf);
+    bpf_program__set_autoattach(hook.btf, false);
+    bpf_program__set_autoattach(hook.raw, false);
+  }
+  btf__free(vmlinux);
+}
+
+std::vector<std::string> AttachOwnerHooks(bio_stats* skel) {
+  std::vector<std::string> result;
+  for (const OwnerHook& hook : Hooks(skel)) {
+    bool btf = bpf_program__autoload(hook.btf);
+    if (!btf && !bpf_program__autoload(hook.raw)) {
+      result.push_back(absl::StrCat(hook.tracepoint, " (not loaded)"));
+      continue;
+    }
+    bpf_link* link = bpf_program__attach(btf ? hook.btf : hook.raw);
+    if (int err = libbpf_get_error(link); err != 0) {
+      result.push_back(absl::StrCat(hook.tracepoint, " (not attached: ", ErrnoText(err), ")"));
+      continue;
+    }
+    *(btf ? hook.btf_link : hook.raw_link) = link;
+    result.push_back(hook.tracepoint);
+  }
+  return result;
+}
+
+}  // namespace diskidle

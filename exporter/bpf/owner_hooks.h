@@ -1,0 +1,27 @@
+// The optional programs of bio_stats.bpf.c that attribute a kernel thread's
+// bios to the process they are for (owner_attribution.bpf.h): page dirtying
+// (writeback) and ext4/jbd2 journal commits. Each is loaded only when the
+// kernel has its tracepoint, and attached on its own, so a kernel without
+// ext4 or with writeback_dirty_page instead of _folio still counts bios.
+#pragma once
+
+#include <string>
+#include <vector>
+
+struct bio_stats;
+
+namespace diskidle {
+
+// Before load: enables the owner programs of the chosen mode (tp_btf when
+// `use_btf`, else raw_tp) whose tracepoints the kernel BTF at `btf_path`
+// types, and turns off the skeleton's automatic attach for all of them.
+void ChooseOwnerHooks(bio_stats* skel, const std::string& btf_path, bool use_btf);
+
+// After load: attaches the enabled owner programs one by one (their links go
+// into the skeleton, which detaches them on destroy). Returns one line per
+// hook: "<tracepoint>" when attached, "<tracepoint> (not attached: why)"
+// otherwise, and "<tracepoint> (not loaded)" for a tracepoint the kernel
+// lacks (or writeback_dirty_page, when writeback_dirty_folio is there).
+std::vector<std::string> AttachOwnerHooks(bio_stats* skel);
+
+}  // namespace diskidle
