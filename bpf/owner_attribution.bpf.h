@@ -164,9 +164,17 @@ static __always_inline struct owner *page_dirtier(struct bio *bio)
 	page = BPF_CORE_READ(b, bi_io_vec, bv_page);
 	if (!page)
 		return NULL;
-	head = BPF_CORE_READ(page, compound_head);
-	if (head & 1) /* a tail page of a large folio: its head has the mapping */
-		page = (struct page *)(head - 1);
+	if (bpf_core_field_exists(((struct page___compound_info *)page)->compound_info)) {
+		/* 7.x: bio_add_folio() puts the folio's head page first, so a tail
+		 * page here is rare; do not guess its head from compound_info. */
+		head = BPF_CORE_READ((struct page___compound_info *)page, compound_info);
+		if (head & 1)
+			return NULL;
+	} else {
+		head = BPF_CORE_READ(page, compound_head);
+		if (head & 1) /* a tail page of a large folio: its head has the mapping */
+			page = (struct page *)(head - 1);
+	}
 	mapping = (unsigned long)BPF_CORE_READ(page, mapping);
 	if (!mapping || (mapping & DISKIDLE_MAPPING_FLAGS))
 		return NULL; /* anonymous (swap) or not a page-cache page */

@@ -23,6 +23,13 @@ struct page {
 	struct address_space *mapping; /* low bits set: anon/KSM/movable, no file */
 };
 
+/* Linux 7.x renamed compound_head to compound_info, and a tail page's value
+ * there is no longer always head + 1 (it can be a mask for the vmemmap
+ * optimisation). Only bit 0, "this is a tail page", is read from it. */
+struct page___compound_info {
+	unsigned long compound_info;
+};
+
 struct bio_vec {
 	struct page *bv_page;
 };

@@ -34,6 +34,22 @@ import tempfile
 
 EM_BPF = 247
 
+# Tracepoints whose programs the loader attaches only if the running kernel's
+# vmlinux BTF has them (exporter/bpf/owner_hooks.cc): the writeback and journal
+# attribution hooks. ext4 and jbd2 are modules in Debian's kernels, so their
+# tracepoints are not in vmlinux's BTF there, and writeback_dirty_page is the
+# pre-folio name of writeback_dirty_folio. Their absence, and relocations only
+# they make, are allowed; one of the two dirty hooks must exist.
+OPTIONAL_TRACEPOINTS = {
+    "writeback_dirty_folio", "writeback_dirty_page", "ext4_sync_file_enter",
+    "ext4_sync_file_exit", "ext4_sync_fs", "jbd2_start_commit", "jbd2_end_commit",
+}
+
+
+def optional_section(section):
+    kind, _, target = section.lstrip("?").partition("/")
+    return kind in ("tp_btf", "raw_tp") and target in OPTIONAL_TRACEPOINTS
+
 
 def run(cmd, **kwargs):
     return subprocess.run(cmd, capture_output=True, text=True, **kwargs)
@@ -151,6 +167,8 @@ def check_core(bpftool, btf, btf_path, obj, errors):
             guards = exists.get((section, strip_flavor((member or type_name).split(".")[-1])), [])
             if any(t == type_name for t, _ in guards) or any(t != type_name and ok for t, ok in guards):
                 continue  # checked first: the program never uses this value here
+            if optional_section(section):
+                continue  # never loaded where its types are missing
             errors.append(f"{where}: nothing in the arm64 kernel's BTF matches")
             continue
         if kind == "byte_off" and access:
@@ -225,8 +243,15 @@ def main():
                 if "__x64_" in section:
                     errors.append(f"{obj.name}: {section} is x86's entry function")
                 problem = attach_errors(section, btf)
+                if problem and optional_section(section):
+                    print(f"{obj.name}: {section}: optional, not in this kernel's vmlinux BTF")
+                    continue
                 if problem:
                     errors.append(f"{obj.name}: {section}: the arm64 kernel has {problem}")
+            if any(s.endswith("/block_bio_queue_btf") or "block_bio_queue" in s for s in arm) and not any(
+                    attach_errors(f"tp_btf/{tp}", btf) is None
+                    for tp in ("writeback_dirty_folio", "writeback_dirty_page")):
+                errors.append(f"{obj.name}: the arm64 kernel has neither dirty hook (writeback attribution)")
             relos = check_core(args.bpftool, btf, args.btf, obj, errors)
             print(f"{name}: arm64 object with {len(arm)} programs, {relos} CO-RE relocations checked")
     for e in errors:
