@@ -466,7 +466,11 @@ def bpf_programs_of(pid):
     """`bpftool -j prog show` entries of the programs process `pid` holds."""
     progs = []
     for prog_id in sorted(programs_held_by(pid)):
-        progs.append(json.loads(run("bpftool", "-j", "prog", "show", "id", str(prog_id)).stdout))
+        shown = subprocess.run(["bpftool", "-j", "prog", "show", "id", str(prog_id)],
+                               capture_output=True, text=True)
+        if shown.returncode != 0:
+            continue  # unloaded since it was listed (a /debug/stacks collection ending)
+        progs.append(json.loads(shown.stdout))
     return progs
 
 
