@@ -173,6 +173,37 @@ static __always_inline int add_to_map(const struct bio_key *key, u64 bios, u64 b
 	return 0;
 }
 
+/* The bits of bi_opf that classify_op() looks at besides the size. */
+static __always_inline u32 op_bits(u32 opf)
+{
+	return opf & (REQ_OP_MASK |
+		      1U << bpf_core_enum_value(enum req_flag_bits, __REQ_PREFLUSH));
+}
+
+/*
+ * The sizes in bucket b (bio_stats.h) as [min, min + span]: b = 0 and 1 hold
+ * 0 and 1; b >= 2 holds (2^(b-2), 2^(b-1)], capped at the largest u32 (bi_size
+ * is 32 bits). Same op bits and a size in the range means the same op and
+ * bucket: classify_op() depends on the size only through size == 0, and
+ * bucket 0 holds nothing else.
+ */
+static __always_inline void bucket_range(u8 bucket, u32 *min, u32 *span)
+{
+	u64 low, high;
+
+	if (bucket <= 1) {
+		*min = bucket;
+		*span = 0;
+		return;
+	}
+	low = (1ULL << ((bucket - 2) & 63)) + 1;
+	high = 1ULL << ((bucket - 1) & 63);
+	if (high > 0xffffffffULL)
+		high = 0xffffffffULL;
+	*min = low;
+	*span = high - low;
+}
+
 /*
  * Counts one bio of the current task to `bdev` (device number `bd_dev`).
  * `fast`: read the syscall number on a hit through bpf_rdonly_cast() (6.2+).
@@ -183,11 +214,11 @@ static __always_inline int count_bio(u32 opf, u32 bytes, struct block_device *bd
 	struct task_struct *task = bpf_get_current_task_btf();
 	u64 task_start = task->start_time;
 	u32 pid = task->pid;
-	u8 op = classify_op(opf, bytes), bucket = size_bucket(bytes);
 	struct bio_cache *slot;
 	struct task_struct *leader;
 	struct bio_key key = {};
 	u32 index;
+	u8 op, bucket;
 	int added;
 
 	index = (pid * 2654435761u ^ bd_dev) >> 7 & (DISKIDLE_CACHE_SLOTS - 1);
@@ -195,13 +226,17 @@ static __always_inline int count_bio(u32 opf, u32 bytes, struct block_device *bd
 	if (!slot)
 		return 0;
 	if (!cache_bypass && slot->pid == pid && slot->task_start_ns == task_start &&
-	    slot->bd_dev == bd_dev && slot->op == op && slot->size_bucket == bucket &&
+	    slot->bd_dev == bd_dev && slot->opf_bits == op_bits(opf) &&
+	    bytes - slot->bytes_min <= slot->bytes_span &&
 	    (!slot->regs || slot->syscall_nr == saved_syscall(slot->regs, fast))) {
 		/* hot path: the same key again on this CPU */
 		slot->pending_bios += 1;
 		slot->pending_bytes += bytes;
 		return 0;
 	}
+
+	op = classify_op(opf, bytes);
+	bucket = size_bucket(bytes);
 
 	leader = task->group_leader;
 	key.start_boottime_ns = leader->start_boottime;
@@ -241,8 +276,8 @@ static __always_inline int count_bio(u32 opf, u32 bytes, struct block_device *bd
 		slot->pid = pid;
 		slot->task_start_ns = task_start;
 		slot->bd_dev = bd_dev;
-		slot->op = op;
-		slot->size_bucket = bucket;
+		slot->opf_bits = op_bits(opf);
+		bucket_range(bucket, &slot->bytes_min, &slot->bytes_span);
 		/* Kernel threads and io workers make no syscall: nothing to read on
 		 * a hit (their key says which kind they are, and a thread never
 		 * changes kind). */

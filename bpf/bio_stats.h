@@ -81,7 +81,7 @@ struct process_info {
  * bio_counts, the cache again, and accepts the snapshot only if no slot's seq
  * or counts changed in between.
  *
- * Layout: everything a hit reads or writes comes first (48 bytes, within one
+ * Layout: everything a hit reads or writes comes first (56 bytes, within one
  * or two cache lines however the per-CPU allocator aligns the slot); the full
  * key, read only on a miss and by user space, comes last.
  */
@@ -97,9 +97,13 @@ struct bio_cache {
 	 * kernel thread or io worker, which has no syscall to read. */
 	__u64 regs;
 	__s32 syscall_nr; /* the syscall number read there at the miss */
-	__u8 op; /* enum diskidle_op */
-	__u8 size_bucket;
-	__u8 pad[2];
+	/* bi_opf & (op bits | REQ_PREFLUSH): all that classify_op() reads but the
+	 * size, so the op need not be computed again on a hit. */
+	__u32 opf_bits;
+	/* The key's size bucket as a range of bytes: a hit is
+	 * bytes - bytes_min <= bytes_span (unsigned), no log2 on the hot path. */
+	__u32 bytes_min;
+	__u32 bytes_span;
 	/* Counted for `key` on this CPU, not yet in bio_counts: */
 	__u64 pending_bios;
 	__u64 pending_bytes;

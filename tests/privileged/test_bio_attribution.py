@@ -214,6 +214,17 @@ class AttributionTest:
             self.assertEqual(self.bucket_delta(before, after, gen, "512", "4096", syscall="write",
                                                op="write"), n)
 
+    def test_alternating_fsync_and_fdatasync_each_under_its_own_syscall(self):
+        # Both flushes come from one thread to one disk with the same op and size:
+        # only the syscall tells them apart, so the program's per-CPU cache of
+        # keys must re-read it for every bio (bio_stats.bpf.c, saved_syscall).
+        n = 300
+        gen, before, after, _ = self.run_gen("fsync-fdatasync", n)
+        for syscall in ("fsync", "fdatasync"):
+            counted = self.views(before, after, gen, syscall=syscall, op="flush")
+            self.assertEqual(counted.bios, n, f"one flush per {syscall}() of the unchanged file")
+            self.assertEqual(counted.zero_byte_bios, n)
+
     def test_series_labels_are_complete(self):
         gen = IoGen(self, "fsync-loop", self.fs.path("labels"), 5)
         gen.wait_done(self)
