@@ -13,6 +13,7 @@
 # Per round and workload, in an order that alternates from round to round:
 #   off    the workload alone: throughput baseline
 #   on     the real diskidle_exporter (built-in defaults): throughput with it
+#          (off and on run twice each per round, ABBA)
 #   cost   the exporter and diskidle-bench-empty (an empty tp_btf program on
 #          block_bio_queue) attached at the same time, the attach order
 #          alternating by round; ns per event of each from the kernel's
@@ -24,14 +25,15 @@
 # the per-round ratios; throughput on / off >= 0.98 (median of per-round
 # ratios); idle CPU < 0.5% of one core.
 #
-# Usage: bench/cost.sh [--rounds N] [--secs S] [--idle-s S] [--storm-backing shm|disk] [--strict]
+# Usage: bench/cost.sh [--rounds N (6)] [--secs S (3)] [--idle-s S (60)]
+#                      [--storm-backing shm|disk] [--strict]
 #   Binaries come from $BUILD_DIR (default: <source>/build); override with
 #   DISKIDLE_EXPORTER, DISKIDLE_BENCH_EMPTY, DISKIDLE_IOGEN.
 # Exit status: 0 measured (goals reported as met/MISSED), 1 with --strict when a
 # goal is missed, 2 when a measurement could not be taken.
 set -euo pipefail
 
-ROUNDS=5
+ROUNDS=6  # even: as many rounds with our program attached first as second
 SECS=3
 IDLE_S=60
 STORM_BACKING=shm
@@ -167,7 +169,7 @@ start_empty() {
 # Runs workload <read|fsync> for <seconds>; prints its throughput per second.
 workload() {
   local file out ms
-  ms="$(python3 -c "print(int($2 * 1000))")"
+  ms="$(awk -v s="$2" 'BEGIN { printf "%d", s * 1000 }')"
   case "$1" in
     read)
       fio --name=rr --filename="$READ_LOOP" --readonly --rw=randread --bs=4k --direct=1 \
@@ -209,14 +211,19 @@ workload read 1 >/dev/null
 for r in $(seq "$ROUNDS"); do
   if (( r % 2 )); then kinds="read fsync"; else kinds="fsync read"; fi
   for kind in $kinds; do
-    # Throughput: off and on, the order alternating by round.
-    if (( r % 2 )); then arms="off on"; else arms="on off"; fi
+    # Throughput: off and on as ABBA (off on on off, or on off off on in even
+    # rounds), so a drift of the machine's load within the round cancels out.
+    if (( r % 2 )); then arms="off on on off"; else arms="on off off on"; fi
     for arm in $arms; do
-      if [[ $arm == on ]]; then start_exporter; workload "$kind" 0.5 >/dev/null; fi
+      if [[ $arm == on && -z "$EXPORTER_PID" ]]; then
+        start_exporter; workload "$kind" 0.5 >/dev/null
+      elif [[ $arm == off && -n "$EXPORTER_PID" ]]; then
+        stop_all
+      fi
       t="$(workload "$kind" "$SECS")"
-      [[ $arm == on ]] && stop_all
       echo -e "$r\t$kind\t$arm\t$t" >>"$RESULTS"
     done
+    stop_all
     # Cost: both programs attached, the attach order alternating by round.
     if (( r % 2 )); then start_exporter; start_empty; order="ours first"
     else start_empty; start_exporter; order="empty first"; fi
@@ -224,8 +231,8 @@ for r in $(seq "$ROUNDS"); do
     stop_all
     echo -e "$r\t$kind\tcost\t${m// /$'\t'}" >>"$RESULTS"
     awk -v r="$r" -v k="$kind" -v o="$order" -F'\t' '
-      $1 == r && $2 == k && $3 == "off" {off = $4}
-      $1 == r && $2 == k && $3 == "on" {on = $4}
+      $1 == r && $2 == k && $3 == "off" {off += $4 / 2}
+      $1 == r && $2 == k && $3 == "on" {on += $4 / 2}
       $1 == r && $2 == k && $3 == "cost" {ours = $4; empty = $5; ev = $6}
       END {printf "  round %s %-5s off=%.0f/s on=%.0f/s  cost (%s): ours=%.1f empty=%.1f ns/event (%.2fx) events=%s\n",
                   r, k, off, on, o, ours, empty, ours / empty, ev}' "$RESULTS"
@@ -237,18 +244,20 @@ start_exporter
 clk_tck="$(getconf CLK_TCK)"
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$EXPORTER_PID/stat"; }
 sleep 2  # past start-up (BTF parsing, program load)
-c0="$(cpu_ticks)"; t0="$(date +%s.%N)"
+c0="$(cpu_ticks)"; t0="$(date +%s%N)"
 scrapes=0
-while python3 -c "import sys; sys.exit(0 if $(date +%s.%N) - $t0 < $IDLE_S else 1)"; do
+# A scrape every 15 s as Prometheus would, the first one at the start.
+while (( $(date +%s%N) - t0 < IDLE_S * 1000000000 )); do
   curl -sf -o /dev/null "http://127.0.0.1:$PORT/metrics" || die "scrape failed"
   scrapes=$((scrapes + 1))
-  left="$(python3 -c "print(max(0.0, min(15.0, $IDLE_S - ($(date +%s.%N) - $t0))))")"
-  sleep "$left"
+  left_ms=$(( (IDLE_S * 1000000000 - ($(date +%s%N) - t0)) / 1000000 ))
+  (( left_ms > 15000 )) && left_ms=15000
+  (( left_ms > 0 )) && sleep "$(awk -v ms="$left_ms" 'BEGIN { printf "%.3f", ms / 1000 }')"
 done
-c1="$(cpu_ticks)"; t1="$(date +%s.%N)"
+c1="$(cpu_ticks)"; t1="$(date +%s%N)"
 stop_all
-IDLE_PCT="$(python3 -c "print(f'{($c1 - $c0) / $clk_tck / ($t1 - $t0) * 100:.3f}')")"
-echo "  idle: $scrapes scrapes at 15 s over $(python3 -c "print(f'{$t1 - $t0:.0f}')") s: $(( c1 - c0 )) ticks of CPU = ${IDLE_PCT}% of one core"
+IDLE_PCT="$(awk -v c="$((c1 - c0))" -v hz="$clk_tck" -v ns="$((t1 - t0))" 'BEGIN { printf "%.3f", c / hz / (ns / 1e9) * 100 }')"
+echo "  idle: $scrapes scrapes at 15 s over $(( (t1 - t0) / 1000000000 )) s: $(( c1 - c0 )) ticks of CPU (1/$clk_tck s) = ${IDLE_PCT}% of one core"
 LOAD_END="$(cut -d' ' -f1-3 /proc/loadavg)"
 echo "load average at start: $LOAD_START, at end: $LOAD_END (other work on this machine inflates and scatters every number)"
 
@@ -271,10 +280,10 @@ for kind in ("read", "fsync"):
     by_round = {}
     for r in rows:
         if r[1] == kind and r[2] in ("off", "on"):
-            by_round.setdefault(r[0], {})[r[2]] = float(r[3])
-    off = [v["off"] for v in by_round.values()]
-    on = [v["on"] for v in by_round.values()]
-    tput = [v["on"] / v["off"] for v in by_round.values()]
+            by_round.setdefault(r[0], {}).setdefault(r[2], []).append(float(r[3]))
+    off = [statistics.mean(v["off"]) for v in by_round.values()]
+    on = [statistics.mean(v["on"]) for v in by_round.values()]
+    tput = [a / b for a, b in zip(on, off)]
     ratio, tp = statistics.median(ratios), statistics.median(tput)
     ok_cost, ok_tp = ratio <= goals[kind], tp >= 0.98
     ok_all &= ok_cost and ok_tp
