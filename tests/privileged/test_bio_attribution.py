@@ -17,6 +17,7 @@ pid). Only the workload writes to that device under that name, so the two
 must agree exactly, and the complete view's buckets hold the sizes. One class
 also turns on the per-process histogram (process_histogram: true) and checks
 its buckets against the same truth."""
+import os
 import time
 import unittest
 
@@ -39,9 +40,17 @@ collectors:
 
 PROCESS_HISTOGRAM = "diskidle_process_bio_size_bytes"
 
-# What `bpftool` shows for the program each attach mode must load.
+
+def kernel_at_least(major, minor):
+    release = os.uname().release.split("-")[0].split(".")
+    return (int(release[0]), int(release[1])) >= (major, minor)
+
+
+# What `bpftool` shows for the program each attach mode must load. tp_btf's
+# build that reads the syscall number with bpf_rdonly_cast() needs Linux 6.2.
 EXPECTED_PROGRAM = {
-    "tp_btf": ("tracing", "block_bio_queue_btf", "block_bio_queue"),
+    "tp_btf": ("tracing", "block_bio_queue_btf" if kernel_at_least(6, 2)
+               else "block_bio_queue_btf_compat", "block_bio_queue"),
     "raw_tp": ("raw_tracepoint", "block_bio_queue_raw", "block_bio_queue"),
 }
 
