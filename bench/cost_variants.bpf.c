@@ -51,13 +51,16 @@ struct {
 
 __u64 sink; /* keeps the partial variants' loads from being optimized away */
 
+/* Where the syscall number sits in pt_regs (x86_64 orig_ax, arm64 syscallno). */
+#if defined(__TARGET_ARCH_x86)
+#define SYSCALL_FIELD orig_ax
+#else
+#define SYSCALL_FIELD syscallno
+#endif
+
 static __always_inline s32 syscall_at(struct pt_regs *regs)
 {
-#if defined(__TARGET_ARCH_x86)
-	return (s32)regs->orig_ax;
-#else
-	return regs->syscallno;
-#endif
+	return (s32)regs->SYSCALL_FIELD;
 }
 
 static __always_inline int hit_path(u64 *ctx, u32 variant, enum syscall_read how)
@@ -83,7 +86,7 @@ static __always_inline int hit_path(u64 *ctx, u32 variant, enum syscall_read how
 			nr = syscall_at((struct pt_regs *)bpf_task_pt_regs(task));
 		else if (how == READ_PROBE)
 			bpf_probe_read_kernel(&nr, sizeof(nr),
-					      &((struct pt_regs *)s->regs)->orig_ax);
+					      &((struct pt_regs *)s->regs)->SYSCALL_FIELD);
 		else
 			nr = syscall_at((struct pt_regs *)bpf_rdonly_cast(
 				(void *)s->regs, bpf_core_type_id_kernel(struct pt_regs)));
