@@ -93,7 +93,9 @@ static __always_inline s32 user_syscall(struct task_struct *task)
  * loads through it become fault-checked (PROBE_MEM) loads, like any BTF
  * pointer's: no helper call. __weak: on a kernel without it libbpf leaves the
  * extern unresolved, which is fine as long as the program calling it is not
- * loaded (the loader then picks block_bio_queue_btf_compat).
+ * loaded (checked with libbpf 1.1: the object loads with that program's
+ * autoload off; with it on the kernel refuses the program, and the loader then
+ * takes block_bio_queue_btf_compat).
  */
 extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym __weak;
 
@@ -105,7 +107,9 @@ extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym __weak;
  * thread's saved user registers stay at the same address for its whole life:
  * task_pt_regs() is computed from task->stack, which is allocated at fork
  * and never moves (x86_64 and arm64 alike), and a hit has checked that the
- * current thread is the one (pid and start time) the address was taken from.
+ * current thread is the one (pid and start time) the address was taken from
+ * (a slot left over from an exited thread is never read: no live thread
+ * matches it; and the load is fault-checked anyway).
  * The value itself is read live, so a thread alternating write() and fsync()
  * gets each bio's own syscall.
  */
