@@ -73,15 +73,53 @@ static __always_inline void count_drop(u32 reason, u64 bios)
  * being served, or -1 when the task entered the kernel otherwise (fault).
  * bpf_task_pt_regs() needs Linux 5.15.
  */
-static __always_inline s32 user_syscall(struct task_struct *task)
+static __always_inline s32 syscall_in(struct pt_regs *regs)
 {
-	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(task);
-
 #if defined(__TARGET_ARCH_x86)
 	return (s32)regs->orig_ax;
 #else
 	return regs->syscallno;
 #endif
+}
+
+static __always_inline s32 user_syscall(struct task_struct *task)
+{
+	return syscall_in((struct pt_regs *)bpf_task_pt_regs(task));
+}
+
+/*
+ * bpf_rdonly_cast() (kfunc, Linux 6.2+) turns an address into a read-only
+ * typed pointer. The verifier replaces the call with a register move and the
+ * loads through it become fault-checked (PROBE_MEM) loads, like any BTF
+ * pointer's: no helper call. __weak: on a kernel without it libbpf leaves the
+ * extern unresolved, which is fine as long as the program calling it is not
+ * loaded (checked with libbpf 1.1: the object loads with that program's
+ * autoload off; with it on the kernel refuses the program, and the loader then
+ * takes block_bio_queue_btf_compat).
+ */
+extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym __weak;
+
+/*
+ * The syscall number at `regs`, an address bpf_task_pt_regs() gave for the
+ * current thread earlier. Measured at ~150k bios/s (bench/cost_variants.sh):
+ * calling bpf_task_pt_regs() on every hit costs ~25 ns, about 0.4x an empty
+ * program; this direct load costs nothing measurable. It is correct because a
+ * thread's saved user registers stay at the same address for its whole life:
+ * task_pt_regs() is computed from task->stack, which is allocated at fork
+ * and never moves (x86_64 and arm64 alike), and a hit has checked that the
+ * current thread is the one (pid and start time) the address was taken from
+ * (a slot left over from an exited thread is never read: no live thread
+ * matches it; and the load is fault-checked anyway).
+ * The value itself is read live, so a thread alternating write() and fsync()
+ * gets each bio's own syscall.
+ */
+static __always_inline s32 saved_syscall(u64 regs, bool fast)
+{
+	if (fast)
+		return syscall_in((struct pt_regs *)bpf_rdonly_cast(
+			(void *)regs, bpf_core_type_id_kernel(struct pt_regs)));
+	/* Kernels before 6.2: the helper, for the current task (the same thread). */
+	return user_syscall(bpf_get_current_task_btf());
 }
 
 /* The syscall a task is in, or a marker for threads that make none. */
@@ -141,18 +179,52 @@ static __always_inline int add_to_map(const struct bio_key *key, u64 bios, u64 b
 
 #include "owner_attribution.bpf.h"
 
-/* Counts one bio of the current task to `bdev` (device number `bd_dev`). */
+/* The bits of bi_opf that classify_op() looks at besides the size. */
+static __always_inline u32 op_bits(u32 opf)
+{
+	return opf & (REQ_OP_MASK |
+		      1U << bpf_core_enum_value(enum req_flag_bits, __REQ_PREFLUSH));
+}
+
+/*
+ * The sizes in bucket b (bio_stats.h) as [min, min + span]: b = 0 and 1 hold
+ * 0 and 1; b >= 2 holds (2^(b-2), 2^(b-1)], capped at the largest u32 (bi_size
+ * is 32 bits). Same op bits and a size in the range means the same op and
+ * bucket: classify_op() depends on the size only through size == 0, and
+ * bucket 0 holds nothing else.
+ */
+static __always_inline void bucket_range(u8 bucket, u32 *min, u32 *span)
+{
+	u64 low, high;
+
+	if (bucket <= 1) {
+		*min = bucket;
+		*span = 0;
+		return;
+	}
+	low = (1ULL << ((bucket - 2) & 63)) + 1;
+	high = 1ULL << ((bucket - 1) & 63);
+	if (high > 0xffffffffULL)
+		high = 0xffffffffULL;
+	*min = low;
+	*span = high - low;
+}
+
+/*
+ * Counts one bio of the current task to `bdev` (device number `bd_dev`).
+ * `fast`: read the syscall number on a hit through bpf_rdonly_cast() (6.2+).
+ */
 static __always_inline int count_bio(struct bio *bio, u32 opf, u32 bytes,
-				     struct block_device *bdev, u32 bd_dev)
+				     struct block_device *bdev, u32 bd_dev, bool fast)
 {
 	struct task_struct *task = bpf_get_current_task_btf();
 	u64 task_start = task->start_time;
 	u32 pid = task->pid;
-	u8 op = classify_op(opf, bytes), bucket = size_bucket(bytes);
 	struct bio_cache *slot;
 	struct task_struct *leader;
 	struct bio_key key = {};
 	u32 index;
+	u8 op, bucket;
 	int added;
 
 	index = (pid * 2654435761u ^ bd_dev) >> 7 & (DISKIDLE_CACHE_SLOTS - 1);
@@ -160,13 +232,17 @@ static __always_inline int count_bio(struct bio *bio, u32 opf, u32 bytes,
 	if (!slot)
 		return 0;
 	if (!cache_bypass && slot->pid == pid && slot->task_start_ns == task_start &&
-	    slot->bd_dev == bd_dev && slot->key.op == op && slot->key.size_bucket == bucket &&
-	    (!slot->user_task || slot->key.syscall_nr == user_syscall(task))) {
+	    slot->bd_dev == bd_dev && slot->opf_bits == op_bits(opf) &&
+	    bytes - slot->bytes_min <= slot->bytes_span &&
+	    (!slot->regs || slot->syscall_nr == saved_syscall(slot->regs, fast))) {
 		/* hot path: the same key again on this CPU */
 		slot->pending_bios += 1;
 		slot->pending_bytes += bytes;
 		return 0;
 	}
+
+	op = classify_op(opf, bytes);
+	bucket = size_bucket(bytes);
 
 	leader = task->group_leader;
 	key.start_boottime_ns = leader->start_boottime;
@@ -214,20 +290,44 @@ static __always_inline int count_bio(struct bio *bio, u32 opf, u32 bytes,
 		slot->pid = pid;
 		slot->task_start_ns = task_start;
 		slot->bd_dev = bd_dev;
-		slot->user_task = key.syscall_nr != DISKIDLE_SYSCALL_KERNEL_THREAD &&
-				  key.syscall_nr != DISKIDLE_SYSCALL_IO_WORKER;
+		slot->opf_bits = op_bits(opf);
+		bucket_range(bucket, &slot->bytes_min, &slot->bytes_span);
+		/* Kernel threads and io workers make no syscall: nothing to read on
+		 * a hit (their key says which kind they are, and a thread never
+		 * changes kind). */
+		if (task->flags & (PF_KTHREAD | PF_IO_WORKER)) {
+			slot->regs = 0;
+			slot->syscall_nr = 0;
+		} else {
+			struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(task);
+
+			slot->regs = (u64)regs;
+			slot->syscall_nr = syscall_in(regs);
+		}
 	}
 	return 0;
 }
 
-/* BTF-typed tracepoint: direct, verifier-checked reads of the bio (5.5+). */
+/* BTF-typed tracepoint: direct, verifier-checked reads of the bio (5.5+).
+ * Needs bpf_rdonly_cast() (6.2+); the loader takes the twin below otherwise. */
 SEC("tp_btf/block_bio_queue")
 int block_bio_queue_btf(u64 *ctx)
 {
 	struct bio *bio = (struct bio *)ctx[0];
 	struct block_device *bdev = bio->bi_bdev; /* bi_bdev: 5.12+ */
 
-	return count_bio(bio, bio->bi_opf, bio->bi_iter.bi_size, bdev, bdev->bd_dev);
+	return count_bio(bio, bio->bi_opf, bio->bi_iter.bi_size, bdev, bdev->bd_dev, true);
+}
+
+/* The same for kernels without bpf_rdonly_cast() (5.15 to 6.1): a hit calls
+ * bpf_task_pt_regs() instead. */
+SEC("tp_btf/block_bio_queue")
+int block_bio_queue_btf_compat(u64 *ctx)
+{
+	struct bio *bio = (struct bio *)ctx[0];
+	struct block_device *bdev = bio->bi_bdev;
+
+	return count_bio(bio, bio->bi_opf, bio->bi_iter.bi_size, bdev, bdev->bd_dev, false);
 }
 
 /* Twin for kernels where tp_btf cannot attach: same logic, reads through
@@ -239,5 +339,5 @@ int block_bio_queue_raw(struct bpf_raw_tracepoint_args *ctx)
 	struct block_device *bdev = BPF_CORE_READ(bio, bi_bdev);
 
 	return count_bio(bio, BPF_CORE_READ(bio, bi_opf), BPF_CORE_READ(bio, bi_iter.bi_size), bdev,
-			 BPF_CORE_READ(bdev, bd_dev));
+			 BPF_CORE_READ(bdev, bd_dev), false);
 }

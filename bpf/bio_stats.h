@@ -76,26 +76,43 @@ struct process_info {
  * CPU (the process's flush, the loop or dm worker's bio), so the hot path is
  * an array slot instead of a hash lookup. Direct-mapped by (thread, device).
  * A slot is a hit when the same thread (pid and start time, so a reused pid
- * never matches) sends a bio of the same op and size bucket to
- * the same block device under the same syscall: the key is then the cached
- * one, and deriving it (group leader, its start time, the whole disk) is
- * skipped. `seq` is odd while the program moves a slot's pending counts into
- * bio_counts; user space reads the cache, bio_counts, the cache again, and
- * accepts the snapshot only if no slot's seq or counts changed in between.
+ * never matches) sends a bio of the same op and size bucket to the same block
+ * device under the same syscall: the key is then the cached one, and deriving
+ * it (group leader, its start time, the whole disk, cgroup) is skipped. So the
+ * key the miss path caches must be a function of exactly those (plus what
+ * stays fixed for a thread's life). `seq` is odd while the program moves a
+ * slot's pending counts into bio_counts; user space reads the cache,
+ * bio_counts, the cache again, and accepts the snapshot only if no slot's seq
+ * or counts changed in between.
+ *
+ * Layout: everything a hit reads or writes comes first (56 bytes, within one
+ * or two cache lines however the per-CPU allocator aligns the slot); the full
+ * key, read only on a miss and by user space, comes last.
  */
 #define DISKIDLE_CACHE_SLOTS 8
 
 struct bio_cache {
-	struct bio_key key;
-	__u64 pending_bios;
-	__u64 pending_bytes;
-	__u64 seq;
-	/* What a hit must match besides key.op, key.size_bucket, key.syscall_nr: */
+	/* What a hit must match: */
 	__u64 task_start_ns; /* task->start_time */
 	__u32 pid; /* the thread's pid */
 	__u32 bd_dev; /* dev_t of the block device (maybe a partition) */
-	__u32 user_task; /* 0: kernel thread or io worker, no syscall to read */
-	__u32 pad;
+	/* Kernel address of the thread's saved user registers (bpf_task_pt_regs()
+	 * at the miss), where a hit reads the current syscall number; 0 for a
+	 * kernel thread or io worker, which has no syscall to read. */
+	__u64 regs;
+	__s32 syscall_nr; /* the syscall number read there at the miss */
+	/* bi_opf & (op bits | REQ_PREFLUSH): all that classify_op() reads but the
+	 * size, so the op need not be computed again on a hit. */
+	__u32 opf_bits;
+	/* The key's size bucket as a range of bytes: a hit is
+	 * bytes - bytes_min <= bytes_span (unsigned), no log2 on the hot path. */
+	__u32 bytes_min;
+	__u32 bytes_span;
+	/* Counted for `key` on this CPU, not yet in bio_counts: */
+	__u64 pending_bios;
+	__u64 pending_bytes;
+	__u64 seq;
+	struct bio_key key;
 };
 
 /* While user space sets the program's global `cache_bypass` to 1, every CPU

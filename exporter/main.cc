@@ -355,7 +355,8 @@ int Run(int argc, char** argv) {
     collectors->Add(bio);
     readiness.SetBpfAttached();
     LogInfo(absl::StrCat("BPF program attached: ", AttachModeName(program->attach_mode()),
-                         "/block_bio_queue"));
+                         "/block_bio_queue",
+                         program->fast_syscall_read() ? "" : " (pre-6.2 build: bpf_task_pt_regs per bio)"));
     LogInfo(absl::StrCat("writeback and journal attribution hooks: ",
                          absl::StrJoin(program->owner_hooks(), ", ")));
     housekeeping = StartHousekeeping(bio.get());

@@ -57,8 +57,23 @@ absl::StatusOr<std::unique_ptr<BioProgram>> BioProgram::Load(const BioProgramOpt
         "collectors.bio.attach to auto or raw_tp");
   }
 
-  absl::Status last_error = absl::UnknownError("no attach mode tried");
+  // tp_btf comes in two builds of the same logic: block_bio_queue_btf reads
+  // the syscall number on a cache hit with bpf_rdonly_cast() (Linux 6.2+, no
+  // helper call), block_bio_queue_btf_compat with bpf_task_pt_regs(). A kernel
+  // without the kfunc refuses the first at load, and the second is tried.
+  struct Variant {
+    AttachMode mode;
+    bool fast;
+  };
+  std::vector<Variant> variants;
   for (AttachMode mode : modes) {
+    if (mode == AttachMode::kTpBtf) variants.push_back({mode, true});
+    variants.push_back({mode, false});
+  }
+
+  absl::Status last_error = absl::UnknownError("no attach mode tried");
+  for (const Variant& variant : variants) {
+    const AttachMode mode = variant.mode;
     auto program = std::unique_ptr<BioProgram>(new BioProgram());
     // With CAP_BPF but without CAP_SYS_ADMIN the kernel refuses to enumerate
     // module BTFs (BPF_BTF_GET_NEXT_ID), and libbpf 1.1 then fails every CO-RE
@@ -77,7 +92,8 @@ absl::StatusOr<std::unique_ptr<BioProgram>> BioProgram::Load(const BioProgramOpt
     bpf_map__set_max_entries(skel->maps.processes, options.process_map_entries);
     skel->rodata->record_threads = options.record_threads ? 1 : 0;
     bool use_btf = mode == AttachMode::kTpBtf;
-    bpf_program__set_autoload(skel->progs.block_bio_queue_btf, use_btf);
+    bpf_program__set_autoload(skel->progs.block_bio_queue_btf, use_btf && variant.fast);
+    bpf_program__set_autoload(skel->progs.block_bio_queue_btf_compat, use_btf && !variant.fast);
     bpf_program__set_autoload(skel->progs.block_bio_queue_raw, !use_btf);
     ChooseOwnerHooks(skel, btf_path, use_btf);
 
@@ -101,6 +117,7 @@ absl::StatusOr<std::unique_ptr<BioProgram>> BioProgram::Load(const BioProgramOpt
     // Optional: a hook that does not attach leaves its bios `kernel`.
     program->owner_hooks_ = AttachOwnerHooks(skel);
     program->attach_mode_ = mode;
+    program->fast_syscall_read_ = variant.fast;
     program->num_cpus_ = libbpf_num_possible_cpus();
     if (program->num_cpus_ <= 0) {
       return absl::InternalError("cannot read the number of possible CPUs");
@@ -111,10 +128,12 @@ absl::StatusOr<std::unique_ptr<BioProgram>> BioProgram::Load(const BioProgramOpt
 }
 
 int BioProgram::program_fd() const {
-  return bpf_program__fd(attach_mode_ == AttachMode::kTpBtf ? skel_->progs.block_bio_queue_btf
-                                                  : skel_->progs.block_bio_queue_raw);
+  if (attach_mode_ != AttachMode::kTpBtf) return bpf_program__fd(skel_->progs.block_bio_queue_raw);
+  return bpf_program__fd(fast_syscall_read_ ? skel_->progs.block_bio_queue_btf
+                                            : skel_->progs.block_bio_queue_btf_compat);
 }
 
+// The metric label names the attach mode; both tp_btf builds count alike.
 std::string BioProgram::program_name() const {
   return attach_mode_ == AttachMode::kTpBtf ? "block_bio_queue_btf" : "block_bio_queue_raw";
 }

@@ -44,6 +44,9 @@ class BioProgram : public BioMaps {
   // The writeback and journal hooks (owner_hooks.h): one line each, saying
   // whether it is attached.
   const std::vector<std::string>& owner_hooks() const { return owner_hooks_; }
+  // Whether a cache hit reads the syscall number without a helper call
+  // (block_bio_queue_btf, Linux 6.2+); false for the compat and raw_tp builds.
+  bool fast_syscall_read() const { return fast_syscall_read_; }
 
  private:
   BioProgram() = default;
@@ -62,6 +65,8 @@ class BioProgram : public BioMaps {
   std::unique_ptr<bio_stats, SkeletonDeleter> skel_;
   AttachMode attach_mode_ = AttachMode::kAuto;
   std::vector<std::string> owner_hooks_;
+  // tp_btf only: block_bio_queue_btf (true) or its pre-6.2 twin (false).
+  bool fast_syscall_read_ = false;
   int num_cpus_ = 0;
 };
 

@@ -525,7 +525,8 @@ def kernel_dev(path):
 
 # --- BPF program bookkeeping and tmpfs-backed loop devices (start/stop, lifecycle, load tests) ---
 
-BIO_PROGRAMS = ("block_bio_queue_btf", "block_bio_queue_raw")
+# block_bio_queue_btf_compat: the tp_btf build for kernels before 6.2 (no bpf_rdonly_cast).
+BIO_PROGRAMS = ("block_bio_queue_btf", "block_bio_queue_btf_compat", "block_bio_queue_raw")
 DISK_LATENCY_PROGRAMS = ("disk_lat_btf", "disk_lat_raw")  # on block_rq_complete
 # Writeback and journal attribution (bpf/owner_attribution.bpf.h), both modes.
 OWNER_PROGRAMS = tuple(f"{prefix}_{mode}" for prefix in (

@@ -17,6 +17,7 @@ pid). Only the workload writes to that device under that name, so the two
 must agree exactly, and the complete view's buckets hold the sizes. One class
 also turns on the per-process histogram (process_histogram: true) and checks
 its buckets against the same truth."""
+import os
 import time
 import unittest
 
@@ -39,9 +40,17 @@ collectors:
 
 PROCESS_HISTOGRAM = "diskidle_process_bio_size_bytes"
 
-# What `bpftool` shows for the program each attach mode must load.
+
+def kernel_at_least(major, minor):
+    release = os.uname().release.split("-")[0].split(".")
+    return (int(release[0]), int(release[1])) >= (major, minor)
+
+
+# What `bpftool` shows for the program each attach mode must load. tp_btf's
+# build that reads the syscall number with bpf_rdonly_cast() needs Linux 6.2.
 EXPECTED_PROGRAM = {
-    "tp_btf": ("tracing", "block_bio_queue_btf", "block_bio_queue"),
+    "tp_btf": ("tracing", "block_bio_queue_btf" if kernel_at_least(6, 2)
+               else "block_bio_queue_btf_compat", "block_bio_queue"),
     "raw_tp": ("raw_tracepoint", "block_bio_queue_raw", "block_bio_queue"),
 }
 
@@ -204,6 +213,17 @@ class AttributionTest:
         self.assertGreaterEqual(written, n * 4096)
         self.assertLessEqual(count, disk["writes"] + disk["writes_merged"], disk)
         self.assertLessEqual(written, disk["sectors_written"] * 512, disk)
+
+    def test_alternating_fsync_and_fdatasync_each_under_its_own_syscall(self):
+        # Both flushes come from one thread to one disk with the same op and size:
+        # only the syscall tells them apart, so the program's per-CPU cache of
+        # keys must re-read it for every bio (bio_stats.bpf.c, saved_syscall).
+        n = 300
+        gen, before, after, _ = self.run_gen("fsync-fdatasync", n)
+        for syscall in ("fsync", "fdatasync"):
+            counted = self.views(before, after, gen, syscall=syscall, op="flush")
+            self.assertEqual(counted.bios, n, f"one flush per {syscall}() of the unchanged file")
+            self.assertEqual(counted.zero_byte_bios, n)
 
     def test_series_labels_are_complete(self):
         gen = IoGen(self, "fsync-loop", self.fs.path("labels"), 5)

@@ -9,6 +9,9 @@
 //     osync-write N       N x write of 4 KiB to an O_SYNC file
 //     forks N             N child processes that each fsync the unchanged file 3 times
 //     fsync-existing N    N x fsync of an existing file, without writing it first
+//     fsync-fdatasync N   write 4 KiB once, fsync, then N x (fsync + fdatasync) of the
+//                         unchanged file: two zero-byte flushes per round from one
+//                         thread to one disk that differ only in their syscall
 //     fsync-then-exec N PROG ARGS...  fsync-loop N, then after one more stdin line
 //                         exec()s PROG ARGS (the same process under another name)
 //     direct-pread N      N x O_DIRECT pread of 4 KiB (file prepared before "ready")
@@ -287,6 +290,17 @@ int main(int argc, char** argv) {
     Ready(wait);
     for (long i = 0; i < count; ++i) {
       if (fsync(fd) != 0) Die("fsync");
+    }
+    close(fd);
+  } else if (mode == "fsync-fdatasync") {
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd < 0) Die("open");
+    FullPwrite(fd, block, 4096, 0);
+    if (fsync(fd) != 0) Die("fsync");
+    Ready(wait);
+    for (long i = 0; i < count; ++i) {
+      if (fsync(fd) != 0) Die("fsync");
+      if (fdatasync(fd) != 0) Die("fdatasync");
     }
     close(fd);
   } else if (mode == "fsync-then-exec") {

@@ -1,0 +1,310 @@
+#!/usr/bin/env bash
+# Every number of issue 13's cost goals in one run. Run as root.
+#
+# Two workloads, each on a loop device whose backing file sits in /dev/shm (so
+# the host's disk, shared with other work, does not set the pace):
+#   read   fio 4 KiB random reads, O_DIRECT, libaio, iodepth 16 on the raw loop
+#          device (read-only): the highest bio rate this kind of VM makes, one
+#          key from one thread
+#   fsync  diskidle-iogen fsync-for: fsync() of an unchanged file on ext4, one
+#          zero-byte flush bio per fsync (--storm-backing disk puts the image on
+#          the root file system instead: then the loop worker's bio to the host
+#          disk alternates with the fsyncing thread's, at the host disk's pace)
+# Per round and workload, in an order that alternates from round to round:
+#   off    the workload alone: throughput baseline
+#   on     the real diskidle_exporter (built-in defaults): throughput with it
+#          (off and on run twice each per round, ABBA; kernel.bpf_stats_enabled
+#          off for both, as on a user's machine)
+#   cost   the exporter and diskidle-bench-empty (an empty tp_btf program on
+#          block_bio_queue) attached at the same time, the attach order
+#          alternating by round; ns per event of each from the kernel's
+#          per-program statistics (kernel.bpf_stats_enabled=1, run_time_ns /
+#          run_cnt over the run), so both see the very same bios
+# Then idle: the exporter alone for --idle-s seconds, scraped every 15 s, its
+# CPU time from /proc/<pid>/stat.
+# Goals (issue 13): ours / empty <= 1.5x (read) and <= 2.0x (fsync), medians of
+# the per-round ratios; throughput on / off >= 0.98 (median of per-round
+# ratios); idle CPU < 0.5% of one core.
+#
+# Usage: bench/cost.sh [--rounds N (6)] [--secs S (3)] [--idle-s S (60)]
+#                      [--storm-backing shm|disk] [--strict]
+#   Binaries come from $BUILD_DIR (default: <source>/build); override with
+#   DISKIDLE_EXPORTER, DISKIDLE_BENCH_EMPTY, DISKIDLE_IOGEN.
+# Exit status: 0 measured (goals reported as met/MISSED), 1 with --strict when a
+# goal is missed, 2 when a measurement could not be taken.
+set -euo pipefail
+
+ROUNDS=6  # even: as many rounds with our program attached first as second
+SECS=3
+IDLE_S=60
+STORM_BACKING=shm
+STRICT=0
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --rounds) ROUNDS="$2"; shift 2 ;;
+    --secs) SECS="$2"; shift 2 ;;
+    --idle-s) IDLE_S="$2"; shift 2 ;;
+    --storm-backing) STORM_BACKING="$2"; shift 2 ;;
+    --strict) STRICT=1; shift ;;
+    -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
+    *) echo "unknown argument: $1" >&2; exit 2 ;;
+  esac
+done
+[[ "$STORM_BACKING" == shm || "$STORM_BACKING" == disk ]] || { echo "--storm-backing: shm or disk" >&2; exit 2; }
+
+SRC_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+BUILD_DIR="${BUILD_DIR:-$SRC_DIR/build}"
+EXPORTER="${DISKIDLE_EXPORTER:-$BUILD_DIR/exporter/diskidle_exporter}"
+EMPTY="${DISKIDLE_BENCH_EMPTY:-$BUILD_DIR/bench/diskidle-bench-empty}"
+IOGEN="${DISKIDLE_IOGEN:-$BUILD_DIR/tests/diskidle-iogen}"
+
+die() { echo "cost: $*" >&2; exit 2; }
+
+[[ $(id -u) -eq 0 ]] || die "needs root (BPF, loop devices)"
+for b in "$EXPORTER" "$EMPTY" "$IOGEN"; do
+  [[ -x "$b" ]] || die "missing binary $b (build first, or set BUILD_DIR / DISKIDLE_*)"
+done
+for t in bpftool curl fio losetup mkfs.ext4 python3; do
+  command -v "$t" >/dev/null || die "missing tool $t"
+done
+
+# ---------------------------------------------------------------- clean-up
+WORK="$(mktemp -d /tmp/diskidle-cost-XXXXXX)"
+SHM="$(mktemp -d /dev/shm/diskidle-cost-XXXXXX)"
+READ_LOOP=""
+STORM_LOOP=""
+MOUNTED=0
+OLD_STATS="$(cat /proc/sys/kernel/bpf_stats_enabled)"
+EXPORTER_PID=""
+EMPTY_PID=""
+stop_pid() {
+  local pid="$1"
+  [[ -n "$pid" ]] || return 0
+  if kill -0 "$pid" 2>/dev/null; then
+    kill -TERM "$pid" 2>/dev/null
+    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$pid" 2>/dev/null || true
+  fi
+  wait "$pid" 2>/dev/null || true
+}
+stop_all() {
+  exec 9>&- 2>/dev/null || true
+  stop_pid "$EMPTY_PID"; EMPTY_PID=""
+  stop_pid "$EXPORTER_PID"; EXPORTER_PID=""
+}
+cleanup() {
+  set +e
+  stop_all
+  if [[ $MOUNTED -eq 1 ]]; then umount "$WORK/mnt" || umount -l "$WORK/mnt"; fi
+  [[ -n "$STORM_LOOP" ]] && losetup -d "$STORM_LOOP"
+  [[ -n "$READ_LOOP" ]] && losetup -d "$READ_LOOP"
+  sysctl -q -w kernel.bpf_stats_enabled="$OLD_STATS" >/dev/null
+  rm -rf "$WORK" "$SHM"
+}
+trap cleanup EXIT
+trap 'exit 2' INT TERM
+
+# ---------------------------------------------------------------- fixture
+truncate -s 256M "$SHM/read.img"
+READ_LOOP="$(losetup --find --show "$SHM/read.img")"
+# Written once, so the reads below hit allocated tmpfs pages, not holes.
+fio --name=prep --filename="$READ_LOOP" --size=256M --rw=write --bs=1M --direct=1 \
+    --output=/dev/null || die "fio prepare failed"
+if [[ "$STORM_BACKING" == shm ]]; then STORM_IMG="$SHM/storm.img"; else STORM_IMG="$WORK/storm.img"; fi
+truncate -s 256M "$STORM_IMG"
+STORM_LOOP="$(losetup --find --show "$STORM_IMG")"
+mkfs.ext4 -q -F -E lazy_itable_init=0,lazy_journal_init=0 "$STORM_LOOP"
+mkdir "$WORK/mnt"
+mount "$STORM_LOOP" "$WORK/mnt"
+MOUNTED=1
+sysctl -q -w kernel.bpf_stats_enabled=1 >/dev/null
+
+# ---------------------------------------------------------------- helpers
+prog_ids_of() {
+  local pid="$1" f
+  for f in /proc/"$pid"/fdinfo/*; do
+    awk '/^prog_id:/ {print $2}' "$f" 2>/dev/null
+  done | sort -un
+}
+find_prog() {  # <pid> <name regex>: the program id, waiting up to 10 s
+  local pid="$1" regex="$2" id name
+  for _ in $(seq 100); do
+    kill -0 "$pid" 2>/dev/null || return 1
+    for id in $(prog_ids_of "$pid"); do
+      name="$(bpftool prog show id "$id" --json 2>/dev/null |
+              python3 -c 'import json, sys; print(json.load(sys.stdin).get("name", ""))')" || name=""
+      if [[ "$name" =~ $regex ]]; then echo "$id"; return 0; fi
+    done
+    sleep 0.1
+  done
+  return 1
+}
+prog_stats() {  # "run_time_ns run_cnt"
+  bpftool prog show id "$1" --json |
+    python3 -c 'import json, sys; p = json.load(sys.stdin); print(p.get("run_time_ns", 0), p.get("run_cnt", 0))'
+}
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+start_exporter() {
+  PORT="$(free_port)"
+  "$EXPORTER" --web.listen-address="127.0.0.1:$PORT" >"$WORK/exporter.log" 2>&1 &
+  EXPORTER_PID=$!
+  for _ in $(seq 100); do
+    curl -sf "http://127.0.0.1:$PORT/healthz" >/dev/null && break
+    kill -0 "$EXPORTER_PID" 2>/dev/null || { cat "$WORK/exporter.log" >&2; die "exporter exited"; }
+    sleep 0.1
+  done
+  OURS_ID="$(find_prog "$EXPORTER_PID" '^block_bio_queue')" ||
+    { cat "$WORK/exporter.log" >&2; die "no block_bio_queue program in the exporter"; }
+}
+start_empty() {
+  rm -f "$WORK/hold"; mkfifo "$WORK/hold"
+  "$EMPTY" <"$WORK/hold" >"$WORK/empty.out" 2>&1 &
+  EMPTY_PID=$!
+  exec 9>"$WORK/hold"   # its stdin stays open until stop_all
+  EMPTY_ID="$(find_prog "$EMPTY_PID" 'bio_queue')" ||
+    { cat "$WORK/empty.out" >&2; die "empty program not loaded"; }
+}
+
+# Runs workload <read|fsync> for <seconds>; prints its throughput per second.
+workload() {
+  local file out ms
+  ms="$(awk -v s="$2" 'BEGIN { printf "%d", s * 1000 }')"
+  case "$1" in
+    read)
+      fio --name=rr --filename="$READ_LOOP" --readonly --rw=randread --bs=4k --direct=1 \
+          --ioengine=libaio --iodepth=16 --time_based --runtime="${ms}ms" \
+          --output-format=terse --terse-version=3 --output="$WORK/fio.out" >/dev/null ||
+        die "fio failed"
+      awk -F';' '{print $8}' "$WORK/fio.out" ;;   # terse v3 field 8: read IOPS
+    fsync)
+      file="$(mktemp "$WORK/mnt/storm.XXXXXX")"
+      out="$("$IOGEN" fsync-for "$file" "$ms")" || die "iogen failed"
+      rm -f "$file"
+      awk -v s="$2" '/^done / {print $2 / s}' <<<"$out" ;;
+  esac
+}
+
+# Both programs attached: "ours_ns empty_ns events".
+measure_cost() {
+  local kind="$1" o0 o1 e0 e1
+  workload "$kind" 0.5 >/dev/null  # warm-up: the exporter's maps hold the keys
+  o0="$(prog_stats "$OURS_ID")"; e0="$(prog_stats "$EMPTY_ID")"
+  workload "$kind" "$SECS" >/dev/null
+  o1="$(prog_stats "$OURS_ID")"; e1="$(prog_stats "$EMPTY_ID")"
+  python3 - "$o0" "$o1" "$e0" "$e1" <<'EOF'
+import sys
+(ot0, oc0), (ot1, oc1), (et0, ec0), (et1, ec1) = (map(int, a.split()) for a in sys.argv[1:])
+if oc1 <= oc0 or ec1 <= ec0:
+    sys.exit("no run_cnt delta (bpf_stats off?)")
+print(f"{(ot1 - ot0) / (oc1 - oc0):.1f} {(et1 - et0) / (ec1 - ec0):.1f} {oc1 - oc0}")
+EOF
+}
+
+# ---------------------------------------------------------------- rounds
+LOAD_START="$(cut -d' ' -f1-3 /proc/loadavg)"
+echo "cost: $(date -u +%FT%TZ) kernel $(uname -r), nproc $(nproc), $ROUNDS rounds x (read, fsync) x (off, on, cost) of ${SECS} s; read on $READ_LOOP (raw, /dev/shm), fsync on $STORM_LOOP (ext4, backing $STORM_BACKING); load average at start $LOAD_START"
+RESULTS="$WORK/results.tsv"  # round workload kind value...
+: >"$RESULTS"
+workload fsync 1 >/dev/null  # warm-up: journal, page cache
+workload read 1 >/dev/null
+for r in $(seq "$ROUNDS"); do
+  if (( r % 2 )); then kinds="read fsync"; else kinds="fsync read"; fi
+  for kind in $kinds; do
+    # Throughput: off and on as ABBA (off on on off, or on off off on in even
+    # rounds), so a drift of the machine's load within the round cancels out.
+    if (( r % 2 )); then arms="off on on off"; else arms="on off off on"; fi
+    # As a user runs it: kernel.bpf_stats_enabled costs two clock reads per
+    # program run, which would be charged to "on" only.
+    sysctl -q -w kernel.bpf_stats_enabled=0 >/dev/null
+    for arm in $arms; do
+      if [[ $arm == on && -z "$EXPORTER_PID" ]]; then
+        start_exporter; workload "$kind" 0.5 >/dev/null
+      elif [[ $arm == off && -n "$EXPORTER_PID" ]]; then
+        stop_all
+      fi
+      t="$(workload "$kind" "$SECS")"
+      echo -e "$r\t$kind\t$arm\t$t" >>"$RESULTS"
+    done
+    stop_all
+    # Cost: both programs attached, the attach order alternating by round.
+    sysctl -q -w kernel.bpf_stats_enabled=1 >/dev/null
+    if (( r % 2 )); then start_exporter; start_empty; order="ours first"
+    else start_empty; start_exporter; order="empty first"; fi
+    m="$(measure_cost "$kind")" || die "measurement failed"
+    stop_all
+    echo -e "$r\t$kind\tcost\t${m// /$'\t'}" >>"$RESULTS"
+    awk -v r="$r" -v k="$kind" -v o="$order" -F'\t' '
+      $1 == r && $2 == k && $3 == "off" {off += $4 / 2}
+      $1 == r && $2 == k && $3 == "on" {on += $4 / 2}
+      $1 == r && $2 == k && $3 == "cost" {ours = $4; empty = $5; ev = $6}
+      END {printf "  round %s %-5s off=%.0f/s on=%.0f/s  cost (%s): ours=%.1f empty=%.1f ns/event (%.2fx) events=%s\n",
+                  r, k, off, on, o, ours, empty, ours / empty, ev}' "$RESULTS"
+  done
+done
+
+# ---------------------------------------------------------------- idle
+start_exporter
+clk_tck="$(getconf CLK_TCK)"
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$EXPORTER_PID/stat"; }
+sleep 2  # past start-up (BTF parsing, program load)
+c0="$(cpu_ticks)"; t0="$(date +%s%N)"
+scrapes=0
+# A scrape every 15 s as Prometheus would, the first one at the start.
+while (( $(date +%s%N) - t0 < IDLE_S * 1000000000 )); do
+  curl -sf -o /dev/null "http://127.0.0.1:$PORT/metrics" || die "scrape failed"
+  scrapes=$((scrapes + 1))
+  left_ms=$(( (IDLE_S * 1000000000 - ($(date +%s%N) - t0)) / 1000000 ))
+  (( left_ms > 15000 )) && left_ms=15000
+  (( left_ms > 0 )) && sleep "$(awk -v ms="$left_ms" 'BEGIN { printf "%.3f", ms / 1000 }')"
+done
+c1="$(cpu_ticks)"; t1="$(date +%s%N)"
+stop_all
+IDLE_PCT="$(awk -v c="$((c1 - c0))" -v hz="$clk_tck" -v ns="$((t1 - t0))" 'BEGIN { printf "%.3f", c / hz / (ns / 1e9) * 100 }')"
+echo "  idle: $scrapes scrapes at 15 s over $(( (t1 - t0) / 1000000000 )) s: $(( c1 - c0 )) ticks of CPU (1/$clk_tck s) = ${IDLE_PCT}% of one core"
+LOAD_END="$(cut -d' ' -f1-3 /proc/loadavg)"
+echo "load average at start: $LOAD_START, at end: $LOAD_END (other work on this machine inflates and scatters every number)"
+
+python3 - "$RESULTS" "$IDLE_PCT" "$STRICT" "$SECS" <<'EOF'
+import statistics, sys
+rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[1]) if l.strip()]
+idle_pct, strict, secs = float(sys.argv[2]), sys.argv[3] == "1", float(sys.argv[4])
+def med_range(v, fmt):
+    return f"{fmt.format(statistics.median(v))} ({fmt.format(min(v))}..{fmt.format(max(v))})"
+ok_all = True
+print()
+print("| workload | ours ns/bio | empty ns/bio | ours / empty (goal) | bios/s in cost run | throughput off /s | throughput on /s | on / off (goal >= 0.98) |")
+print("|---|---:|---:|---:|---:|---:|---:|---:|")
+goals = {"read": 1.5, "fsync": 2.0}
+verdicts = []
+for kind in ("read", "fsync"):
+    cost = [r for r in rows if r[1] == kind and r[2] == "cost"]
+    ours, empty = [float(r[3]) for r in cost], [float(r[4]) for r in cost]
+    ratios = [o / e for o, e in zip(ours, empty)]
+    by_round = {}
+    for r in rows:
+        if r[1] == kind and r[2] in ("off", "on"):
+            by_round.setdefault(r[0], {}).setdefault(r[2], []).append(float(r[3]))
+    off = [statistics.mean(v["off"]) for v in by_round.values()]
+    on = [statistics.mean(v["on"]) for v in by_round.values()]
+    tput = [a / b for a, b in zip(on, off)]
+    ratio, tp = statistics.median(ratios), statistics.median(tput)
+    ok_cost, ok_tp = ratio <= goals[kind], tp >= 0.98
+    ok_all &= ok_cost and ok_tp
+    print(f"| {kind} | {med_range(ours, '{:.0f}')} | {med_range(empty, '{:.0f}')} "
+          f"| {med_range(ratios, '{:.2f}x')} (<= {goals[kind]}x) "
+          f"| {statistics.median(float(r[5]) for r in cost) / secs:.0f} "
+          f"| {med_range(off, '{:.0f}')} | {med_range(on, '{:.0f}')} | {med_range(tput, '{:.3f}')} |")
+    verdicts.append(f"{kind}: ours / empty = {ratio:.2f}x (goal <= {goals[kind]}x: {'met' if ok_cost else 'MISSED'}); "
+                    f"throughput on / off = {tp:.3f} (goal >= 0.98: {'met' if ok_tp else 'MISSED'}); "
+                    f"CPU per 100k bios/s: ours {statistics.median(ours) / 100:.2f}% of one core, "
+                    f"{(statistics.median(ours) - statistics.median(empty)) / 100:.2f}% above the empty program")
+ok_idle = idle_pct < 0.5
+ok_all &= ok_idle
+print()
+for v in verdicts:
+    print(v)
+print(f"idle: {idle_pct:.3f}% of one core with 15 s scrapes (goal < 0.5%: {'met' if ok_idle else 'MISSED'})")
+sys.exit(1 if strict and not ok_all else 0)
+EOF

@@ -1,0 +1,162 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Cut-down copies of bio_stats.bpf.c's cache-hit path, one program per idea,
+ * for bench/cost_variants.sh: attached to the same tracepoint at the same time,
+ * they run for the very same bios, so the kernel's per-program statistics
+ * compare them directly (issue 13, "where the time goes"). None of them counts
+ * anything anyone reads; a miss only refills the slot.
+ */
+#include "vmlinux_min.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_core_read.h>
+#include "bio_stats.h"
+#include "bio_fields.bpf.h"
+#include "size_bucket.bpf.h"
+
+char LICENSE[] SEC("license") = "GPL";
+
+#define PF_KTHREAD 0x00200000
+
+extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym __weak;
+
+/* The hit-path fields of a slot, as bio_stats.h has them (no key: never read on a hit). */
+struct variant_slot {
+	u64 task_start;
+	u32 pid;
+	u32 bd_dev;
+	u64 regs;
+	s32 syscall_nr;
+	u8 op;
+	u8 bucket;
+	u8 user;
+	u8 pad;
+	u64 pending_bios;
+	u64 pending_bytes;
+};
+
+enum syscall_read {
+	READ_NONE = 0, /* no syscall number at all */
+	READ_TASK_PT_REGS = 1, /* bpf_task_pt_regs(task)->orig_ax per bio (main before issue 13) */
+	READ_PROBE = 2, /* cached address, bpf_probe_read_kernel() */
+	READ_RDONLY_CAST = 3, /* cached address, bpf_rdonly_cast() (what the exporter does) */
+};
+
+#define VARIANTS 4
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 8 * VARIANTS);
+	__type(key, u32);
+	__type(value, struct variant_slot);
+} slots SEC(".maps");
+
+__u64 sink; /* keeps the partial variants' loads from being optimized away */
+
+/* Where the syscall number sits in pt_regs (x86_64 orig_ax, arm64 syscallno). */
+#if defined(__TARGET_ARCH_x86)
+#define SYSCALL_FIELD orig_ax
+#else
+#define SYSCALL_FIELD syscallno
+#endif
+
+static __always_inline s32 syscall_at(struct pt_regs *regs)
+{
+	return (s32)regs->SYSCALL_FIELD;
+}
+
+static __always_inline int hit_path(u64 *ctx, u32 variant, enum syscall_read how)
+{
+	struct bio *bio = (struct bio *)ctx[0];
+	struct block_device *bdev = bio->bi_bdev;
+	u32 bd_dev = bdev->bd_dev, opf = bio->bi_opf, bytes = bio->bi_iter.bi_size;
+	struct task_struct *task = bpf_get_current_task_btf();
+	u64 start = task->start_time;
+	u32 pid = task->pid;
+	u8 op = classify_op(opf, bytes), bucket = size_bucket(bytes);
+	u32 index = ((pid * 2654435761u ^ bd_dev) >> 7 & 7) + variant * 8;
+	struct variant_slot *s = bpf_map_lookup_elem(&slots, &index);
+	s32 nr = 0;
+
+	if (!s)
+		return 0;
+	if (s->pid == pid && s->task_start == start && s->bd_dev == bd_dev && s->op == op &&
+	    s->bucket == bucket) {
+		if (!s->user || how == READ_NONE)
+			goto hit;
+		if (how == READ_TASK_PT_REGS)
+			nr = syscall_at((struct pt_regs *)bpf_task_pt_regs(task));
+		else if (how == READ_PROBE)
+			bpf_probe_read_kernel(&nr, sizeof(nr),
+					      &((struct pt_regs *)s->regs)->SYSCALL_FIELD);
+		else
+			nr = syscall_at((struct pt_regs *)bpf_rdonly_cast(
+				(void *)s->regs, bpf_core_type_id_kernel(struct pt_regs)));
+		if (nr == s->syscall_nr)
+			goto hit;
+	}
+	s->pid = pid;
+	s->task_start = start;
+	s->bd_dev = bd_dev;
+	s->op = op;
+	s->bucket = bucket;
+	s->user = !(task->flags & PF_KTHREAD);
+	s->regs = (u64)bpf_task_pt_regs(task);
+	s->syscall_nr = s->user ? syscall_at((struct pt_regs *)s->regs) : 0;
+	s->pending_bios = 0;
+	return 0;
+hit:
+	s->pending_bios += 1;
+	s->pending_bytes += bytes;
+	return 0;
+}
+
+SEC("tp_btf/block_bio_queue")
+int v_empty(u64 *ctx)
+{
+	return 0;
+}
+
+/* bpf_get_current_task_btf() and one field: the helper call alone. */
+SEC("tp_btf/block_bio_queue")
+int v_task(u64 *ctx)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+
+	if (task->pid == 0x7fffffff)
+		sink++;
+	return 0;
+}
+
+/* The bio's fields the program reads, and nothing else. */
+SEC("tp_btf/block_bio_queue")
+int v_bio(u64 *ctx)
+{
+	struct bio *bio = (struct bio *)ctx[0];
+
+	if ((bio->bi_bdev->bd_dev ^ bio->bi_opf ^ bio->bi_iter.bi_size) == 0x7fffffff)
+		sink++;
+	return 0;
+}
+
+SEC("tp_btf/block_bio_queue")
+int v_key(u64 *ctx)
+{
+	return hit_path(ctx, 0, READ_NONE);
+}
+
+SEC("tp_btf/block_bio_queue")
+int v_task_pt_regs(u64 *ctx)
+{
+	return hit_path(ctx, 1, READ_TASK_PT_REGS);
+}
+
+SEC("tp_btf/block_bio_queue")
+int v_probe_read(u64 *ctx)
+{
+	return hit_path(ctx, 2, READ_PROBE);
+}
+
+SEC("tp_btf/block_bio_queue")
+int v_rdonly_cast(u64 *ctx)
+{
+	return hit_path(ctx, 3, READ_RDONLY_CAST);
+}
