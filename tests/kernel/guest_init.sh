@@ -36,6 +36,7 @@ losetup /dev/loop0 /disk/loop.img && mount -t ext4 /dev/loop0 /loop && say mount
 
 FSYNCS=$(cat /fsyncs)
 WRITES=$(cat /direct_writes)
+BUFFERED_BLOCKS=64  # 4 MiB of 64 KiB writes
 METRICS=http://127.0.0.1:9436/metrics
 
 # run_workload DIR MODE COUNT: diskidle-iogen MODE on /DIR, held after its
@@ -85,6 +86,15 @@ run_attach() {
     run_workload $disk fsync-loop "$FSYNCS"
     run_workload $disk direct-pwrite "$WRITES"
   done
+  # Buffered writes with no fsync, then another process's sync(): the bios come
+  # from a kernel flusher and count for the writer, syscall="writeback"
+  # (writeback_dirty_folio is in vmlinux on every kernel here). busybox may run
+  # dd without exec (comm "init"): the host matches its pid, not its name.
+  dd if=/dev/zero of="/disk/$attach-buffered" bs=65536 count="$BUFFERED_BLOCKS" 2>/dev/null &
+  writer=$!
+  wait $writer
+  sync
+  say "[$attach] buffered pid=$writer bytes=$((BUFFERED_BLOCKS * 65536))"
   # The utilization ratio appears after the sampler's second look at a disk.
   i=0
   while [ $i -lt 300 ]; do

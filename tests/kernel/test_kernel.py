@@ -87,6 +87,7 @@ class Run:
         self.programs = None  # bpftool -j prog show, while the exporter ran
         self.workloads = {}  # (dir, mode) -> (pid, operations, status, raw line)
         self.samples = None
+        self.buffered = None  # (pid, bytes) of the buffered writer
 
 
 def parse_console(console):
@@ -110,6 +111,9 @@ def parse_console(console):
                 run.programs = json.loads(body or "[]")
             elif kind.startswith("exit="):
                 run.exit = int(kind[len("exit="):])
+            elif kind == "buffered":
+                b = re.match(r"pid=(\d+) bytes=(\d+)$", body)
+                run.buffered = b and (b.group(1), int(b.group(2)))
             elif kind == "workload":
                 w = re.match(r"(\w+) (\S+) (\d+) status=(\d+) (.*)$", body)
                 if not w:  # a garbled line: the workload's test then says it did not run
@@ -307,7 +311,21 @@ def _add_attach_tests(attach):
         written = total(run.samples, "diskidle_disk_written_bytes_total", device=device)
         self.assertGreaterEqual(written, DIRECT_WRITES * DIRECT_SIZE, where + "written bytes")
 
+    def test_writeback(self):
+        run = self.attach_run(attach)
+        where = self.where(attach, "disk")
+        self.assertIsNotNone(run.buffered, where + "the buffered writer did not run")
+        pid, written = run.buffered
+        counted = total(run.samples, "diskidle_process_bio_bytes_total", absent_ok=True,
+                        device=DISKS["disk"], pid=pid, syscall="writeback", op="write")
+        self.assertGreaterEqual(counted, 0.95 * written,
+                                where + f"{written} bytes written buffered by pid {pid}, then "
+                                "sync by another process: the flusher's bios counted for the "
+                                "writer with syscall=\"writeback\"")
+        self.assertLessEqual(counted, written, where + "no more than it wrote")
+
     setattr(KernelTest, f"test_{attach}_runs_that_program", test_program)
+    setattr(KernelTest, f"test_{attach}_writeback_counts_for_the_writer", test_writeback)
     for disk, device in DISKS.items():
         for name, check in (("fsync_is_one_zero_byte_flush_each", test_fsync),
                             ("direct_pwrite_bytes_are_exact", test_direct_pwrite),
