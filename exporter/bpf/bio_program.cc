@@ -49,6 +49,9 @@ absl::StatusOr<std::unique_ptr<BioProgram>> BioProgram::Load(const BioProgramOpt
 
   // tp_btf needs the tracepoint's BTF typedef; raw_tp only needs the tracepoint.
   bool btf_tracepoint = KernelBtfHasTracepoint(btf_path, "block_bio_queue");
+  // Module BTF only for the kernel's own BTF (a configured file is used as is).
+  const bool module_btf = btf_path == "/sys/kernel/btf/vmlinux" && HasCapSysAdmin() &&
+                          JournalHooksNeedModuleBtf(btf_path);
   const AttachMode attach = options.attach;
   const std::vector<AttachMode> modes = AttachModesToTry(attach, btf_tracepoint);
   if (attach == AttachMode::kTpBtf && !btf_tracepoint) {
@@ -82,7 +85,11 @@ absl::StatusOr<std::unique_ptr<BioProgram>> BioProgram::Load(const BioProgramOpt
     // explicitly keeps libbpf from looking at modules at all.
     bpf_object_open_opts open_opts{};
     open_opts.sz = sizeof(open_opts);
-    open_opts.btf_custom_path = btf_path.c_str();
+    // The exception: ext4 and jbd2 built as modules (Debian's kernels) type
+    // the journal hooks' tracepoints and journal_s in their own BTF. With
+    // CAP_SYS_ADMIN libbpf may read module BTF, and then it must not be
+    // confined to vmlinux's.
+    if (!module_btf) open_opts.btf_custom_path = btf_path.c_str();
     program->skel_.reset(bio_stats__open_opts(&open_opts));
     if (!program->skel_) {
       return absl::InternalError(absl::StrCat("open BPF object: ", ErrnoText(errno)));
@@ -95,7 +102,7 @@ absl::StatusOr<std::unique_ptr<BioProgram>> BioProgram::Load(const BioProgramOpt
     bpf_program__set_autoload(skel->progs.block_bio_queue_btf, use_btf && variant.fast);
     bpf_program__set_autoload(skel->progs.block_bio_queue_btf_compat, use_btf && !variant.fast);
     bpf_program__set_autoload(skel->progs.block_bio_queue_raw, !use_btf);
-    ChooseOwnerHooks(skel, btf_path, use_btf);
+    ChooseOwnerHooks(skel, btf_path, use_btf, module_btf);
 
     if (int err = bio_stats__load(skel); err != 0) {
       last_error = absl::FailedPreconditionError(absl::StrCat(

@@ -33,9 +33,12 @@ std::string ErrnoText(int err) { return strerror(err < 0 ? -err : err); }
 
 void QuietLibbpf() { libbpf_set_print(QuietLibbpfPrint); }
 
-absl::Status CheckBpfPrivileges() {
+namespace {
+
+// The effective capability set from /proc/self/status (0 if unreadable).
+uint64_t EffectiveCapabilities() {
   auto status = ReadFileToString("/proc/self/status");
-  if (!status.ok()) return status.status();
+  if (!status.ok()) return 0;
   uint64_t effective = 0;
   for (absl::string_view line : absl::StrSplit(*status, '\n')) {
     if (absl::ConsumePrefix(&line, "CapEff:")) {
@@ -43,6 +46,15 @@ absl::Status CheckBpfPrivileges() {
       if (!absl::SimpleHexAtoi(line, &effective)) effective = 0;
     }
   }
+  return effective;
+}
+
+}  // namespace
+
+bool HasCapSysAdmin() { return (EffectiveCapabilities() >> kCapSysAdmin) & 1; }
+
+absl::Status CheckBpfPrivileges() {
+  uint64_t effective = EffectiveCapabilities();
   auto has = [effective](int cap) { return (effective >> cap) & 1; };
   if ((has(kCapBpf) && has(kCapPerfmon)) || has(kCapSysAdmin)) return absl::OkStatus();
   return absl::PermissionDeniedError(

@@ -22,6 +22,11 @@ std::string ErrnoText(int err);
 // One-line description of why this process cannot load BPF, or OK.
 absl::Status CheckBpfPrivileges();
 
+// Whether this process holds CAP_SYS_ADMIN, which the kernel asks for before
+// it lists module BTFs (BPF_BTF_GET_NEXT_ID): libbpf needs that to relocate
+// against, and attach to, a module's types and tracepoints.
+bool HasCapSysAdmin();
+
 // libbpf's messages go to stderr only with DISKIDLE_LIBBPF_DEBUG set: its
 // warnings are many lines per failure, and each loader says in one line what
 // failed (and a fallback that works is no error at all).

@@ -37,16 +37,58 @@ std::vector<OwnerHook> Hooks(bio_stats* skel) {
 
 }  // namespace
 
-void ChooseOwnerHooks(bio_stats* skel, const std::string& btf_path, bool use_btf) {
+namespace {
+
+// The module whose BTF types `tracepoint` when it is not in vmlinux: the
+// journal hooks' tracepoints are defined in ext4 and jbd2.
+std::string ModuleOf(std::string_view tracepoint) {
+  if (tracepoint.substr(0, 5) == "ext4_") return "ext4";
+  if (tracepoint.substr(0, 5) == "jbd2_") return "jbd2";
+  return "";
+}
+
+bool BtfHasTracepoint(const struct btf* btf, const char* tracepoint) {
+  return btf != nullptr && btf__find_by_name_kind(btf, absl::StrCat("btf_trace_", tracepoint).c_str(),
+                                                  BTF_KIND_TYPEDEF) >= 0;
+}
+
+// Whether the BTF of `module` (split on vmlinux's) types `tracepoint`.
+bool ModuleBtfHasTracepoint(struct btf* vmlinux, const std::string& module,
+                            const char* tracepoint) {
+  if (vmlinux == nullptr || module.empty()) return false;
+  const std::string path = absl::StrCat("/sys/kernel/btf/", module);
+  struct btf* split = btf__parse_split(path.c_str(), vmlinux);
+  if (libbpf_get_error(split)) return false;  // module not loaded, or no BTF
+  bool found = BtfHasTracepoint(split, tracepoint);
+  btf__free(split);
+  return found;
+}
+
+struct btf* ParseVmlinux(const std::string& btf_path) {
+  struct btf* vmlinux = btf__parse(btf_path.c_str(), nullptr);
+  return libbpf_get_error(vmlinux) ? nullptr : vmlinux;
+}
+
+}  // namespace
+
+bool JournalHooksNeedModuleBtf(const std::string& btf_path) {
+  struct btf* vmlinux = ParseVmlinux(btf_path);
+  bool needed = vmlinux != nullptr && !BtfHasTracepoint(vmlinux, "jbd2_start_commit") &&
+                ModuleBtfHasTracepoint(vmlinux, "jbd2", "jbd2_start_commit");
+  btf__free(vmlinux);
+  return needed;
+}
+
+void ChooseOwnerHooks(bio_stats* skel, const std::string& btf_path, bool use_btf,
+                      bool module_btf) {
   // One parse of the kernel BTF for all hooks (KernelBtfHasTracepoint parses
   // it per call). A tracepoint without a btf_trace_ typedef is taken as
-  // absent in both modes: built-in tracepoints always have one.
-  struct btf* vmlinux = btf__parse(btf_path.c_str(), nullptr);
-  if (libbpf_get_error(vmlinux)) vmlinux = nullptr;
-  auto present = [vmlinux](const char* tracepoint) {
-    return vmlinux != nullptr &&
-           btf__find_by_name_kind(vmlinux, absl::StrCat("btf_trace_", tracepoint).c_str(),
-                                  BTF_KIND_TYPEDEF) >= 0;
+  // absent in both modes: built-in tracepoints always have one, and a
+  // module's are in its own BTF.
+  struct btf* vmlinux = ParseVmlinux(btf_path);
+  auto present = [vmlinux, module_btf](const char* tracepoint) {
+    return BtfHasTracepoint(vmlinux, tracepoint) ||
+           (module_btf && ModuleBtfHasTracepoint(vmlinux, ModuleOf(tracepoint), tracepoint));
   };
   bool folio = present("writeback_dirty_folio");
   for (const OwnerHook& hook : Hooks(skel)) {

@@ -12,10 +12,18 @@ struct bio_stats;
 
 namespace diskidle {
 
+// Whether the journal hooks' tracepoints are typed only by module BTF: ext4
+// and jbd2 built as modules (Debian's kernels), not in vmlinux's BTF at
+// `btf_path`, but in /sys/kernel/btf/{ext4,jbd2}. Loading them then needs
+// libbpf to read module BTF (no btf_custom_path, and CAP_SYS_ADMIN).
+bool JournalHooksNeedModuleBtf(const std::string& btf_path);
+
 // Before load: enables the owner programs of the chosen mode (tp_btf when
 // `use_btf`, else raw_tp) whose tracepoints the kernel BTF at `btf_path`
-// types, and turns off the skeleton's automatic attach for all of them.
-void ChooseOwnerHooks(bio_stats* skel, const std::string& btf_path, bool use_btf);
+// types (or, with `module_btf`, the BTF of the module that defines them), and
+// turns off the skeleton's automatic attach for all of them.
+void ChooseOwnerHooks(bio_stats* skel, const std::string& btf_path, bool use_btf,
+                      bool module_btf);
 
 // After load: attaches the enabled owner programs one by one (their links go
 // into the skeleton, which detaches them on destroy). Returns one line per

@@ -37,6 +37,7 @@ losetup /dev/loop0 /disk/loop.img && mount -t ext4 /dev/loop0 /loop && say mount
 FSYNCS=$(cat /fsyncs)
 WRITES=$(cat /direct_writes)
 BUFFERED_BLOCKS=64  # 4 MiB of 64 KiB writes
+DATASYNCS=20
 METRICS=http://127.0.0.1:9436/metrics
 
 # run_workload DIR MODE COUNT: diskidle-iogen MODE on /DIR, held after its
@@ -86,6 +87,9 @@ run_attach() {
     run_workload $disk fsync-loop "$FSYNCS"
     run_workload $disk direct-pwrite "$WRITES"
   done
+  # Each fdatasync after an allocating pwrite forces an ext4 journal commit,
+  # which the jbd2 thread writes: counted for the caller (issue 10).
+  run_workload disk pwrite-fdatasync "$DATASYNCS"
   # Buffered writes with no fsync, then another process's sync(): the bios come
   # from a kernel flusher and count for the writer, syscall="writeback"
   # (writeback_dirty_folio is in vmlinux on every kernel here). busybox may run

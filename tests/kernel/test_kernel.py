@@ -41,6 +41,7 @@ REFUSED_KERNELS = {"5.10"}
 FSYNCS = 50
 DIRECT_WRITES = 16
 DIRECT_SIZE = 64 * 1024
+DATASYNCS = 20  # guest_init.sh
 # What `bpftool prog show` must list for each attach mode (type, name), as in
 # tests/privileged/test_bio_attribution.py.
 EXPECTED_PROGRAM = {"tp_btf": ("tracing", "block_bio_queue_btf"),
@@ -324,7 +325,24 @@ def _add_attach_tests(attach):
                                 "writer with syscall=\"writeback\"")
         self.assertLessEqual(counted, written, where + "no more than it wrote")
 
+    def test_journal(self):
+        run = self.attach_run(attach)
+        log = "\n".join(run.log)
+        hooks = re.search(r"writeback and journal attribution hooks: ([^\"]*)", log)
+        self.assertTrue(hooks and "jbd2_start_commit (not" not in hooks.group(1)
+                        and "jbd2_start_commit" in hooks.group(1),
+                        self.where(attach) + f"the journal hooks are attached; log:\n{log}")
+        pid, process, complete = workload(self, run, "disk", "pwrite-fdatasync", DATASYNCS,
+                                          syscall="fdatasync", op="write")
+        # Without the journal hooks the caller has exactly one data bio per
+        # call and jbd2 has the commits (descriptor, metadata, commit block).
+        self.assertGreaterEqual(process.bios, 2 * DATASYNCS,
+                                self.where(attach, "disk") + f"{DATASYNCS} x (allocating pwrite + "
+                                f"fdatasync), pid {pid}: the data bio and the journal commit it "
+                                "forced are both counted for the caller")
+
     setattr(KernelTest, f"test_{attach}_runs_that_program", test_program)
+    setattr(KernelTest, f"test_{attach}_forced_journal_commits_count_for_the_caller", test_journal)
     setattr(KernelTest, f"test_{attach}_writeback_counts_for_the_writer", test_writeback)
     for disk, device in DISKS.items():
         for name, check in (("fsync_is_one_zero_byte_flush_each", test_fsync),
