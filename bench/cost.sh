@@ -77,16 +77,8 @@ MOUNTED=0
 OLD_STATS="$(cat /proc/sys/kernel/bpf_stats_enabled)"
 EXPORTER_PID=""
 EMPTY_PID=""
-stop_pid() {
-  local pid="$1"
-  [[ -n "$pid" ]] || return 0
-  if kill -0 "$pid" 2>/dev/null; then
-    kill -TERM "$pid" 2>/dev/null
-    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$pid" 2>/dev/null || true
-  fi
-  wait "$pid" 2>/dev/null || true
-}
+# shellcheck source=bench/lib.sh
+source "$SRC_DIR/bench/lib.sh"  # stop_pid
 stop_all() {
   exec 9>&- 2>/dev/null || true
   stop_pid "$EMPTY_PID"; EMPTY_PID=""
