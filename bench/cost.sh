@@ -13,8 +13,10 @@
 # Per round and workload, in an order that alternates from round to round:
 #   off    the workload alone: throughput baseline
 #   on     the real diskidle_exporter (built-in defaults): throughput with it
-#          (off and on run twice each per round, ABBA; kernel.bpf_stats_enabled
-#          off for both, as on a user's machine)
+#   floor  diskidle-bench-empty alone (an empty tp_btf program on
+#          block_bio_queue): what any program on the tracepoint costs
+#          (off, on and floor run twice each per round, ABCCBA;
+#          kernel.bpf_stats_enabled off for all three, as on a user's machine)
 #   cost   the exporter and diskidle-bench-empty (an empty tp_btf program on
 #          block_bio_queue) attached at the same time, the attach order
 #          alternating by round; ns per event of each from the kernel's
@@ -204,17 +206,23 @@ workload read 1 >/dev/null
 for r in $(seq "$ROUNDS"); do
   if (( r % 2 )); then kinds="read fsync"; else kinds="fsync read"; fi
   for kind in $kinds; do
-    # Throughput: off and on as ABBA (off on on off, or on off off on in even
-    # rounds), so a drift of the machine's load within the round cancels out.
-    if (( r % 2 )); then arms="off on on off"; else arms="on off off on"; fi
+    # Throughput: off, on and floor as ABCCBA (CBAABC in even rounds), so a
+    # drift of the machine's load within the round cancels out. "floor" is
+    # the empty program alone: what any program on this tracepoint costs.
+    if (( r % 2 )); then arms="off on floor floor on off"; else arms="floor on off off on floor"; fi
     # As a user runs it: kernel.bpf_stats_enabled costs two clock reads per
     # program run, which would be charged to "on" only.
     sysctl -q -w kernel.bpf_stats_enabled=0 >/dev/null
+    running=off
     for arm in $arms; do
-      if [[ $arm == on && -z "$EXPORTER_PID" ]]; then
-        start_exporter; workload "$kind" 0.5 >/dev/null
-      elif [[ $arm == off && -n "$EXPORTER_PID" ]]; then
+      if [[ $arm != "$running" ]]; then
         stop_all
+        case $arm in
+          on) start_exporter ;;
+          floor) start_empty ;;
+        esac
+        [[ $arm == off ]] || workload "$kind" 0.5 >/dev/null
+        running=$arm
       fi
       t="$(workload "$kind" "$SECS")"
       echo -e "$r\t$kind\t$arm\t$t" >>"$RESULTS"
@@ -230,9 +238,10 @@ for r in $(seq "$ROUNDS"); do
     awk -v r="$r" -v k="$kind" -v o="$order" -F'\t' '
       $1 == r && $2 == k && $3 == "off" {off += $4 / 2}
       $1 == r && $2 == k && $3 == "on" {on += $4 / 2}
+      $1 == r && $2 == k && $3 == "floor" {floor += $4 / 2}
       $1 == r && $2 == k && $3 == "cost" {ours = $4; empty = $5; ev = $6}
-      END {printf "  round %s %-5s off=%.0f/s on=%.0f/s  cost (%s): ours=%.1f empty=%.1f ns/event (%.2fx) events=%s\n",
-                  r, k, off, on, o, ours, empty, ours / empty, ev}' "$RESULTS"
+      END {printf "  round %s %-5s off=%.0f/s on=%.0f/s floor=%.0f/s  cost (%s): ours=%.1f empty=%.1f ns/event (%.2fx) events=%s\n",
+                  r, k, off, on, floor, o, ours, empty, ours / empty, ev}' "$RESULTS"
   done
 done
 
@@ -266,8 +275,8 @@ def med_range(v, fmt):
     return f"{fmt.format(statistics.median(v))} ({fmt.format(min(v))}..{fmt.format(max(v))})"
 ok_all = True
 print()
-print("| workload | ours ns/bio | empty ns/bio | ours / empty (goal) | bios/s in cost run | throughput off /s | throughput on /s | on / off (goal >= 0.98) |")
-print("|---|---:|---:|---:|---:|---:|---:|---:|")
+print("| workload | ours ns/bio | empty ns/bio | ours / empty (goal) | bios/s in cost run | throughput off /s | throughput on /s | on / off (goal >= 0.98) | floor / off (empty program alone) |")
+print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
 goals = {"read": 1.5, "fsync": 2.0}
 verdicts = []
 for kind in ("read", "fsync"):
@@ -276,20 +285,24 @@ for kind in ("read", "fsync"):
     ratios = [o / e for o, e in zip(ours, empty)]
     by_round = {}
     for r in rows:
-        if r[1] == kind and r[2] in ("off", "on"):
+        if r[1] == kind and r[2] in ("off", "on", "floor"):
             by_round.setdefault(r[0], {}).setdefault(r[2], []).append(float(r[3]))
     off = [statistics.mean(v["off"]) for v in by_round.values()]
     on = [statistics.mean(v["on"]) for v in by_round.values()]
+    floor = [statistics.mean(v["floor"]) for v in by_round.values()]
     tput = [a / b for a, b in zip(on, off)]
+    floor_tput = [a / b for a, b in zip(floor, off)]
     ratio, tp = statistics.median(ratios), statistics.median(tput)
     ok_cost, ok_tp = ratio <= goals[kind], tp >= 0.98
     ok_all &= ok_cost and ok_tp
     print(f"| {kind} | {med_range(ours, '{:.0f}')} | {med_range(empty, '{:.0f}')} "
           f"| {med_range(ratios, '{:.2f}x')} (<= {goals[kind]}x) "
           f"| {statistics.median(float(r[5]) for r in cost) / secs:.0f} "
-          f"| {med_range(off, '{:.0f}')} | {med_range(on, '{:.0f}')} | {med_range(tput, '{:.3f}')} |")
+          f"| {med_range(off, '{:.0f}')} | {med_range(on, '{:.0f}')} | {med_range(tput, '{:.3f}')} "
+          f"| {med_range(floor_tput, '{:.3f}')} |")
     verdicts.append(f"{kind}: ours / empty = {ratio:.2f}x (goal <= {goals[kind]}x: {'met' if ok_cost else 'MISSED'}); "
-                    f"throughput on / off = {tp:.3f} (goal >= 0.98: {'met' if ok_tp else 'MISSED'}); "
+                    f"throughput on / off = {tp:.3f} (goal >= 0.98: {'met' if ok_tp else 'MISSED'}; "
+                    f"the empty program alone: {statistics.median(floor_tput):.3f}); "
                     f"CPU per 100k bios/s: ours {statistics.median(ours) / 100:.2f}% of one core, "
                     f"{(statistics.median(ours) - statistics.median(empty)) / 100:.2f}% above the empty program")
 ok_idle = idle_pct < 0.5
