@@ -198,7 +198,7 @@ EOF
 
 # ---------------------------------------------------------------- rounds
 LOAD_START="$(cut -d' ' -f1-3 /proc/loadavg)"
-echo "cost: $(date -u +%FT%TZ) kernel $(uname -r), nproc $(nproc), $ROUNDS rounds x (read, fsync) x (off, on, cost) of ${SECS} s; read on $READ_LOOP (raw, /dev/shm), fsync on $STORM_LOOP (ext4, backing $STORM_BACKING); load average at start $LOAD_START"
+echo "cost: $(date -u +%FT%TZ) kernel $(uname -r), nproc $(nproc), $ROUNDS rounds x (read, fsync) x (off, on, floor, cost) of ${SECS} s; read on $READ_LOOP (raw, /dev/shm), fsync on $STORM_LOOP (ext4, backing $STORM_BACKING); load average at start $LOAD_START"
 RESULTS="$WORK/results.tsv"  # round workload kind value...
 : >"$RESULTS"
 workload fsync 1 >/dev/null  # warm-up: journal, page cache
