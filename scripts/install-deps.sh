@@ -14,6 +14,10 @@ BUILD_PACKAGES=(
 TEST_PACKAGES=(
   python3 python3-yaml util-linux e2fsprogs xfsprogs fio bpftrace wrk curl openssl
   sqlite3  # test_writeback.py: a WAL database whose journal commits the exporter must name
+  # test_real_programs.py: PostgreSQL under pgbench and a JVM (the source launcher
+  # needs the JDK's compiler). Installing postgresql-15 also creates and starts
+  # Debian's default cluster on port 5432; the test runs its own on a free port.
+  postgresql-15 openjdk-17-jdk-headless
   strace  # test_syscalls.py reads what the exporter asked of bpf() and what the kernel answered
   prometheus prometheus-alertmanager apache2-utils libclang-rt-14-dev
   jsonnet  # deploy/mixin/generate.sh: the committed rules and dashboards are checked against it

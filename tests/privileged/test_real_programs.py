@@ -1,0 +1,129 @@
+"""Real programs from Debian, not workloads written for the tests: PostgreSQL
+under pgbench and a JVM forcing a FileChannel. The exporter (built-in
+defaults) must name them for the writes they cause on ext4 and XFS, whichever
+thread submits the bios: their own fdatasync()/fsync(), the kernel's
+writeback of pages they dirtied, or the journal commits they force.
+
+Each bound is a share of every write byte the exporter counted on the device
+in the same window (its complete view counts every bio once), cross-checked
+with /proc/diskstats.
+"""
+import os
+import pwd
+import subprocess
+import sys
+import unittest
+
+from diskidle_testlib import (Exporter, complete_delta, diskstats, free_port, pids_in_view,
+                              process_delta, require_privileges, run, tmpfs_loop_filesystem)
+
+PG_BIN = "/usr/lib/postgresql/15/bin"  # Debian 12's postgresql-15
+HERE = os.path.dirname(os.path.abspath(__file__))
+JAVA_BLOCKS = 200
+
+
+def report(test, text):
+    """The measured share, in the test log."""
+    print(f"{test.id()}: {text}", file=sys.stderr)
+
+
+class RealProgramsTest:
+    fstype = None
+
+    def setUp(self):
+        require_privileges(self)
+        self.fs = tmpfs_loop_filesystem(self, self.fstype, size_mb=1024)
+        # The postgres user must reach its data directory below our temp dirs.
+        for path in (os.path.dirname(self.fs.workdir), self.fs.workdir, self.fs.mountpoint):
+            os.chmod(path, 0o755)
+        self.exporter = Exporter(self)  # built-in defaults, as a user runs it
+
+    def assert_written_for(self, before, after, disk_before, comm, share=0.95):
+        """`comm` got at least `share` of the device's write bytes in the
+        window, in both views. Returns the bytes written."""
+        device = self.fs.name
+        written = complete_delta(before, after, device=device, op="write").bytes
+        disk_written = (diskstats(device)["sectors_written"] - disk_before["sectors_written"]) * 512
+        self.assertGreater(written, 0)
+        self.assertLess(abs(written - disk_written), 0.02 * disk_written,
+                        f"exporter write bytes {written} vs diskstats {disk_written}")
+        theirs = complete_delta(before, after, device=device, op="write", comm=comm).bytes
+        per_process = process_delta(before, after, device=device, op="write", comm=comm).bytes
+        report(self, f"{theirs / written:.2%} of {written} written bytes counted for {comm}")
+        self.assertGreaterEqual(theirs, share * written,
+                                f"of {written} bytes written to {device}, {theirs} counted "
+                                f"for {comm}")
+        self.assertEqual(per_process, theirs, "the per-process view agrees with the complete view")
+        return written
+
+    def test_postgres_pgbench_writes_are_counted_for_postgres(self):
+        self.assertTrue(os.path.exists(f"{PG_BIN}/postgres"),
+                        "postgresql-15 is missing: scripts/install-deps.sh test installs it")
+        user = pwd.getpwnam("postgres")
+        os.chown(self.fs.mountpoint, user.pw_uid, user.pw_gid)
+        data, port = self.fs.path("pgdata"), str(free_port())
+        as_postgres = ["runuser", "-u", "postgres", "--"]
+        connect = ["-h", self.fs.mountpoint, "-p", port]
+        run(*as_postgres, f"{PG_BIN}/initdb", "-D", data, "-A", "trust")
+        # Registered before the start, so a half-started server is stopped too
+        # (and before the unmount, which runs after it).
+        self.addCleanup(subprocess.run, as_postgres + [f"{PG_BIN}/pg_ctl", "-D", data, "-m",
+                                                       "immediate", "stop"],
+                        capture_output=True, timeout=60)
+        run(*as_postgres, f"{PG_BIN}/pg_ctl", "-D", data, "-w", "-l", self.fs.path("pg.log"),
+            "-o", f"-k {self.fs.mountpoint} -p {port} -c listen_addresses=''", "start")
+        run(*as_postgres, f"{PG_BIN}/pgbench", *connect, "-i", "-s", "2", "postgres")
+        checkpointer = run(*as_postgres, f"{PG_BIN}/psql", *connect, "-Atc",
+                           "SELECT pid FROM pg_stat_activity WHERE backend_type = 'checkpointer'",
+                           "postgres").stdout.strip()
+
+        before, disk_before = self.exporter.scrape(), diskstats(self.fs.name)
+        run(*as_postgres, f"{PG_BIN}/pgbench", *connect, "-c", "4", "-j", "2", "-T", "4",
+            "postgres")
+        run(*as_postgres, f"{PG_BIN}/psql", *connect, "-c", "CHECKPOINT", "postgres")
+        after = self.exporter.scrape()
+
+        self.assert_written_for(before, after, disk_before, "postgres")
+        device = self.fs.name
+        # Commits flush the WAL with fdatasync() (wal_sync_method's default on
+        # Linux); the checkpoint fsync()s the table files, in the checkpointer.
+        self.assertGreater(complete_delta(before, after, device=device, comm="postgres",
+                                          syscall="fdatasync", op="write").bytes, 0)
+        self.assertGreater(process_delta(before, after, device=device, pid=checkpointer,
+                                         comm="postgres", syscall="fsync", op="write").bytes, 0,
+                           f"the checkpointer (pid {checkpointer}) fsync()ed the tables")
+        # Four clients' backends commit for themselves: more than one pid.
+        self.assertGreaterEqual(len(pids_in_view(after, comm="postgres", device=device)), 3)
+
+    def test_jvm_force_is_counted_for_java(self):
+        path = self.fs.path("forced")
+        before, disk_before = self.exporter.scrape(), diskstats(self.fs.name)
+        java = subprocess.Popen(["java", os.path.join(HERE, "programs", "ForceWriter.java"), path,
+                                 str(JAVA_BLOCKS)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True)
+        try:
+            out, err = java.communicate(timeout=120)
+        finally:
+            java.kill()
+        self.assertEqual(java.returncode, 0, f"java failed: {err}")
+        self.assertEqual(out.strip(), f"done {JAVA_BLOCKS}")
+        after = self.exporter.scrape()
+
+        self.assert_written_for(before, after, disk_before, "java")
+        # Every block reached the disk under force(false), i.e. fdatasync(),
+        # for the JVM's own pid.
+        forced = process_delta(before, after, device=self.fs.name, pid=str(java.pid), comm="java",
+                               syscall="fdatasync", op="write").bytes
+        self.assertGreaterEqual(forced, JAVA_BLOCKS * 4096)
+
+
+class Ext4(RealProgramsTest, unittest.TestCase):
+    fstype = "ext4"
+
+
+class Xfs(RealProgramsTest, unittest.TestCase):
+    fstype = "xfs"
+
+
+if __name__ == "__main__":
+    unittest.main()
