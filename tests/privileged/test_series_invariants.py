@@ -18,7 +18,9 @@ are short- and long-lived, overlap, exit and restart. Then, asking Prometheus:
   the process exits;
 - with `max_processes: 5` and 50 processes of ours at once: the same for the
   complete view, and never more than 5 processes with per-process series in
-  any scrape.
+  any scrape;
+- with both views keyed by `thread` instead of `comm`: the first workload's
+  checks again, on the thread label's series.
 
 The run window starts at a scrape that already shows every name's series
 (each name did a few fsyncs first) and ends at a scrape after every process
@@ -213,6 +215,7 @@ def count_between(stamps, start, end):
 
 class SeriesInvariantsTest(unittest.TestCase):
     extra_config = ""
+    key_label = "comm"  # the label that carries each child's name in both views
 
     def setUp(self):
         lib.require_privileges(self)
@@ -228,8 +231,9 @@ class SeriesInvariantsTest(unittest.TestCase):
 
     def complete_flushes(self, at):
         result = self.prometheus.query(
-            f'sum by (comm) ({COMPLETE}{{op="flush",comm=~"{self.comm_regex}"}})', at=at)
-        return {r["metric"]["comm"]: float(r["value"][1]) for r in result}
+            f'sum by ({self.key_label}) ({COMPLETE}{{op="flush",{self.key_label}=~"{self.comm_regex}"}})',
+            at=at)
+        return {r["metric"][self.key_label]: float(r["value"][1]) for r in result}
 
     def warm_up(self):
         """Each name does a few fsyncs, and the run starts at a scrape that
@@ -271,7 +275,7 @@ class SeriesInvariantsTest(unittest.TestCase):
         for comm in self.comms:
             truth = len(self.workload.stamps(comm))
             result = self.prometheus.query(
-                f'sum(increase({COMPLETE}{{op="flush",comm="{comm}"}}[{window}]))', at=end)
+                f'sum(increase({COMPLETE}{{op="flush",{self.key_label}="{comm}"}}[{window}]))', at=end)
             self.assertTrue(result, f"{comm}: no flush series in Prometheus")
             counted = float(result[0]["value"][1])
             note(f"{comm}: increase() {counted:.1f}, fsyncs {truth}")
@@ -281,9 +285,10 @@ class SeriesInvariantsTest(unittest.TestCase):
 
     def check_peak_rate(self, start, end):
         result = self.prometheus.query_range(
-            f'sum by (comm) (rate({COMPLETE}{{op="flush",comm=~"{self.comm_regex}"}}[5s]))',
+            f'sum by ({self.key_label}) (rate({COMPLETE}{{op="flush",'
+            f'{self.key_label}=~"{self.comm_regex}"}}[5s]))',
             start, end, 1)
-        peaks = {r["metric"]["comm"]: max(float(v) for _, v in r["values"]) for r in result}
+        peaks = {r["metric"][self.key_label]: max(float(v) for _, v in r["values"]) for r in result}
         for comm in self.comms:
             true_peak = true_peak_rate(self.workload.stamps(comm))
             self.assertIn(comm, peaks, f"{comm}: no rate in Prometheus")
@@ -320,7 +325,8 @@ class SeriesInvariantsTest(unittest.TestCase):
 
     def per_process_samples(self, end):
         samples = self.prometheus.raw_samples(
-            f'{PER_PROCESS}{{op="flush",comm=~"{self.comm_regex}"}}', self.prometheus.started, end)
+            f'{PER_PROCESS}{{op="flush",{self.key_label}=~"{self.comm_regex}"}}',
+            self.prometheus.started, end)
         by_pid = {}
         for labels, values in samples.items():
             pid = dict(labels)["pid"]
@@ -382,7 +388,8 @@ class SeriesInvariantsTest(unittest.TestCase):
         for comm in self.comms:
             truth = len(self.workload.stamps(comm))
             result = self.prometheus.query(
-                f'sum(increase({PER_PROCESS}{{op="flush",comm="{comm}"}}[{window}]))', at=end)
+                f'sum(increase({PER_PROCESS}{{op="flush",{self.key_label}="{comm}"}}[{window}]))',
+                at=end)
             counted = float(result[0]["value"][1]) if result else 0.0
             allowance = 0.0
             for pid, values in by_pid.items():
@@ -407,9 +414,10 @@ class SeriesInvariantsTest(unittest.TestCase):
         started = self.prometheus.started
         scrapes = self.prometheus.successful_scrape_times(started, end)
         complete = {}
+        key = ("device", self.key_label, "syscall", "op")
         for labels, values in self.prometheus.raw_samples(COMPLETE, started, end).items():
             labels = dict(labels)
-            complete[tuple(labels.get(k) for k in ("device", "comm", "syscall", "op"))] = values
+            complete[tuple(labels.get(k) for k in key)] = values
 
         def at(values, t):  # the last sample at or before t
             i = bisect.bisect_right([ts for ts, _ in values], t)
@@ -419,7 +427,7 @@ class SeriesInvariantsTest(unittest.TestCase):
         for labels, values in self.prometheus.raw_samples(
                 "diskidle_process_bios_total", started, end).items():
             labels = dict(labels)
-            whole = complete.get(tuple(labels.get(k) for k in ("device", "comm", "syscall", "op")))
+            whole = complete.get(tuple(labels.get(k) for k in key))
             if whole is None:
                 continue  # comm="other" in the complete view (beyond max_comms)
             checked += 1
@@ -437,7 +445,7 @@ class SeriesInvariantsTest(unittest.TestCase):
 
     def wait_for_per_process_series_to_end(self):
         lib.wait_for("the per-process series of the exited processes to end", lambda: not (
-            self.prometheus.query(f'{PER_PROCESS}{{comm=~"{self.comm_regex}"}}')),
+            self.prometheus.query(f'{PER_PROCESS}{{{self.key_label}=~"{self.comm_regex}"}}')),
             timeout=TTL_S + 20)
 
 
@@ -515,6 +523,18 @@ class FiveProcessSlotsTest(SeriesInvariantsTest):
         self.assertLessEqual(float(gauge[0]["value"][1]), limit)
         evictions = self.prometheus.query("diskidle_process_view_evictions_total", at=end)
         note(f"evictions: {evictions[0]['value'][1] if evictions else None}")
+
+
+class ThreadKeyedTest(SeriesInvariantsTest):
+    """The same workload with both views keyed by thread instead of comm (the
+    thread label, issue 10): each child's only thread carries its name, so the
+    same numbers must come out of series that ride on the thread label."""
+    key_label = "thread"
+    extra_config = ("    labels: [device, thread, syscall, op]\n"
+                    "    process_labels: [device, pid, thread, syscall, op]")
+
+    test_same_name_threads_exiting_and_restarting = \
+        DefaultLimitsTest.test_same_name_processes_exiting_and_restarting
 
 
 del SeriesInvariantsTest  # the base class has no test of its own
