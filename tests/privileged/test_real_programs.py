@@ -1,5 +1,5 @@
 """Real programs from Debian, not workloads written for the tests: PostgreSQL
-under pgbench and a JVM forcing a FileChannel. The exporter (built-in
+under pgbench, a JVM forcing a FileChannel and dpkg installing a package. The exporter (built-in
 defaults) must name them for the writes they cause on ext4 and XFS, whichever
 thread submits the bios: their own fdatasync()/fsync(), the kernel's
 writeback of pages they dirtied, or the journal commits they force.
@@ -10,8 +10,10 @@ with /proc/diskstats.
 """
 import os
 import pwd
+import shutil
 import subprocess
 import sys
+import tempfile
 import unittest
 
 from diskidle_testlib import (Exporter, complete_delta, diskstats, free_port, pids_in_view,
@@ -20,6 +22,7 @@ from diskidle_testlib import (Exporter, complete_delta, diskstats, free_port, pi
 PG_BIN = "/usr/lib/postgresql/15/bin"  # Debian 12's postgresql-15
 HERE = os.path.dirname(os.path.abspath(__file__))
 JAVA_BLOCKS = 200
+DEB_FILES, DEB_FILE_BYTES = 100, 65536
 
 
 def report(test, text):
@@ -115,6 +118,53 @@ class RealProgramsTest:
         forced = process_delta(before, after, device=self.fs.name, pid=str(java.pid), comm="java",
                                syscall="fdatasync", op="write").bytes
         self.assertGreaterEqual(forced, JAVA_BLOCKS * 4096)
+
+
+    def build_package(self):
+        """A .deb of DEB_FILES random files, built outside the device."""
+        work = tempfile.mkdtemp(prefix="diskidle-deb-")
+        self.addCleanup(shutil.rmtree, work, ignore_errors=True)
+        tree = os.path.join(work, "pkg")
+        os.makedirs(os.path.join(tree, "DEBIAN"))
+        with open(os.path.join(tree, "DEBIAN", "control"), "w") as f:
+            f.write("Package: diskidle-test-payload\nVersion: 1.0\nArchitecture: all\n"
+                    "Maintainer: diskidle tests <tests@example.org>\n"
+                    "Description: files for test_real_programs\n")
+        payload = os.path.join(tree, "usr", "share", "diskidle-test-payload")
+        os.makedirs(payload)
+        for i in range(DEB_FILES):
+            with open(os.path.join(payload, f"file{i}"), "wb") as f:
+                f.write(os.urandom(DEB_FILE_BYTES))
+        deb = os.path.join(work, "payload.deb")
+        run("dpkg-deb", "--build", tree, deb)
+        return deb
+
+    def test_dpkg_install_is_counted_for_dpkg(self):
+        deb = self.build_package()
+        # An empty dpkg database in a root on the device: dpkg --root installs
+        # there as it would on a real system (write, sync_file_range, fsync,
+        # rename per file).
+        root = self.fs.path("root")
+        for d in ("info", "updates"):
+            os.makedirs(os.path.join(root, "var", "lib", "dpkg", d))
+        open(os.path.join(root, "var", "lib", "dpkg", "status"), "w").close()
+        before, disk_before = self.exporter.scrape(), diskstats(self.fs.name)
+        dpkg = subprocess.Popen(["dpkg", f"--root={root}", "--force-bad-path", "-i", deb],
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        try:
+            out, _ = dpkg.communicate(timeout=120)
+        finally:
+            dpkg.kill()
+        self.assertEqual(dpkg.returncode, 0, f"dpkg failed: {out}")
+        self.assertEqual(len(os.listdir(os.path.join(root, "usr", "share",
+                                                     "diskidle-test-payload"))), DEB_FILES)
+        after = self.exporter.scrape()
+
+        self.assert_written_for(before, after, disk_before, "dpkg")
+        # The unpacked files reached the disk under dpkg's own pid.
+        self.assertGreaterEqual(process_delta(before, after, device=self.fs.name,
+                                              pid=str(dpkg.pid), comm="dpkg", op="write").bytes,
+                                DEB_FILES * DEB_FILE_BYTES)
 
 
 class Ext4(RealProgramsTest, unittest.TestCase):
