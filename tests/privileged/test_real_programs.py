@@ -25,6 +25,17 @@ JAVA_BLOCKS = 200
 DEB_FILES, DEB_FILE_BYTES = 100, 65536
 
 
+def run_to_end(cmd, timeout=120):
+    """Runs `cmd` to its end (killed if it outlives `timeout`). Returns the
+    finished process (for its pid and exit status), its stdout and stderr."""
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    finally:
+        proc.kill()
+    return proc, out, err
+
+
 def report(test, text):
     """The measured share, in the test log."""
     print(f"{test.id()}: {text}", file=sys.stderr)
@@ -101,13 +112,8 @@ class RealProgramsTest:
     def test_jvm_force_is_counted_for_java(self):
         path = self.fs.path("forced")
         before, disk_before = self.exporter.scrape(), diskstats(self.fs.name)
-        java = subprocess.Popen(["java", os.path.join(HERE, "programs", "ForceWriter.java"), path,
-                                 str(JAVA_BLOCKS)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                text=True)
-        try:
-            out, err = java.communicate(timeout=120)
-        finally:
-            java.kill()
+        java, out, err = run_to_end(["java", os.path.join(HERE, "programs", "ForceWriter.java"),
+                                     path, str(JAVA_BLOCKS)])
         self.assertEqual(java.returncode, 0, f"java failed: {err}")
         self.assertEqual(out.strip(), f"done {JAVA_BLOCKS}")
         after = self.exporter.scrape()
@@ -118,7 +124,6 @@ class RealProgramsTest:
         forced = process_delta(before, after, device=self.fs.name, pid=str(java.pid), comm="java",
                                syscall="fdatasync", op="write").bytes
         self.assertGreaterEqual(forced, JAVA_BLOCKS * 4096)
-
 
     def build_package(self):
         """A .deb of DEB_FILES random files, built outside the device."""
@@ -149,13 +154,8 @@ class RealProgramsTest:
             os.makedirs(os.path.join(root, "var", "lib", "dpkg", d))
         open(os.path.join(root, "var", "lib", "dpkg", "status"), "w").close()
         before, disk_before = self.exporter.scrape(), diskstats(self.fs.name)
-        dpkg = subprocess.Popen(["dpkg", f"--root={root}", "--force-bad-path", "-i", deb],
-                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        try:
-            out, _ = dpkg.communicate(timeout=120)
-        finally:
-            dpkg.kill()
-        self.assertEqual(dpkg.returncode, 0, f"dpkg failed: {out}")
+        dpkg, out, err = run_to_end(["dpkg", f"--root={root}", "--force-bad-path", "-i", deb])
+        self.assertEqual(dpkg.returncode, 0, f"dpkg failed: {out}{err}")
         self.assertEqual(len(os.listdir(os.path.join(root, "usr", "share",
                                                      "diskidle-test-payload"))), DEB_FILES)
         after = self.exporter.scrape()
