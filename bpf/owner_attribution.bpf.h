@@ -34,6 +34,8 @@
  * may wait for its commit to start: sync() starts it right away. */
 #define DISKIDLE_SYNC_FS_FORCE_NS 1000000000ULL
 
+#define DISKIDLE_EEXIST 17 /* bpf_map_update_elem(BPF_NOEXIST) on an existing key */
+
 /* A process (and thread) bios are counted for, captured in its own context. */
 struct owner {
 	u64 start_boottime_ns; /* group leader's, as in bio_key */
@@ -267,9 +269,17 @@ static __always_inline int count_owned_bio(struct bio *bio, u8 op, u32 bytes,
 			.tgid = key.tgid,
 		};
 		struct process_info info;
+		long err;
 
+		/* The owner's name was captured when it dirtied the pages or
+		 * asked for the commit; the process may have exec()ed since.
+		 * So it only names a process not yet in the table: a name
+		 * already there may be newer (the process's own bios record its
+		 * live name), and the exporter follows renames, so writing the
+		 * older one would flip the process back to it. */
 		__builtin_memcpy(info.comm, o->comm, sizeof(info.comm));
-		if (bpf_map_update_elem(&processes, &pkey, &info, BPF_ANY))
+		err = bpf_map_update_elem(&processes, &pkey, &info, BPF_NOEXIST);
+		if (err && err != -DISKIDLE_EEXIST)
 			count_drop(DISKIDLE_DROP_PROCESS_MAP_FULL, 1);
 	}
 	return 1; /* counted, or counted as dropped by add_to_map */

@@ -102,6 +102,9 @@ absl::StatusOr<std::unique_ptr<BioProgram>> BioProgram::Load(const BioProgramOpt
     bpf_program__set_autoload(skel->progs.block_bio_queue_btf, use_btf && variant.fast);
     bpf_program__set_autoload(skel->progs.block_bio_queue_btf_compat, use_btf && !variant.fast);
     bpf_program__set_autoload(skel->progs.block_bio_queue_raw, !use_btf);
+    // Follows a process's renames (exec()) in its table: in every kernel.
+    bpf_program__set_autoload(skel->progs.task_rename_btf, use_btf);
+    bpf_program__set_autoload(skel->progs.task_rename_raw, !use_btf);
     ChooseOwnerHooks(skel, btf_path, use_btf, module_btf);
 
     if (int err = bio_stats__load(skel); err != 0) {

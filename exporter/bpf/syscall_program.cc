@@ -87,7 +87,9 @@ absl::Status ResolveEntryFunctions(const std::string& btf_path, syscall_stats* s
   absl::Status status = absl::OkStatus();
   bpf_program* prog;
   bpf_object__for_each_program(prog, skel->obj) {
-    if (!bpf_program__autoload(prog)) continue;
+    if (!bpf_program__autoload(prog) || bpf_program__type(prog) != BPF_PROG_TYPE_TRACING) {
+      continue;
+    }
     const std::string target = AttachTarget(prog);
     if (BtfHasFunction(vmlinux, target)) continue;
     if (target == absl::StrCat(kSyscallEntryPrefix, "sync") && *kSyncEntryAlias != '\0' &&
@@ -135,7 +137,9 @@ absl::Status SyscallProgram::LoadPath(const SyscallProgramOptions& options,
   bpf_program* prog;
   bpf_object__for_each_program(prog, skel->obj) {
     const bool is_fentry = bpf_program__type(prog) == BPF_PROG_TYPE_TRACING;
-    bpf_program__set_autoload(prog, is_fentry == fentry);
+    // The rename hook (raw_tp) serves both paths.
+    const bool both = prog == skel->progs.syscall_task_rename;
+    bpf_program__set_autoload(prog, both || is_fentry == fentry);
   }
   if (fentry) {
     if (absl::Status s = ResolveEntryFunctions(options.btf_path, skel); !s.ok()) {

@@ -188,10 +188,13 @@ std::vector<ProcessId> BasicProcessLedger<Traits>::Update(const Snapshot& snapsh
     Process& process = it->second;
     if (inserted) {
       auto comm = snapshot.comms.find(id);
-      // Sanitized once, before any series is keyed by it.
-      process.comm = comm != snapshot.comms.end() && !comm->second.empty()
-                         ? SanitizeLabelValue(comm->second)
-                         : ledger_internal::kUnknownComm;
+      if (comm != snapshot.comms.end() && !comm->second.empty()) {
+        process.raw_comm = comm->second;
+        // Sanitized once per name, before any series is keyed by it.
+        process.comm = SanitizeLabelValue(comm->second);
+      } else {
+        process.comm = ledger_internal::kUnknownComm;
+      }
       process.aggregate_comm = AggregateComm(process.comm);
       new_processes.insert(id);
     }
@@ -208,6 +211,22 @@ std::vector<ProcessId> BasicProcessLedger<Traits>::Update(const Snapshot& snapsh
     changes.push_back({&entry, &process, std::move(delta)});
   }
   last_counts_ = std::move(next_counts);
+
+  // A process renamed since the last update (exec(), or a write to
+  // /proc/self/comm): the kernel recorded its new name with its next new key.
+  // What it counts from now on goes under that name, as ps shows it; the
+  // series of its old name keep their values and stop growing.
+  for (const auto& [id, comm] : snapshot.comms) {
+    auto it = processes_.find(id);
+    if (it == processes_.end() || new_processes.contains(id) || comm.empty() ||
+        it->second.raw_comm == comm) {
+      continue;
+    }
+    Process& process = it->second;
+    process.raw_comm = comm;
+    process.comm = SanitizeLabelValue(comm);
+    process.aggregate_comm = AggregateComm(process.comm);
+  }
 
   // Activity, and liveness of processes that counted nothing since the last
   // update: a process still counting is alive (or has just exited, which the
@@ -334,8 +353,9 @@ void BasicProcessLedger<Traits>::ForEachProcessSeries(
   const bool pod_labels = complete_labels_.namespace_name || complete_labels_.pod ||
                           complete_labels_.container || process_labels_.namespace_name ||
                           process_labels_.pod || process_labels_.container;
+  // (A renamed process has keys under each of its names.)
   const bool keys_unique =
-      process_labels_.device && process_labels_.syscall &&
+      process_labels_.device && process_labels_.comm && process_labels_.syscall &&
       (process_labels_.op || !Traits::kHasOp) && kept(&LabelSet::thread) &&
       (!pod_labels || (process_labels_.namespace_name && process_labels_.pod &&
                        process_labels_.container));

@@ -13,6 +13,8 @@ the complete view of its name on the test's disk must show the same bios:
 nothing else writes there under that name (sync() aside, which any process on
 the machine can call: there the complete view is only bounded)."""
 import os
+import subprocess
+import sys
 import tempfile
 import unittest
 
@@ -21,6 +23,26 @@ from diskidle_testlib import (BIO, IOGEN, PROCESS_BIOS, Exporter, IoGen, LoopFil
                               process_delta, require_privileges, series, total, wait_for)
 
 N = 20
+
+# Names itself, fsync()s N times, waits for "go", renames itself and fsync()s
+# N times more: the same key (device, syscall, op, size) before and after.
+RENAMING_FSYNC = r"""
+import os, sys
+def rename(name):
+    with open("/proc/self/comm", "w") as f:
+        f.write(name)
+rename("first-name")
+fd = os.open(sys.argv[1], os.O_WRONLY)
+n = int(sys.argv[2])
+for _ in range(n):
+    os.fsync(fd)
+print("renaming", flush=True)
+sys.stdin.readline()
+rename("second-name")
+for _ in range(n):
+    os.fsync(fd)
+print("done", flush=True)
+"""
 
 
 def both_views(test, before, after, gen, device, exact=True, **labels):
@@ -223,7 +245,7 @@ class DisksAndNamesTest(unittest.TestCase):
         self.assertEqual(series(after, BIO + "_count", device=partition), [],
                          "no complete-view series names the partition")
 
-    def test_the_name_is_fixed_at_first_sight_across_exec(self):
+    def test_after_exec_the_process_counts_under_its_new_name(self):
         fs = LoopFilesystem(self, "ext4", size_mb=128)
         exporter = Exporter(self, "collectors:\n  bio:\n    attach: tp_btf\n"
                                   "    exited_process_ttl: 1h\n")
@@ -235,7 +257,9 @@ class DisksAndNamesTest(unittest.TestCase):
         self.addCleanup(os.unlink, renamed)
         path = fs.path("f")
         # After exec() the process sends bios under new keys (fdatasync writes):
-        # the kernel then records its new name, which the exporter must not take.
+        # the kernel then records its new name, and the exporter follows it, as
+        # ps does (a launcher such as sh or python3 that read from disk before
+        # it exec()ed must not name the program for the rest of its life).
         gen = IoGen(self, "fsync-then-exec", path, N,
                     extra=[renamed, "--hold", "pwrite-fdatasync", fs.path("g"), N])
         gen.wait_done(self)
@@ -243,24 +267,66 @@ class DisksAndNamesTest(unittest.TestCase):
         first = dict(pid=gen.pid, comm=gen.comm, device=fs.name, syscall="fsync", op="flush")
         wait_for("the exporter to see the process under its first name",
                  lambda: process_counts(exporter.scrape(), absent_ok=True, **first).zero_byte_bios)
+        before = exporter.scrape()
         gen.go()  # exec() into renamed-iogen
         gen.wait_ready(self)  # printed by the new program: same pid
         self.assertEqual(gen.wait_done(self), N)
         with open(f"/proc/{gen.pid}/comm") as f:
             self.assertEqual(f.read().strip(), "renamed-iogen", "exec() renamed the process")
-        after = exporter.scrape()
         # On ext4 each 4 KiB pwrite + fdatasync is one data bio of ours, plus the
         # bios of the journal commit it forces (counted for it: test_writeback.py).
-        datasync = dict(comm=gen.comm, device=fs.name, syscall="fdatasync", op="write")
-        counted = process_counts(after, pid=gen.pid, **datasync)
-        self.assertGreaterEqual(counted.bios, N,
-                                "the bios after exec() count under the name it was first seen with")
-        self.assertEqual(complete_counts(after, **datasync), counted,
-                         "the bios after exec() count under the first name (complete view)")
+        datasync = dict(device=fs.name, syscall="fdatasync", op="write")
+        after = exporter.scrape()
+        counted = process_counts(after, pid=gen.pid, comm="renamed-iogen", **datasync)
+        self.assertGreaterEqual(counted.bios, N, "the bios after exec() under the new name")
+        self.assertEqual(complete_counts(after, comm="renamed-iogen", **datasync), counted,
+                         "the same bios in the complete view, under the new name")
+        self.assertEqual(process_counts(after, absent_ok=True, pid=gen.pid, comm=gen.comm,
+                                        **datasync).bios, 0,
+                         "none of them under the name it had before exec()")
+        # The first name keeps exactly what it counted; nothing moved between names.
+        self.assertEqual(process_counts(after, **first), process_counts(before, **first),
+                         "the first name's series keeps its value")
+        self.assertEqual(process_counts(after, **first).zero_byte_bios, N,
+                         "the fsyncs before exec() under the first name, exactly")
+        for labels, value in series(before, PROCESS_BIOS, pid=gen.pid):
+            now = [v for l, v in series(after, PROCESS_BIOS) if l == labels]
+            self.assertEqual(len(now), 1, f"series {labels} still there")
+            self.assertGreaterEqual(now[0], value, f"series {labels} never decreases")
         comms = {labels["comm"] for labels, _ in series(after, PROCESS_BIOS, pid=gen.pid)}
-        self.assertEqual(comms, {gen.comm}, "one name per process, never the later one")
-        self.assertEqual(series(after, BIO + "_count", comm="renamed-iogen", device=fs.name), [],
-                         "the later name has no series in the complete view")
+        self.assertEqual(comms, {gen.comm, "renamed-iogen"}, "one series set per name")
+
+    def test_a_process_that_renames_itself_takes_its_new_name_with_the_same_keys(self):
+        # A write to /proc/self/comm, then the same fsync()s as before: every bio
+        # has a key the process already had (no new key records the name), so
+        # only the kernel's rename hook (task_rename) can tell the exporter.
+        fs = LoopFilesystem(self, "ext4", size_mb=128)
+        exporter = Exporter(self, "collectors:\n  bio:\n    attach: tp_btf\n"
+                                  "    exited_process_ttl: 1h\n")
+        path = fs.path("f")
+        with open(path, "wb") as f:
+            f.write(b"x" * 4096)
+            os.fsync(f.fileno())
+        child = subprocess.Popen(
+            [sys.executable, "-c", RENAMING_FSYNC, path, str(N)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        self.addCleanup(child.wait)
+        self.addCleanup(child.kill)
+        flushes = dict(pid=child.pid, device=fs.name, syscall="fsync", op="flush")
+        self.assertEqual(child.stdout.readline().strip(), "renaming")
+        wait_for("the first fsync()s under the first name",
+                 lambda: process_counts(exporter.scrape(), absent_ok=True, comm="first-name",
+                                        **flushes).zero_byte_bios == N)
+        child.stdin.write("go\n")
+        child.stdin.flush()
+        self.assertEqual(child.stdout.readline().strip(), "done")
+        after = exporter.scrape()
+        self.assertEqual(process_counts(after, comm="first-name", **flushes).zero_byte_bios, N,
+                         "the first name keeps exactly the fsync()s before the rename")
+        self.assertEqual(process_counts(after, comm="second-name", **flushes).zero_byte_bios, N,
+                         "the fsync()s after the rename under the new name, exactly")
+        self.assertEqual(complete_counts(after, comm="second-name", device=fs.name,
+                                         syscall="fsync", op="flush").zero_byte_bios, N)
 
     def test_a_full_process_map_shows_comm_unknown(self):
         fs = LoopFilesystem(self, "ext4", size_mb=128)

@@ -37,6 +37,11 @@ class FakeKernel {
     comms_.try_emplace({tgid, start}, comm);  // the kernel keeps the first name
     liveness_[{tgid, start}] = Liveness::kAlive;
   }
+  // exec() or a write to /proc/self/comm, then a bio under a new key: the
+  // kernel's process table now has the new name.
+  void Rename(uint32_t tgid, uint64_t start, const std::string& comm) {
+    comms_[{tgid, start}] = comm;
+  }
   void Exit(uint32_t tgid, uint64_t start) { liveness_[{tgid, start}] = Liveness::kExited; }
   void ProcUnreadable(uint32_t tgid, uint64_t start) {
     liveness_[{tgid, start}] = Liveness::kUnknown;
@@ -309,6 +314,67 @@ TEST_F(LedgerTest, RaisingMaxCommsNeverMakesOtherDecrease) {
   EXPECT_THAT(CompleteBios("b"), Optional(2u));
 }
 
+TEST_F(LedgerTest, ARenamedProcessCountsUnderItsNewNameFromThenOn) {
+  // A launcher (sh, python3) that reads from disk, then becomes the program.
+  kernel_.Fsync(100, 1, 5, "sh");
+  Round();
+  kernel_.Rename(100, 1, "java");
+  kernel_.Fsync(100, 1, 7, "java");
+  Round();
+  EXPECT_THAT(CompleteBios("sh"), Optional(5u)) << "the old name keeps what it counted";
+  EXPECT_THAT(CompleteBios("java"), Optional(7u)) << "the new name counts what follows";
+  EXPECT_THAT(OwnBios(100, "sh"), Optional(5u));
+  EXPECT_THAT(OwnBios(100, "java"), Optional(7u));
+  kernel_.Fsync(100, 1, 2, "java");
+  Round();
+  EXPECT_THAT(CompleteBios("sh"), Optional(5u));
+  EXPECT_THAT(CompleteBios("java"), Optional(9u));
+  EXPECT_THAT(OwnBios(100, "java"), Optional(9u));
+  // Renamed back (a second exec): its first name's series grows again.
+  kernel_.Rename(100, 1, "sh");
+  kernel_.Fsync(100, 1, 1, "sh");
+  Round();
+  EXPECT_THAT(CompleteBios("sh"), Optional(6u));
+  EXPECT_THAT(OwnBios(100, "sh"), Optional(6u));
+  EXPECT_THAT(OwnBios(100, "java"), Optional(9u));
+}
+
+TEST_F(LedgerTest, AProcessTheKernelCouldNotNameTakesItsNameLater) {
+  kernel_.Fsync(100, 1, 5, "");  // the process table was full
+  Round();
+  EXPECT_THAT(CompleteBios("unknown"), Optional(5u));
+  kernel_.Rename(100, 1, "java");
+  kernel_.Fsync(100, 1, 3, "java");
+  Round();
+  EXPECT_THAT(CompleteBios("unknown"), Optional(5u));
+  EXPECT_THAT(CompleteBios("java"), Optional(3u));
+}
+
+TEST(LedgerRename, APidViewWithoutCommHasOneSeriesPerKeyAcrossRenames) {
+  ProcessLedger ledger({absl::Seconds(10), 1000, 500}, kCompleteLabels,
+                       LabelSet{.device = true, .pid = true, .comm = false, .syscall = true,
+                                .op = true});
+  FakeKernel kernel;
+  absl::Time now = absl::FromUnixSeconds(1000);
+  auto round = [&] {
+    now += absl::Seconds(1);
+    ledger.Update(
+        kernel.Snapshot(), now, [&](const ProcessId& id) { return kernel.Check(id); },
+        [](uint32_t) { return std::string("loop3"); });
+  };
+  kernel.Fsync(100, 1, 5, "sh");
+  round();
+  kernel.Rename(100, 1, "java");
+  kernel.Fsync(100, 1, 7, "java");
+  round();
+  std::vector<std::pair<SeriesKey, uint64_t>> visited;
+  ledger.ForEachProcessSeries(
+      [&](const SeriesKey& key, const SeriesCounts& counts) { visited.push_back({key, counts.bios}); });
+  ASSERT_EQ(visited.size(), 1u) << "both names' counts in the one series of the pid";
+  EXPECT_EQ(visited[0].first, (SeriesKey{"loop3", "100", "", "fsync", "flush"}));
+  EXPECT_EQ(visited[0].second, 12u);
+}
+
 class NoPidLedgerTest : public LedgerTest {
  protected:
   NoPidLedgerTest()
@@ -330,8 +396,9 @@ TEST_F(NoPidLedgerTest, SeriesWithoutPidNeverDecreaseWhenProcessesLeave) {
   EXPECT_THAT(Bios(ledger_.ProcessSeries(), a), Optional(15u));
 }
 
-// Random lifecycles: every bio is in the complete view exactly once, and no
-// series of either view ever goes down (pid reuse aside, which ends a series).
+// Random lifecycles with renames: every bio is in the complete view exactly
+// once, and no series of either view ever goes down (pid reuse aside, which
+// ends a series).
 TEST(LedgerProperty, CompleteViewIsExactAndNoSeriesDecreases) {
   for (int max_processes : {0, 1, 3, 1000}) {
     std::mt19937 rng(max_processes + 7);
@@ -357,6 +424,9 @@ TEST(LedgerProperty, CompleteViewIsExactAndNoSeriesDecreases) {
         if (action == 9) {
           kernel.Exit(it->first.first, it->first.second);
           live.erase(it);
+        } else if (action == 7 && rng() % 3 == 0) {  // exec() into another name
+          it->second = "c" + std::to_string(rng() % 6);
+          kernel.Rename(it->first.first, it->first.second, it->second);
         } else if (action == 8) {
           kernel.ProcUnreadable(it->first.first, it->first.second);
         } else {
@@ -381,7 +451,10 @@ TEST(LedgerProperty, CompleteViewIsExactAndNoSeriesDecreases) {
       }
       ASSERT_EQ(sum, truth) << "round " << round << ", max_processes " << max_processes;
       Series own = ledger.ProcessSeries();
-      ASSERT_LE(own.size(), static_cast<size_t>(max_processes)) << "one series per process here";
+      std::set<std::string> pids_shown;
+      for (const auto& [key, counts] : own) pids_shown.insert(key.pid);
+      ASSERT_LE(pids_shown.size(), static_cast<size_t>(max_processes))
+          << "series of at most max_processes processes (one per name each)";
       for (const auto& [key, counts] : own) {
         auto before = last_own.find(key);
         if (before != last_own.end() && counts.bios < before->second.bios) {
