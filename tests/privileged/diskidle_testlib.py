@@ -435,6 +435,27 @@ class Watcher:
             raise AssertionError(f"watcher thread failed: {self.error!r}") from self.error
 
 
+# Names itself, fsync()s argv[2] times, waits for "go", renames itself and fsync()s
+# as many times more: the same key (device, syscall, op, size) before and after.
+RENAMING_FSYNC = r"""
+import os, sys
+def rename(name):
+    with open("/proc/self/comm", "w") as f:
+        f.write(name)
+rename("first-name")
+fd = os.open(sys.argv[1], os.O_WRONLY)
+n = int(sys.argv[2])
+for _ in range(n):
+    os.fsync(fd)
+print("renaming", flush=True)
+sys.stdin.readline()
+rename("second-name")
+for _ in range(n):
+    os.fsync(fd)
+print("done", flush=True)
+"""
+
+
 def wait_for(what, condition, timeout=30, interval=0.2):
     """Polls condition() until it returns a true value (returned); fails naming
     `what` and the last value after `timeout` seconds."""

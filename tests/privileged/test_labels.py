@@ -20,29 +20,10 @@ import unittest
 
 from diskidle_testlib import (BIO, IOGEN, PROCESS_BIOS, Exporter, IoGen, LoopFilesystem,
                               complete_counts, complete_delta, diskstats, process_counts,
-                              process_delta, require_privileges, series, total, wait_for)
+                              process_delta, require_privileges, RENAMING_FSYNC, series, total,
+                              wait_for)
 
 N = 20
-
-# Names itself, fsync()s N times, waits for "go", renames itself and fsync()s
-# N times more: the same key (device, syscall, op, size) before and after.
-RENAMING_FSYNC = r"""
-import os, sys
-def rename(name):
-    with open("/proc/self/comm", "w") as f:
-        f.write(name)
-rename("first-name")
-fd = os.open(sys.argv[1], os.O_WRONLY)
-n = int(sys.argv[2])
-for _ in range(n):
-    os.fsync(fd)
-print("renaming", flush=True)
-sys.stdin.readline()
-rename("second-name")
-for _ in range(n):
-    os.fsync(fd)
-print("done", flush=True)
-"""
 
 
 def both_views(test, before, after, gen, device, exact=True, **labels):
@@ -310,6 +291,8 @@ class DisksAndNamesTest(unittest.TestCase):
         child = subprocess.Popen(
             [sys.executable, "-c", RENAMING_FSYNC, path, str(N)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        self.addCleanup(child.stdout.close)
+        self.addCleanup(child.stdin.close)
         self.addCleanup(child.wait)
         self.addCleanup(child.kill)
         flushes = dict(pid=child.pid, device=fs.name, syscall="fsync", op="flush")

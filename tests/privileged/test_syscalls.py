@@ -20,11 +20,12 @@ import re
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import unittest
 
 from diskidle_testlib import (EXPORTER, IOGEN, Exporter, free_port, IoGen, attached_bio_programs, bpf_programs_of,
-                              require_privileges, series, tmpfs_loop_filesystem,
+                              require_privileges, RENAMING_FSYNC, series, tmpfs_loop_filesystem,
                               total, wait_for)
 
 DURATION = "diskidle_syscall_duration_seconds"
@@ -134,6 +135,33 @@ class SyscallCollectorTest(unittest.TestCase):
     def setUp(self):
         require_privileges(self)
         self.fs = tmpfs_loop_filesystem(self, "ext4", size_mb=128)
+
+    def test_a_process_that_renames_itself_takes_its_new_name(self):
+        # The same fsync() key before and after a write to /proc/self/comm: only
+        # the program's task_rename hook can tell the exporter the new name.
+        exporter = Exporter(self, ENABLED)
+        wait_attached(exporter)
+        path = self.fs.path("renamed")
+        open(path, "wb").close()
+        child = subprocess.Popen([sys.executable, "-c", RENAMING_FSYNC, path, "30"],
+                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        self.addCleanup(child.stdout.close)
+        self.addCleanup(child.stdin.close)
+        self.addCleanup(child.wait)
+        self.addCleanup(child.kill)
+        calls = dict(pid=child.pid, device=self.fs.name, syscall="fsync")
+        self.assertEqual(child.stdout.readline().strip(), "renaming")
+        wait_for("the first fsync()s under the first name",
+                 lambda: total(exporter.scrape(), DURATION + "_count", absent_ok=True,
+                               comm="first-name", **calls) == 30)
+        child.stdin.write("go\n")
+        child.stdin.flush()
+        self.assertEqual(child.stdout.readline().strip(), "done")
+        after = exporter.scrape()
+        self.assertEqual(total(after, DURATION + "_count", comm="first-name", **calls), 30,
+                         "the first name keeps the calls made before the rename")
+        self.assertEqual(total(after, DURATION + "_count", comm="second-name", **calls), 30,
+                         "the calls after the rename under the new name, exactly")
 
     def test_counts_exactly_what_the_child_did(self):
         exporter = Exporter(self, ENABLED)
