@@ -289,15 +289,16 @@ static __always_inline int count_owned_bio(struct bio *bio, u8 op, u32 bytes,
 static __always_inline int note_forcer(u32 fs_dev, u64 expires_ns)
 {
 	struct task_struct *task = bpf_get_current_task_btf();
-	u64 start = task->group_leader->start_boottime;
 	struct forcer_slot *slot;
 	struct forcer f = {};
+	u64 start;
 	s32 nr;
 
 	/* A kernel thread forcing a commit (the loop driver's fsync of its
 	 * backing file, nfsd) names no process. */
 	if (task->flags & PF_KTHREAD)
 		return 0;
+	start = task->group_leader->start_boottime;
 	slot = forcer_slot_of(fs_dev);
 	if (!slot)
 		return 0;
