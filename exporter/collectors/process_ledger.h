@@ -8,8 +8,8 @@
 //    removed from the kernel maps or restarts under a new pid moves nothing:
 //    a series only grows, and only by bios that happened since the last update.
 //    A process that renames itself (exec(), prctl) counts under its new name
-//    from the update that first sees it: the old name's series keep their
-//    value, nothing moves between names.
+//    from the update that first sees it (up to kMaxNamesPerProcess names): the
+//    old name's series keep their value, nothing moves between names.
 //  - The per-process view holds plain counters for the top `max_processes`
 //    live processes by recent activity. A process's counters grow only while
 //    it holds a slot (they never absorb what it did before), keep their value
@@ -161,6 +161,7 @@ class BasicProcessLedger {
   struct Process {
     std::string raw_comm;        // the kernel's latest name for it; empty if none
     std::string comm;            // raw_comm sanitized, or "unknown"
+    int names = 1;               // names taken so far (kMaxNamesPerProcess)
     std::string aggregate_comm;  // comm, or "other" beyond max_comms names
     uint64_t events = 0;         // at the last update: still counting means alive
     double activity = 0;         // decaying events count, for the top-N choice

@@ -23,6 +23,11 @@ inline constexpr absl::Duration kActivityHalfLife = absl::Seconds(30);
 inline constexpr absl::Duration kMinTimeInView = absl::Seconds(10);
 // A newcomer takes a slot from a live process only when clearly busier.
 inline constexpr double kEvictionFactor = 2.0;
+// A renamed process counts under its new name (exec(), prctl), and each name
+// has series of its own in the per-process view; a process that keeps renaming
+// itself keeps its name after this many, so its series stay bounded. A
+// launcher chain (runc init, sh, env, java) takes three or four.
+inline constexpr int kMaxNamesPerProcess = 4;
 
 }  // namespace ledger_internal
 
@@ -219,10 +224,12 @@ std::vector<ProcessId> BasicProcessLedger<Traits>::Update(const Snapshot& snapsh
   for (const auto& [id, comm] : snapshot.comms) {
     auto it = processes_.find(id);
     if (it == processes_.end() || new_processes.contains(id) || comm.empty() ||
-        it->second.raw_comm == comm) {
+        it->second.raw_comm == comm ||
+        it->second.names >= ledger_internal::kMaxNamesPerProcess) {
       continue;
     }
     Process& process = it->second;
+    process.names += 1;
     process.raw_comm = comm;
     process.comm = SanitizeLabelValue(comm);
     process.aggregate_comm = AggregateComm(process.comm);
