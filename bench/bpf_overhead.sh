@@ -35,6 +35,8 @@ while [[ $# -gt 0 ]]; do
 done
 
 SRC_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# shellcheck source=bench/lib.sh
+source "$SRC_DIR/bench/lib.sh"
 BUILD_DIR="${BUILD_DIR:-$SRC_DIR/build}"
 EXPORTER="${DISKIDLE_EXPORTER:-$BUILD_DIR/exporter/diskidle_exporter}"
 EMPTY="${DISKIDLE_BENCH_EMPTY:-$BUILD_DIR/bench/diskidle-bench-empty}"
@@ -87,33 +89,10 @@ sysctl -q -w kernel.bpf_stats_enabled=1 >/dev/null
 
 # ---------------------------------------------------------------- helpers
 # Program ids held by a process (from /proc/<pid>/fdinfo of its bpf-prog fds).
-prog_ids_of() {
-  local pid="$1" f
-  for f in /proc/"$pid"/fdinfo/*; do
-    awk '/^prog_id:/ {print $2}' "$f" 2>/dev/null
-  done | sort -un
-}
 
 # The program of <pid> whose name matches <regex>, waiting up to 10 s for it.
-find_prog() {
-  local pid="$1" regex="$2" id name
-  for _ in $(seq 100); do
-    kill -0 "$pid" 2>/dev/null || return 1
-    for id in $(prog_ids_of "$pid"); do
-      name="$(bpftool prog show id "$id" --json 2>/dev/null |
-              python3 -c 'import json, sys; print(json.load(sys.stdin).get("name", ""))')" || name=""
-      if [[ "$name" =~ $regex ]]; then echo "$id"; return 0; fi
-    done
-    sleep 0.1
-  done
-  return 1
-}
 
 # "run_time_ns run_cnt" of a program.
-prog_stats() {
-  bpftool prog show id "$1" --json |
-    python3 -c 'import json, sys; p = json.load(sys.stdin); print(p.get("run_time_ns", 0), p.get("run_cnt", 0))'
-}
 
 # One fsync storm of STORM_MS on a file of its own; prints the fsync count.
 storm() {
@@ -162,10 +141,12 @@ start_empty() {
 }
 
 start_bpftrace() {
-  # tracefs is not mounted by default here; mount it in a private mount
-  # namespace so the host's mounts stay untouched.
+  # tracefs is not mounted by default here (the syscall collector mounts it);
+  # if it is missing, mount it in a private mount namespace so the host's
+  # mounts stay untouched.
   unshare -m --propagation private sh -c \
-    'mount -t tracefs nodev /sys/kernel/tracing && exec bpftrace -e "$0"' \
+    '{ mountpoint -q /sys/kernel/tracing || mount -t tracefs nodev /sys/kernel/tracing; } &&
+     exec bpftrace -e "$0"' \
     'tracepoint:block:block_bio_queue { @[pid,comm,args->nr_sector] = count(); }' \
     >"$WORK/bpftrace.out" 2>&1 &
   HOLDER_PID=$!

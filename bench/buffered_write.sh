@@ -118,7 +118,7 @@ arm() {
 }
 
 # "name run_cnt run_time_ns" of the exporter's programs named in $@.
-prog_stats() {
+named_prog_stats() {  # NAME...: "name run_cnt run_time_ns" of the exporter's programs
   local f id
   for f in /proc/"$EXPORTER_PID"/fdinfo/*; do
     awk '/^prog_id:/ {print $2}' "$f" 2>/dev/null
@@ -143,9 +143,9 @@ per_event_costs() {
   sysctl -q -w kernel.bpf_stats_enabled=1 >/dev/null
   start_exporter
   write_once >/dev/null  # warm-up
-  before="$(prog_stats wb_folio_btf block_bio_queue_btf)"
+  before="$(named_prog_stats wb_folio_btf block_bio_queue_btf)"
   write_once >/dev/null
-  after="$(prog_stats wb_folio_btf block_bio_queue_btf)"
+  after="$(named_prog_stats wb_folio_btf block_bio_queue_btf)"
   stop_exporter
   sysctl -q -w kernel.bpf_stats_enabled="$OLD_STATS" >/dev/null
   python3 -c '

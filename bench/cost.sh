@@ -80,7 +80,7 @@ OLD_STATS="$(cat /proc/sys/kernel/bpf_stats_enabled)"
 EXPORTER_PID=""
 EMPTY_PID=""
 # shellcheck source=bench/lib.sh
-source "$SRC_DIR/bench/lib.sh"  # stop_pid
+source "$SRC_DIR/bench/lib.sh"
 stop_all() {
   exec 9>&- 2>/dev/null || true
   stop_pid "$EMPTY_PID"; EMPTY_PID=""
@@ -114,32 +114,6 @@ MOUNTED=1
 sysctl -q -w kernel.bpf_stats_enabled=1 >/dev/null
 
 # ---------------------------------------------------------------- helpers
-prog_ids_of() {
-  local pid="$1" f
-  for f in /proc/"$pid"/fdinfo/*; do
-    awk '/^prog_id:/ {print $2}' "$f" 2>/dev/null
-  done | sort -un
-}
-find_prog() {  # <pid> <name regex>: the program id, waiting up to 10 s
-  local pid="$1" regex="$2" id name
-  for _ in $(seq 100); do
-    kill -0 "$pid" 2>/dev/null || return 1
-    for id in $(prog_ids_of "$pid"); do
-      name="$(bpftool prog show id "$id" --json 2>/dev/null |
-              python3 -c 'import json, sys; print(json.load(sys.stdin).get("name", ""))')" || name=""
-      if [[ "$name" =~ $regex ]]; then echo "$id"; return 0; fi
-    done
-    sleep 0.1
-  done
-  return 1
-}
-prog_stats() {  # "run_time_ns run_cnt"
-  bpftool prog show id "$1" --json |
-    python3 -c 'import json, sys; p = json.load(sys.stdin); print(p.get("run_time_ns", 0), p.get("run_cnt", 0))'
-}
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
 start_exporter() {
   PORT="$(free_port)"
   "$EXPORTER" --web.listen-address="127.0.0.1:$PORT" >"$WORK/exporter.log" 2>&1 &

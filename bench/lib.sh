@@ -12,3 +12,38 @@ stop_pid() {
   fi
   wait "$pid" 2>/dev/null || true
 }
+
+# prog_ids_of PID: ids of the BPF programs PID holds open, one per line.
+prog_ids_of() {
+  local pid="$1" f
+  for f in /proc/"$pid"/fdinfo/*; do
+    awk '/^prog_id:/ {print $2}' "$f" 2>/dev/null
+  done | sort -un
+}
+
+# find_prog PID REGEX: the id of PID's program whose name matches, waiting up
+# to 10 s for it to appear; fails if PID exits first or none matches.
+find_prog() {
+  local pid="$1" regex="$2" id name
+  for _ in $(seq 100); do
+    kill -0 "$pid" 2>/dev/null || return 1
+    for id in $(prog_ids_of "$pid"); do
+      name="$(bpftool prog show id "$id" --json 2>/dev/null |
+              python3 -c 'import json, sys; print(json.load(sys.stdin).get("name", ""))')" || name=""
+      if [[ "$name" =~ $regex ]]; then echo "$id"; return 0; fi
+    done
+    sleep 0.1
+  done
+  return 1
+}
+
+# prog_stats ID: "run_time_ns run_cnt" of a program (kernel.bpf_stats_enabled).
+prog_stats() {
+  bpftool prog show id "$1" --json |
+    python3 -c 'import json, sys; p = json.load(sys.stdin); print(p.get("run_time_ns", 0), p.get("run_cnt", 0))'
+}
+
+# free_port: a TCP port on 127.0.0.1 that nothing listens on right now.
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}

@@ -43,6 +43,8 @@ while [[ $# -gt 0 ]]; do
 done
 
 SRC_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# shellcheck source=bench/lib.sh
+source "$SRC_DIR/bench/lib.sh"
 BUILD_DIR="${BUILD_DIR:-$SRC_DIR/build}"
 EXPORTER="${DISKIDLE_EXPORTER:-$BUILD_DIR/exporter/diskidle_exporter}"
 SLEEPERS="${DISKIDLE_SLEEPERS:-$BUILD_DIR/bench/diskidle-bench-sleepers}"
@@ -92,9 +94,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 2' INT TERM
 
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
 # Waits up to $2 s for URL $1 to answer 200.
 wait_http() {
   for _ in $(seq $(( $2 * 10 ))); do

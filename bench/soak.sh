@@ -41,6 +41,8 @@ done
 (( CHILDREN % PARALLEL == 0 )) || { echo "--children must be a multiple of --parallel" >&2; exit 2; }
 
 SRC_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# shellcheck source=bench/lib.sh
+source "$SRC_DIR/bench/lib.sh"
 BUILD_DIR="${BUILD_DIR:-$SRC_DIR/build}"
 EXPORTER="${DISKIDLE_EXPORTER:-$BUILD_DIR/exporter/diskidle_exporter}"
 IOGEN="${DISKIDLE_IOGEN:-$BUILD_DIR/tests/diskidle-iogen}"
@@ -78,9 +80,6 @@ GO_FDS=()
 trap cleanup EXIT
 trap 'exit 2' INT TERM
 
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
 
 # ---------------------------------------------------------------- fixture
 truncate -s 256M "$WORK/disk.img"
