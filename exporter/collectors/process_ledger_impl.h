@@ -24,10 +24,11 @@ inline constexpr absl::Duration kMinTimeInView = absl::Seconds(10);
 // A newcomer takes a slot from a live process only when clearly busier.
 inline constexpr double kEvictionFactor = 2.0;
 // A renamed process counts under its new name (exec(), prctl), and each name
-// has series of its own in the per-process view; a process that keeps renaming
-// itself keeps its name after this many, so its series stay bounded. A
-// launcher chain (runc init, sh, env, java) takes three or four.
-inline constexpr int kMaxNamesPerProcess = 4;
+// it does I/O under has series of its own in the per-process view; a process
+// that keeps renaming itself keeps its name after this many, so its series
+// stay bounded. A container's exec chain (runc:[2:INIT], its entrypoint
+// script, gosu, the program) can take four, if each does I/O for a second.
+inline constexpr int kMaxNamesPerProcess = 8;
 
 }  // namespace ledger_internal
 
