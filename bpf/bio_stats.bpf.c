@@ -15,6 +15,7 @@
 #include "core_fixes.bpf.h"
 #include "bio_fields.bpf.h"
 #include "size_bucket.bpf.h"
+#include "process_rename.bpf.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -342,40 +343,15 @@ int block_bio_queue_raw(struct bpf_raw_tracepoint_args *ctx)
 			 BPF_CORE_READ(bdev, bd_dev), false);
 }
 
-/*
- * A process renames itself: exec() (by then the exec'ing thread has become
- * the group leader, with the leader's pid and start time), prctl(PR_SET_NAME)
- * or a write to /proc/<pid>/comm. task_rename fires in __set_task_comm()
- * just before the copy, with the new name as its argument. Only the leader's
- * name is the process's `comm`. A process already in the table takes the new
- * name at once, so the exporter follows it even if the process's bios keep
- * their keys (`sh -c "exec prog"`: the shell read, and so does the program).
- * A process not yet there is named at its first bio. Fires per rename, not
- * per bio: nothing on the hot path.
- */
-static __always_inline int on_rename(u32 pid, u32 tgid, u64 start_boottime_ns,
-				     const char *comm)
-{
-	struct process_key pkey = {
-		.start_boottime_ns = start_boottime_ns,
-		.tgid = tgid,
-	};
-	struct process_info info;
-
-	if (pid != tgid || !bpf_map_lookup_elem(&processes, &pkey))
-		return 0;
-	/* A whole new value (BPF_EXIST): a reader never sees half a name. */
-	bpf_probe_read_kernel_str(info.comm, sizeof(info.comm), comm);
-	bpf_map_update_elem(&processes, &pkey, &info, BPF_EXIST);
-	return 0;
-}
-
+/* A process renames itself: its new name in `processes` (process_rename.bpf.h). */
 SEC("tp_btf/task_rename")
 int task_rename_btf(u64 *ctx)
 {
 	struct task_struct *task = (struct task_struct *)ctx[0];
 
-	return on_rename(task->pid, task->tgid, task->start_boottime, (const char *)ctx[1]);
+	rename_in_table(&processes, task->pid, task->tgid, task->start_boottime,
+			(const char *)ctx[1]);
+	return 0;
 }
 
 SEC("raw_tp/task_rename")
@@ -383,6 +359,7 @@ int task_rename_raw(struct bpf_raw_tracepoint_args *ctx)
 {
 	struct task_struct *task = (struct task_struct *)ctx->args[0];
 
-	return on_rename(BPF_CORE_READ(task, pid), BPF_CORE_READ(task, tgid),
-			 BPF_CORE_READ(task, start_boottime), (const char *)ctx->args[1]);
+	rename_in_table(&processes, BPF_CORE_READ(task, pid), BPF_CORE_READ(task, tgid),
+			BPF_CORE_READ(task, start_boottime), (const char *)ctx->args[1]);
+	return 0;
 }

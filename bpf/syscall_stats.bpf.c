@@ -24,6 +24,7 @@
 #include <bpf/bpf_tracing.h>
 #include "syscall_stats.h"
 #include "size_bucket.bpf.h"
+#include "process_rename.bpf.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -343,27 +344,15 @@ TRACE_SYSCALL(syncfs, true, false)
 TRACE_SYSCALL(sync, false, false)
 TRACE_SYSCALL(msync, false, false)
 
-/*
- * A process renames itself (exec(), prctl(PR_SET_NAME), /proc/<pid>/comm):
- * as task_rename_* in bio_stats.bpf.c, a process already in the table takes
- * its new name at once. raw_tp: the same on both paths (tracepoints and
- * fentry), and needs no BTF of the tracepoint.
- */
+/* A process renames itself: its new name in `syscall_processes`
+ * (process_rename.bpf.h). raw_tp: the same on both paths (tracepoints and
+ * fentry), and needs no BTF of the tracepoint. */
 SEC("raw_tp/task_rename")
 int syscall_task_rename(struct bpf_raw_tracepoint_args *ctx)
 {
 	struct task_struct___syscalls *task = (struct task_struct___syscalls *)ctx->args[0];
-	struct process_key pkey = {};
-	struct process_info info;
 
-	/* Only the group leader's name is the process's. */
-	if (BPF_CORE_READ(task, pid) != BPF_CORE_READ(task, tgid))
-		return 0;
-	pkey.start_boottime_ns = BPF_CORE_READ(task, start_boottime);
-	pkey.tgid = BPF_CORE_READ(task, tgid);
-	if (!bpf_map_lookup_elem(&syscall_processes, &pkey))
-		return 0;
-	bpf_probe_read_kernel_str(info.comm, sizeof(info.comm), (const char *)ctx->args[1]);
-	bpf_map_update_elem(&syscall_processes, &pkey, &info, BPF_EXIST);
+	rename_in_table(&syscall_processes, BPF_CORE_READ(task, pid), BPF_CORE_READ(task, tgid),
+			BPF_CORE_READ(task, start_boottime), (const char *)ctx->args[1]);
 	return 0;
 }

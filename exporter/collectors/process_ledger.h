@@ -177,6 +177,8 @@ class BasicProcessLedger {
   };
 
   std::string AggregateComm(const std::string& comm);
+  // The kernel's name `raw` (non-empty) becomes the process's comm.
+  void TakeName(Process& process, const std::string& raw);
   std::string ThreadLabel(const std::string& raw);
   SeriesKey FullKey(const Snapshot& snapshot, const Entry& entry, const Process& process,
                     const DeviceName& device_name);

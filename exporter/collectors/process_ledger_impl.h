@@ -48,6 +48,14 @@ std::string BasicProcessLedger<Traits>::AggregateComm(const std::string& comm) {
 }
 
 template <typename Traits>
+void BasicProcessLedger<Traits>::TakeName(Process& process, const std::string& raw) {
+  process.raw_comm = raw;
+  // Sanitized once per name, before any series is keyed by it.
+  process.comm = SanitizeLabelValue(raw);
+  process.aggregate_comm = AggregateComm(process.comm);
+}
+
+template <typename Traits>
 std::string BasicProcessLedger<Traits>::ThreadLabel(const std::string& raw) {
   if (auto it = thread_labels_.find(raw); it != thread_labels_.end()) return it->second;
   if (static_cast<int>(thread_labels_.size()) < limits_.max_threads) {
@@ -195,13 +203,11 @@ std::vector<ProcessId> BasicProcessLedger<Traits>::Update(const Snapshot& snapsh
     if (inserted) {
       auto comm = snapshot.comms.find(id);
       if (comm != snapshot.comms.end() && !comm->second.empty()) {
-        process.raw_comm = comm->second;
-        // Sanitized once per name, before any series is keyed by it.
-        process.comm = SanitizeLabelValue(comm->second);
+        TakeName(process, comm->second);
       } else {
         process.comm = ledger_internal::kUnknownComm;
+        process.aggregate_comm = AggregateComm(process.comm);
       }
-      process.aggregate_comm = AggregateComm(process.comm);
       new_processes.insert(id);
     }
     total_events[id] += Traits::Events(entry);
@@ -218,8 +224,8 @@ std::vector<ProcessId> BasicProcessLedger<Traits>::Update(const Snapshot& snapsh
   }
   last_counts_ = std::move(next_counts);
 
-  // A process renamed since the last update (exec(), or a write to
-  // /proc/self/comm): the kernel recorded its new name with its next new key.
+  // A process renamed since the last update (exec(), prctl, a write to
+  // /proc/self/comm; the kernel's task_rename hook recorded the new name).
   // What it counts from now on goes under that name, as ps shows it; the
   // series of its old name keep their values and stop growing.
   for (const auto& [id, comm] : snapshot.comms) {
@@ -229,11 +235,8 @@ std::vector<ProcessId> BasicProcessLedger<Traits>::Update(const Snapshot& snapsh
         it->second.names >= ledger_internal::kMaxNamesPerProcess) {
       continue;
     }
-    Process& process = it->second;
-    process.names += 1;
-    process.raw_comm = comm;
-    process.comm = SanitizeLabelValue(comm);
-    process.aggregate_comm = AggregateComm(process.comm);
+    it->second.names += 1;
+    TakeName(it->second, comm);
   }
 
   // Activity, and liveness of processes that counted nothing since the last

@@ -14,6 +14,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -437,7 +438,7 @@ class Watcher:
 
 # Names itself, fsync()s argv[2] times, waits for "go", renames itself and fsync()s
 # as many times more: the same key (device, syscall, op, size) before and after.
-RENAMING_FSYNC = r"""
+_RENAMING_FSYNC = r"""
 import os, sys
 def rename(name):
     with open("/proc/self/comm", "w") as f:
@@ -454,6 +455,28 @@ for _ in range(n):
     os.fsync(fd)
 print("done", flush=True)
 """
+
+
+class RenamingFsync:
+    """A child that fsync()s `path` n times as "first-name", then, after
+    rename_and_finish(), n times more as "second-name" (a write to
+    /proc/self/comm). Started and at its first pause when constructed; killed
+    and reaped at the test's end."""
+
+    def __init__(self, test, path, n):
+        self.proc = subprocess.Popen([sys.executable, "-c", _RENAMING_FSYNC, path, str(n)],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        test.addCleanup(self.proc.stdout.close)
+        test.addCleanup(self.proc.stdin.close)
+        test.addCleanup(self.proc.wait)
+        test.addCleanup(self.proc.kill)
+        self.pid = self.proc.pid
+        test.assertEqual(self.proc.stdout.readline().strip(), "renaming")
+
+    def rename_and_finish(self, test):
+        self.proc.stdin.write("go\n")
+        self.proc.stdin.flush()
+        test.assertEqual(self.proc.stdout.readline().strip(), "done")
 
 
 def wait_for(what, condition, timeout=30, interval=0.2):

@@ -13,14 +13,12 @@ the complete view of its name on the test's disk must show the same bios:
 nothing else writes there under that name (sync() aside, which any process on
 the machine can call: there the complete view is only bounded)."""
 import os
-import subprocess
-import sys
 import tempfile
 import unittest
 
 from diskidle_testlib import (BIO, IOGEN, PROCESS_BIOS, Exporter, IoGen, LoopFilesystem,
                               complete_counts, complete_delta, diskstats, process_counts,
-                              process_delta, require_privileges, RENAMING_FSYNC, series, total,
+                              process_delta, RenamingFsync, require_privileges, series, total,
                               wait_for)
 
 N = 20
@@ -288,21 +286,12 @@ class DisksAndNamesTest(unittest.TestCase):
         with open(path, "wb") as f:
             f.write(b"x" * 4096)
             os.fsync(f.fileno())
-        child = subprocess.Popen(
-            [sys.executable, "-c", RENAMING_FSYNC, path, str(N)],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-        self.addCleanup(child.stdout.close)
-        self.addCleanup(child.stdin.close)
-        self.addCleanup(child.wait)
-        self.addCleanup(child.kill)
+        child = RenamingFsync(self, path, N)
         flushes = dict(pid=child.pid, device=fs.name, syscall="fsync", op="flush")
-        self.assertEqual(child.stdout.readline().strip(), "renaming")
         wait_for("the first fsync()s under the first name",
                  lambda: process_counts(exporter.scrape(), absent_ok=True, comm="first-name",
                                         **flushes).zero_byte_bios == N)
-        child.stdin.write("go\n")
-        child.stdin.flush()
-        self.assertEqual(child.stdout.readline().strip(), "done")
+        child.rename_and_finish(self)
         after = exporter.scrape()
         self.assertEqual(process_counts(after, comm="first-name", **flushes).zero_byte_bios, N,
                          "the first name keeps exactly the fsync()s before the rename")

@@ -20,12 +20,11 @@ import re
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
 import unittest
 
 from diskidle_testlib import (EXPORTER, IOGEN, Exporter, free_port, IoGen, attached_bio_programs, bpf_programs_of,
-                              require_privileges, RENAMING_FSYNC, series, tmpfs_loop_filesystem,
+                              RenamingFsync, require_privileges, series, tmpfs_loop_filesystem,
                               total, wait_for)
 
 DURATION = "diskidle_syscall_duration_seconds"
@@ -143,20 +142,12 @@ class SyscallCollectorTest(unittest.TestCase):
         wait_attached(exporter)
         path = self.fs.path("renamed")
         open(path, "wb").close()
-        child = subprocess.Popen([sys.executable, "-c", RENAMING_FSYNC, path, "30"],
-                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-        self.addCleanup(child.stdout.close)
-        self.addCleanup(child.stdin.close)
-        self.addCleanup(child.wait)
-        self.addCleanup(child.kill)
+        child = RenamingFsync(self, path, 30)
         calls = dict(pid=child.pid, device=self.fs.name, syscall="fsync")
-        self.assertEqual(child.stdout.readline().strip(), "renaming")
         wait_for("the first fsync()s under the first name",
                  lambda: total(exporter.scrape(), DURATION + "_count", absent_ok=True,
                                comm="first-name", **calls) == 30)
-        child.stdin.write("go\n")
-        child.stdin.flush()
-        self.assertEqual(child.stdout.readline().strip(), "done")
+        child.rename_and_finish(self)
         after = exporter.scrape()
         self.assertEqual(total(after, DURATION + "_count", comm="first-name", **calls), 30,
                          "the first name keeps the calls made before the rename")
