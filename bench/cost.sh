@@ -10,34 +10,40 @@
 #          zero-byte flush bio per fsync (--storm-backing disk puts the image on
 #          the root file system instead: then the loop worker's bio to the host
 #          disk alternates with the fsyncing thread's, at the host disk's pace)
-# Per round and workload, in an order that alternates from round to round:
-#   off    the workload alone: throughput baseline
+# Per round and workload (the order alternates from round to round), the
+# workload runs without a break while the arms below take turns, so no window
+# pays for a workload's start-up; its rate in a window is the loop device's
+# completed reads (read) or flushes (fsync) from /sys/block/<dev>/stat:
+#   off    nothing attached: throughput baseline
 #   on     the real diskidle_exporter (built-in defaults): throughput with it
 #   floor  diskidle-bench-empty alone (an empty tp_btf program on
 #          block_bio_queue): what any program on the tracepoint costs
-#          (off, on and floor run twice each per round, ABCCBA;
-#          kernel.bpf_stats_enabled off for all three, as on a user's machine)
-#   cost   the exporter and diskidle-bench-empty (an empty tp_btf program on
-#          block_bio_queue) attached at the same time, the attach order
-#          alternating by round; ns per event of each from the kernel's
-#          per-program statistics (kernel.bpf_stats_enabled=1, run_time_ns /
-#          run_cnt over the run), so both see the very same bios
+#          (off, on and floor twice each per round, ABCCBA; each switch is
+#          followed by --settle-s before the window; kernel.bpf_stats_enabled
+#          off for all three, as on a user's machine)
+#   cost   the exporter and diskidle-bench-empty attached at the same time,
+#          the attach order alternating by round; ns per event of each from
+#          the kernel's per-program statistics (kernel.bpf_stats_enabled=1,
+#          run_time_ns / run_cnt over a window), so both see the very same bios
 # Then idle: the exporter alone for --idle-s seconds, scraped every 15 s, its
 # CPU time from /proc/<pid>/stat.
 # Goals (issue 13): ours / empty <= 1.5x (read) and <= 2.0x (fsync), medians of
 # the per-round ratios; throughput on / off >= 0.98 (median of per-round
-# ratios); idle CPU < 0.5% of one core.
+# ratios; the mean and its standard error are printed too); idle CPU < 0.5% of
+# one core.
 #
-# Usage: bench/cost.sh [--rounds N (6)] [--secs S (3)] [--idle-s S (60)]
-#                      [--storm-backing shm|disk] [--strict]
+# Usage: bench/cost.sh [--rounds N (10)] [--secs S (2)] [--settle-s S (0.5)]
+#                      [--idle-s S (60)] [--storm-backing shm|disk] [--strict]
+#   --secs is the length of every measured window.
 #   Binaries come from $BUILD_DIR (default: <source>/build); override with
 #   DISKIDLE_EXPORTER, DISKIDLE_BENCH_EMPTY, DISKIDLE_IOGEN.
 # Exit status: 0 measured (goals reported as met/MISSED), 1 with --strict when a
 # goal is missed, 2 when a measurement could not be taken.
 set -euo pipefail
 
-ROUNDS=6  # even: as many rounds with our program attached first as second
-SECS=3
+ROUNDS=10  # even: as many rounds with our program attached first as second
+SECS=2
+SETTLE_S=0.5
 IDLE_S=60
 STORM_BACKING=shm
 STRICT=0
@@ -45,6 +51,7 @@ while [[ $# -gt 0 ]]; do
   case "$1" in
     --rounds) ROUNDS="$2"; shift 2 ;;
     --secs) SECS="$2"; shift 2 ;;
+    --settle-s) SETTLE_S="$2"; shift 2 ;;
     --idle-s) IDLE_S="$2"; shift 2 ;;
     --storm-backing) STORM_BACKING="$2"; shift 2 ;;
     --strict) STRICT=1; shift ;;
@@ -79,6 +86,7 @@ MOUNTED=0
 OLD_STATS="$(cat /proc/sys/kernel/bpf_stats_enabled)"
 EXPORTER_PID=""
 EMPTY_PID=""
+WORKLOAD_PID=""
 # shellcheck source=bench/lib.sh
 source "$SRC_DIR/bench/lib.sh"
 stop_all() {
@@ -89,6 +97,7 @@ stop_all() {
 cleanup() {
   set +e
   stop_all
+  stop_pid "$WORKLOAD_PID"
   if [[ $MOUNTED -eq 1 ]]; then umount "$WORK/mnt" || umount -l "$WORK/mnt"; fi
   [[ -n "$STORM_LOOP" ]] && losetup -d "$STORM_LOOP"
   [[ -n "$READ_LOOP" ]] && losetup -d "$READ_LOOP"
@@ -135,54 +144,78 @@ start_empty() {
     { cat "$WORK/empty.out" >&2; die "empty program not loaded"; }
 }
 
-# Runs workload <read|fsync> for <seconds>; prints its throughput per second.
-workload() {
-  local file out ms
-  ms="$(awk -v s="$2" 'BEGIN { printf "%d", s * 1000 }')"
+# The workload <read|fsync> in the background, without a time limit, until
+# stop_workload; its events are counted by io_count.
+start_workload() {
   case "$1" in
     read)
       fio --name=rr --filename="$READ_LOOP" --readonly --rw=randread --bs=4k --direct=1 \
-          --ioengine=libaio --iodepth=16 --time_based --runtime="${ms}ms" \
-          --output-format=terse --terse-version=3 --output="$WORK/fio.out" >/dev/null ||
-        die "fio failed"
-      awk -F';' '{print $8}' "$WORK/fio.out" ;;   # terse v3 field 8: read IOPS
+          --ioengine=libaio --iodepth=16 --time_based --runtime=24h --output=/dev/null \
+          >"$WORK/workload.log" 2>&1 & ;;
     fsync)
-      file="$(mktemp "$WORK/mnt/storm.XXXXXX")"
-      out="$("$IOGEN" fsync-for "$file" "$ms")" || die "iogen failed"
-      rm -f "$file"
-      awk -v s="$2" '/^done / {print $2 / s}' <<<"$out" ;;
+      "$IOGEN" fsync-for "$(mktemp "$WORK/mnt/storm.XXXXXX")" $((24 * 3600 * 1000)) \
+          >"$WORK/workload.log" 2>&1 & ;;
+  esac
+  WORKLOAD_PID=$!
+  sleep 1  # past its start-up (fio's file set-up, the first fsync's data)
+  kill -0 "$WORKLOAD_PID" 2>/dev/null || { cat "$WORK/workload.log" >&2; die "$1 workload exited"; }
+}
+stop_workload() {
+  stop_pid "$WORKLOAD_PID"; WORKLOAD_PID=""
+  rm -f "$WORK"/mnt/storm.*
+}
+
+# Completed events of workload <read|fsync> on its loop device so far. Columns
+# of /sys/block/<dev>/stat (Documentation/admin-guide/iostats.rst): 1 reads
+# completed; 16 flush requests completed (Linux 5.5+). A flush bio of fsync()
+# on the loop device becomes one flush request (its queue has a write cache).
+io_count() {
+  case "$1" in
+    read) awk '{print $1}' "/sys/block/${READ_LOOP#/dev/}/stat" ;;
+    fsync) awk '{print $16}' "/sys/block/${STORM_LOOP#/dev/}/stat" ;;
   esac
 }
 
-# Both programs attached: "ours_ns empty_ns events".
+# Events per second of workload <kind> over the next <seconds>.
+window() {
+  local c0 c1 t0 t1
+  c0="$(io_count "$1")"; t0="$(date +%s%N)"
+  sleep "$2"
+  c1="$(io_count "$1")"; t1="$(date +%s%N)"
+  kill -0 "$WORKLOAD_PID" 2>/dev/null || { cat "$WORK/workload.log" >&2; die "$1 workload exited"; }
+  (( c1 > c0 )) || die "$1 workload completed nothing in ${2} s"
+  awk -v n="$((c1 - c0))" -v ns="$((t1 - t0))" 'BEGIN { printf "%.0f", n / (ns / 1e9) }'
+}
+
+# Both programs attached, the workload running: "ours_ns empty_ns events".
 measure_cost() {
-  local kind="$1" o0 o1 e0 e1
-  workload "$kind" 0.5 >/dev/null  # warm-up: the exporter's maps hold the keys
+  local o0 o1 e0 e1
+  sleep "$SETTLE_S"  # the exporter's maps hold the keys
   o0="$(prog_stats "$OURS_ID")"; e0="$(prog_stats "$EMPTY_ID")"
-  workload "$kind" "$SECS" >/dev/null
+  sleep "$SECS"
   o1="$(prog_stats "$OURS_ID")"; e1="$(prog_stats "$EMPTY_ID")"
-  python3 - "$o0" "$o1" "$e0" "$e1" <<'EOF'
+  python3 - "$o0" "$o1" "$e0" "$e1" <<'PY'
 import sys
 (ot0, oc0), (ot1, oc1), (et0, ec0), (et1, ec1) = (map(int, a.split()) for a in sys.argv[1:])
 if oc1 <= oc0 or ec1 <= ec0:
     sys.exit("no run_cnt delta (bpf_stats off?)")
 print(f"{(ot1 - ot0) / (oc1 - oc0):.1f} {(et1 - et0) / (ec1 - ec0):.1f} {oc1 - oc0}")
-EOF
+PY
 }
 
 # ---------------------------------------------------------------- rounds
+[[ $(wc -w <"/sys/block/${STORM_LOOP#/dev/}/stat") -ge 16 ]] ||
+  die "/sys/block/${STORM_LOOP#/dev/}/stat has no flush count (Linux 5.5+)"
 LOAD_START="$(cut -d' ' -f1-3 /proc/loadavg)"
-echo "cost: $(date -u +%FT%TZ) kernel $(uname -r), nproc $(nproc), $ROUNDS rounds x (read, fsync) x (off, on, floor, cost) of ${SECS} s; read on $READ_LOOP (raw, /dev/shm), fsync on $STORM_LOOP (ext4, backing $STORM_BACKING); load average at start $LOAD_START"
+echo "cost: $(date -u +%FT%TZ) kernel $(uname -r), nproc $(nproc), $ROUNDS rounds x (read, fsync) x (off, on, floor, cost), windows of ${SECS} s after ${SETTLE_S} s to settle; read on $READ_LOOP (raw, /dev/shm), fsync on $STORM_LOOP (ext4, backing $STORM_BACKING); load average at start $LOAD_START"
 RESULTS="$WORK/results.tsv"  # round workload kind value...
 : >"$RESULTS"
-workload fsync 1 >/dev/null  # warm-up: journal, page cache
-workload read 1 >/dev/null
 for r in $(seq "$ROUNDS"); do
   if (( r % 2 )); then kinds="read fsync"; else kinds="fsync read"; fi
   for kind in $kinds; do
+    start_workload "$kind"
     # Throughput: off, on and floor as ABCCBA (CBAABC in even rounds), so a
-    # drift of the machine's load within the round cancels out. "floor" is
-    # the empty program alone: what any program on this tracepoint costs.
+    # drift of the machine's load within the round cancels out.
     if (( r % 2 )); then arms="off on floor floor on off"; else arms="floor on off off on floor"; fi
     # As a user runs it: kernel.bpf_stats_enabled costs two clock reads per
     # program run, which would be charged to "on" only.
@@ -195,10 +228,10 @@ for r in $(seq "$ROUNDS"); do
           on) start_exporter ;;
           floor) start_empty ;;
         esac
-        [[ $arm == off ]] || workload "$kind" 0.5 >/dev/null
+        sleep "$SETTLE_S"  # past the switch: start-up, the first bios fill the maps
         running=$arm
       fi
-      t="$(workload "$kind" "$SECS")"
+      t="$(window "$kind" "$SECS")"
       echo -e "$r\t$kind\t$arm\t$t" >>"$RESULTS"
     done
     stop_all
@@ -206,18 +239,20 @@ for r in $(seq "$ROUNDS"); do
     sysctl -q -w kernel.bpf_stats_enabled=1 >/dev/null
     if (( r % 2 )); then start_exporter; start_empty; order="ours first"
     else start_empty; start_exporter; order="empty first"; fi
-    m="$(measure_cost "$kind")" || die "measurement failed"
+    m="$(measure_cost)" || die "measurement failed"
     stop_all
+    stop_workload
     echo -e "$r\t$kind\tcost\t${m// /$'\t'}" >>"$RESULTS"
     awk -v r="$r" -v k="$kind" -v o="$order" -F'\t' '
       $1 == r && $2 == k && $3 == "off" {off += $4 / 2}
       $1 == r && $2 == k && $3 == "on" {on += $4 / 2}
       $1 == r && $2 == k && $3 == "floor" {floor += $4 / 2}
       $1 == r && $2 == k && $3 == "cost" {ours = $4; empty = $5; ev = $6}
-      END {printf "  round %s %-5s off=%.0f/s on=%.0f/s floor=%.0f/s  cost (%s): ours=%.1f empty=%.1f ns/event (%.2fx) events=%s\n",
-                  r, k, off, on, floor, o, ours, empty, ours / empty, ev}' "$RESULTS"
+      END {printf "  round %s %-5s off=%.0f/s on=%.0f/s (%.3f) floor=%.0f/s (%.3f)  cost (%s): ours=%.1f empty=%.1f ns/event (%.2fx) events=%s\n",
+                  r, k, off, on, on / off, floor, floor / off, o, ours, empty, ours / empty, ev}' "$RESULTS"
   done
 done
+sysctl -q -w kernel.bpf_stats_enabled=0 >/dev/null
 
 # ---------------------------------------------------------------- idle
 start_exporter
@@ -245,6 +280,9 @@ python3 - "$RESULTS" "$IDLE_PCT" "$STRICT" "$SECS" <<'EOF'
 import statistics, sys
 rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[1]) if l.strip()]
 idle_pct, strict, secs = float(sys.argv[2]), sys.argv[3] == "1", float(sys.argv[4])
+def mean_se(v):
+    se = statistics.stdev(v) / len(v) ** 0.5 if len(v) > 1 else float("nan")
+    return f"{statistics.mean(v):.3f} ± {se:.3f} (standard error)"
 def med_range(v, fmt):
     return f"{fmt.format(statistics.median(v))} ({fmt.format(min(v))}..{fmt.format(max(v))})"
 ok_all = True
@@ -276,7 +314,8 @@ for kind in ("read", "fsync"):
           f"| {med_range(floor_tput, '{:.3f}')} |")
     verdicts.append(f"{kind}: ours / empty = {ratio:.2f}x (goal <= {goals[kind]}x: {'met' if ok_cost else 'MISSED'}); "
                     f"throughput on / off = {tp:.3f} (goal >= 0.98: {'met' if ok_tp else 'MISSED'}; "
-                    f"the empty program alone: {statistics.median(floor_tput):.3f}); "
+                    f"mean {mean_se(tput)}; "
+                    f"the empty program alone: {statistics.median(floor_tput):.3f}, mean {mean_se(floor_tput)}); "
                     f"CPU per 100k bios/s: ours {statistics.median(ours) / 100:.2f}% of one core, "
                     f"{(statistics.median(ours) - statistics.median(empty)) / 100:.2f}% above the empty program")
 ok_idle = idle_pct < 0.5
