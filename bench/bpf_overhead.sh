@@ -88,12 +88,7 @@ MOUNTED=1
 sysctl -q -w kernel.bpf_stats_enabled=1 >/dev/null
 
 # ---------------------------------------------------------------- helpers
-# Program ids held by a process (from /proc/<pid>/fdinfo of its bpf-prog fds).
-
-# The program of <pid> whose name matches <regex>, waiting up to 10 s for it.
-
-# "run_time_ns run_cnt" of a program.
-
+# (prog_ids_of, find_prog, prog_stats: bench/lib.sh)
 # One fsync storm of STORM_MS on a file of its own; prints the fsync count.
 storm() {
   local out file

@@ -32,6 +32,8 @@ while [[ $# -gt 0 ]]; do
 done
 
 SRC_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# shellcheck source=bench/lib.sh
+source "$SRC_DIR/bench/lib.sh"
 BUILD_DIR="${BUILD_DIR:-$SRC_DIR/build}"
 EXPORTER="${DISKIDLE_EXPORTER:-$BUILD_DIR/exporter/diskidle_exporter}"
 
@@ -118,11 +120,9 @@ arm() {
 }
 
 # "name run_cnt run_time_ns" of the exporter's programs named in $@.
-named_prog_stats() {  # NAME...: "name run_cnt run_time_ns" of the exporter's programs
-  local f id
-  for f in /proc/"$EXPORTER_PID"/fdinfo/*; do
-    awk '/^prog_id:/ {print $2}' "$f" 2>/dev/null
-  done | sort -un | while read -r id; do
+named_prog_stats() {
+  local id
+  prog_ids_of "$EXPORTER_PID" | while read -r id; do
     bpftool prog show id "$id" --json 2>/dev/null
   done | python3 -c '
 import json, sys

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shell helpers the bench scripts share. Source it; it defines functions only.
 
 # stop_pid PID: SIGTERM, up to 5 s for the process to exit, then SIGKILL; reaps

@@ -80,7 +80,6 @@ GO_FDS=()
 trap cleanup EXIT
 trap 'exit 2' INT TERM
 
-
 # ---------------------------------------------------------------- fixture
 truncate -s 256M "$WORK/disk.img"
 LOOPDEV="$(losetup --find --show "$WORK/disk.img")"
