@@ -20,7 +20,12 @@ are short- and long-lived, overlap, exit and restart. Then, asking Prometheus:
   complete view, and never more than 5 processes with per-process series in
   any scrape;
 - with both views keyed by `thread` instead of `comm`: the first workload's
-  checks again, on the thread label's series.
+  checks again, on the thread label's series;
+- processes that rename themselves halfway (a write to /proc/self/comm) from
+  one name to another that has series already: each name's increase() holds
+  what was done under it, give or take the bios of the update interval the
+  rename falls in, the new name's rate shows no spike (no history moves), and
+  each process's per-process series add up to exactly what it did.
 
 The run window starts at a scrape that already shows every name's series
 (each name did a few fsyncs first) and ends at a scrape after every process
@@ -76,6 +81,36 @@ for _ in range(count):
 sys.stdout.write(" ".join("%.4f" % s for s in stamps))
 """
 
+# The same, but `before` fsyncs under its first name, then it renames itself
+# (its main thread writes /proc/self/comm, as prctl(PR_SET_NAME) does: the
+# kernel's task_rename tracepoint fires) and does `after` fsyncs under the new
+# name. Prints the first part's times, the rename's time and the second's.
+CHILD_RENAMING = r"""
+import os, sys, time
+path, rate, before, after, start_at, new_name = (
+    sys.argv[1], float(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), float(sys.argv[5]),
+    sys.argv[6])
+fd = os.open(path, os.O_RDONLY)
+def fsyncs(count, target):
+    stamps = []
+    for _ in range(count):
+        delay = target - time.time()
+        if delay > 0:
+            time.sleep(delay)
+        os.fsync(fd)
+        now = time.time()
+        stamps.append(now)
+        target = max(target + 1.0 / rate, now)
+    return stamps, target
+first, target = fsyncs(before, max(start_at, time.time()))
+renamed_at = time.time()
+with open("/proc/self/comm", "w") as f:
+    f.write(new_name)
+second, _ = fsyncs(after, target)
+sys.stdout.write(" ".join("%.4f" % s for s in first) + "\n%.4f\n" % renamed_at
+                 + " ".join("%.4f" % s for s in second) + "\n")
+"""
+
 
 @dataclass
 class Spec:
@@ -84,6 +119,10 @@ class Spec:
     offset: float
     rate: float
     count: int
+    rename_to: str = ""  # a key: after `count` fsyncs, rename to its name
+    count_after: int = 0  # fsyncs under that name
+
+
 
 
 @dataclass
@@ -94,6 +133,9 @@ class ChildRun:
     stamps: list = field(default_factory=list)
     exited_at: float = 0.0
     error: str = ""
+    renamed_to: str = ""  # the comm it took halfway, if any
+    renamed_at: float = 0.0
+    stamps_after: list = field(default_factory=list)  # fsyncs under renamed_to
 
 
 class Workload:
@@ -132,7 +174,8 @@ class Workload:
 
     def start(self, specs, t0):
         for i, spec in enumerate(specs):
-            run = ChildRun(self.comm(spec.key), spec)
+            run = ChildRun(self.comm(spec.key), spec,
+                           renamed_to=self.comm(spec.rename_to) if spec.rename_to else "")
             path = self.files[spec.key][i % len(self.files[spec.key])]
             thread = threading.Thread(target=self._run, args=(run, path, t0), daemon=True)
             self.runs.append(run)
@@ -143,10 +186,14 @@ class Workload:
         start_at = t0 + run.spec.offset
         if self.stopping.wait(max(0.0, start_at - 0.8 - time.time())):
             return
+        if run.renamed_to:
+            args = [CHILD_RENAMING, path, str(run.spec.rate), str(run.spec.count),
+                    str(run.spec.count_after), f"{start_at:.3f}", run.renamed_to]
+        else:
+            args = [CHILD, path, str(run.spec.rate), str(run.spec.count), f"{start_at:.3f}"]
         try:
             proc = subprocess.Popen(
-                [os.path.join(self.dir, run.comm), "-I", "-S", "-c", CHILD, path,
-                 str(run.spec.rate), str(run.spec.count), f"{start_at:.3f}"],
+                [os.path.join(self.dir, run.comm), "-I", "-S", "-c"] + args,
                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         except OSError as e:
             run.error = str(e)
@@ -155,7 +202,8 @@ class Workload:
             self.procs.append(proc)
         run.pid = proc.pid
         try:
-            out, err = proc.communicate(timeout=run.spec.count / run.spec.rate + 120)
+            out, err = proc.communicate(
+                timeout=(run.spec.count + run.spec.count_after) / run.spec.rate + 120)
         except subprocess.TimeoutExpired:
             proc.kill()
             out, err = proc.communicate()
@@ -163,7 +211,15 @@ class Workload:
         if proc.returncode != 0:
             run.error = f"exit {proc.returncode}: {err.strip()[-500:]}"
             return
-        run.stamps = [float(s) for s in out.split()]
+        if run.renamed_to:
+            lines = out.split("\n")
+            run.stamps = [float(s) for s in lines[0].split()]
+            run.renamed_at = float(lines[1])
+            run.stamps_after = [float(s) for s in lines[2].split()]
+            if len(run.stamps_after) != run.spec.count_after:
+                run.error = f"{len(run.stamps_after)} fsyncs after the rename"
+        else:
+            run.stamps = [float(s) for s in out.split()]
         if len(run.stamps) != run.spec.count:
             run.error = f"{len(run.stamps)} fsyncs instead of {run.spec.count}"
 
@@ -187,7 +243,9 @@ class Workload:
             thread.join(30)
 
     def stamps(self, comm):
-        return sorted(s for r in self.runs if r.comm == comm for s in r.stamps)
+        """The fsyncs done under `comm` (a renamed process's under each name)."""
+        return sorted([s for r in self.runs if r.comm == comm for s in r.stamps]
+                      + [s for r in self.runs if r.renamed_to == comm for s in r.stamps_after])
 
 
 def note(text):
@@ -523,6 +581,126 @@ class FiveProcessSlotsTest(SeriesInvariantsTest):
         self.assertLessEqual(float(gauge[0]["value"][1]), limit)
         evictions = self.prometheus.query("diskidle_process_view_evictions_total", at=end)
         note(f"evictions: {evictions[0]['value'][1] if evictions else None}")
+
+
+# How long before its rename a process's bios may still count under its new
+# name: the exporter names a process's counts at each update (every second)
+# with the name it has then; 1.5 s more for an update delayed on a busy machine.
+RENAME_SLACK_S = 2.5
+
+
+class RenamingTest(SeriesInvariantsTest):
+    """Processes that rename themselves halfway, from a name to one that has
+    series already (as a launcher exec()s into a program that also runs
+    elsewhere): nothing they counted under the first name may move to the
+    second, which Prometheus would see as a jump."""
+
+    def test_processes_renaming_themselves(self):
+        self.start(["O", "N"])
+        # A process of each name that keeps its name, and four that start as O
+        # and become N halfway, three seconds apart.
+        specs = [Spec("O", 0, 10, 240), Spec("N", 0, 10, 240)]
+        specs += [Spec("O", 3 * i, 25, 150, rename_to="N", count_after=150) for i in range(4)]
+        start, end = self.run_workload(specs, timeout=120)
+        renamers = [r for r in self.workload.runs if r.renamed_to]
+        note("renames at " + ", ".join(f"{r.renamed_at - start:.1f} s" for r in renamers))
+
+        with self.subTest("complete view: increase() per name"):
+            self.check_complete_view_with_renames(start, end)
+        with self.subTest("complete view: peak rate per name"):
+            self.check_peak_rate_with_renames(start, end)
+        with self.subTest("per-process view"):
+            self.check_per_process_series_of_renamed_processes(end)
+        with self.subTest("per-process view within the complete view"):
+            self.check_per_process_within_complete(end)
+        with self.subTest("no series decreases"):
+            self.check_no_series_decreases(end)
+
+    def bounds(self, comm):
+        """The fsyncs that may count under `comm`: (at least, at most). The
+        last RENAME_SLACK_S of a process's fsyncs before its rename may count
+        under either name."""
+        least, most = [], []
+        for r in self.workload.runs:
+            either = ([s for s in r.stamps if s > r.renamed_at - RENAME_SLACK_S]
+                      if r.renamed_to else [])
+            if r.comm == comm:
+                least += r.stamps[:len(r.stamps) - len(either)]
+                most += r.stamps
+            if r.renamed_to == comm:
+                least += r.stamps_after
+                most += r.stamps_after + either
+        least.sort()
+        most.sort()
+        return least, most
+
+    def check_complete_view_with_renames(self, start, end):
+        window = run_window(start, end)
+        total_counted = 0.0
+        for comm in self.comms:
+            least, most = self.bounds(comm)
+            result = self.prometheus.query(
+                f'sum(increase({COMPLETE}{{op="flush",comm="{comm}"}}[{window}]))', at=end)
+            self.assertTrue(result, f"{comm}: no flush series in Prometheus")
+            counted = float(result[0]["value"][1])
+            total_counted += counted
+            note(f"{comm}: increase() {counted:.1f}, fsyncs under the name "
+                 f"{len(self.workload.stamps(comm))} (bounds {len(least)}..{len(most)})")
+            self.assertGreaterEqual(counted, 0.98 * len(least),
+                                    f"{comm}: increase() {counted:.1f}, at least {len(least)} "
+                                    f"fsyncs were done under the name")
+            self.assertLessEqual(counted, 1.02 * len(most),
+                                 f"{comm}: increase() {counted:.1f}, at most {len(most)} fsyncs "
+                                 f"may count under the name")
+        truth = sum(len(r.stamps) + len(r.stamps_after) for r in self.workload.runs)
+        note(f"both names: increase() {total_counted:.1f}, fsyncs {truth}")
+        self.assertLessEqual(abs(total_counted - truth), 0.02 * truth)
+
+    def check_peak_rate_with_renames(self, start, end):
+        result = self.prometheus.query_range(
+            f'sum by (comm) (rate({COMPLETE}{{op="flush",comm=~"{self.comm_regex}"}}[5s]))',
+            start, end, 1)
+        peaks = {r["metric"]["comm"]: max(float(v) for _, v in r["values"]) for r in result}
+        for comm in self.comms:
+            least, most = self.bounds(comm)
+            self.assertIn(comm, peaks, f"{comm}: no rate in Prometheus")
+            upper = true_peak_rate(most)
+            note(f"{comm}: peak rate()[5s] {peaks[comm]:.2f}/s, true peak at most "
+                 f"{upper:.2f}/s ({peaks[comm] / upper:.3f}x)")
+            self.assertLessEqual(peaks[comm], 1.3 * upper,
+                                 f"{comm}: peak of rate()[5s] {peaks[comm]:.1f}/s, true peak "
+                                 f"over 5 s at most {upper:.1f}/s: a false spike")
+            self.assertGreaterEqual(peaks[comm], 0.5 * true_peak_rate(least))
+
+    def check_per_process_series_of_renamed_processes(self, end):
+        """Per process, its series under each name it had: each rises only by
+        what the process did around that time (so none starts with what was
+        counted under the other name), and together they end at exactly what
+        it did."""
+        scrapes = self.prometheus.successful_scrape_times(self.prometheus.started, end)
+        samples = self.prometheus.raw_samples(
+            f'{PER_PROCESS}{{op="flush",comm=~"{self.comm_regex}"}}', self.prometheus.started, end)
+        by_pid = {}
+        for labels, values in samples.items():
+            labels = dict(labels)
+            by_pid.setdefault(labels["pid"], {})[labels["comm"]] = values
+        for run in self.workload.runs:
+            series = by_pid.get(str(run.pid), {})
+            stamps = sorted(run.stamps + run.stamps_after)
+            names = {run.comm} | ({run.renamed_to} if run.renamed_to else set())
+            self.assertEqual(set(series), names, f"pid {run.pid}: series of names {set(series)}")
+            for comm, values in series.items():
+                previous = [(scrapes[max(0, bisect.bisect_left(scrapes, values[0][0]) - 1)], 0.0)]
+                for (t1, v1), (t2, v2) in zip(previous + values, values):
+                    possible = count_between(stamps, t1 - 1.0 - 0.5, t2 + 1.0)
+                    self.assertLessEqual(v2 - v1, possible,
+                                         f"pid {run.pid} {comm}: per-process series rose by "
+                                         f"{v2 - v1:g} between {t1:.3f} and {t2:.3f}, the "
+                                         f"process did {possible} fsyncs then")
+            finals = {comm: values[-1][1] for comm, values in series.items()}
+            note(f"pid {run.pid} {run.comm}->{run.renamed_to or '-'}: per-process {finals}, "
+                 f"fsyncs {len(run.stamps)} + {len(run.stamps_after)}")
+            self.assertEqual(sum(finals.values()), len(stamps), f"pid {run.pid}: {finals}")
 
 
 class ThreadKeyedTest(SeriesInvariantsTest):
