@@ -18,6 +18,7 @@ TEST_PACKAGES=(
   # needs the JDK's compiler). Installing postgresql-15 also creates and starts
   # Debian's default cluster on port 5432; the test runs its own on a free port.
   postgresql-15 openjdk-17-jdk-headless
+  mariadb-server  # test_real_programs.py: InnoDB's io_uring page writes and redo log flushes
   strace  # test_syscalls.py reads what the exporter asked of bpf() and what the kernel answered
   prometheus prometheus-alertmanager apache2-utils libclang-rt-14-dev
   jsonnet  # deploy/mixin/generate.sh: the committed rules and dashboards are checked against it

@@ -1,8 +1,10 @@
 """Real programs from Debian, not workloads written for the tests: PostgreSQL
-under pgbench, a JVM forcing a FileChannel and dpkg installing a package. The exporter (built-in
+under pgbench, MariaDB (InnoDB writing its pages through io_uring), a JVM
+forcing a FileChannel and dpkg installing a package. The exporter (built-in
 defaults) must name them for the writes they cause on ext4 and XFS, whichever
-thread submits the bios: their own fdatasync()/fsync(), the kernel's
-writeback of pages they dirtied, or the journal commits they force.
+thread submits the bios: their own fdatasync()/fsync() or io_uring
+submissions, the kernel's writeback of pages they dirtied, or the journal
+commits they force.
 
 Each bound is a share of every write byte the exporter counted on the device
 in the same window (its complete view counts every bio once), cross-checked
@@ -17,9 +19,11 @@ import tempfile
 import unittest
 
 from diskidle_testlib import (Exporter, complete_delta, diskstats, free_port, pids_in_view,
-                              process_delta, require_privileges, run, tmpfs_loop_filesystem)
+                              process_delta, require_privileges, run, tmpfs_loop_filesystem,
+                              wait_for)
 
 PG_BIN = "/usr/lib/postgresql/15/bin"  # Debian 12's postgresql-15
+MARIADB_INSERTS = 300
 HERE = os.path.dirname(os.path.abspath(__file__))
 JAVA_BLOCKS = 200
 DEB_FILES, DEB_FILE_BYTES = 100, 65536
@@ -108,6 +112,69 @@ class RealProgramsTest:
                            f"the checkpointer (pid {checkpointer}) fsync()ed the tables")
         # Four clients' backends commit for themselves: more than one pid.
         self.assertGreaterEqual(len(pids_in_view(after, comm="postgres", device=device)), 3)
+
+    def test_mariadb_commits_and_io_uring_page_writes_are_counted_for_mariadbd(self):
+        """Debian 12's MariaDB 10.11: each autocommit INSERT writes the redo log
+        (O_DIRECT pwrite) and fdatasync()s it; at shutdown the buffer pool's
+        dirty pages go out through io_uring (InnoDB's default where the kernel
+        has it), submitted by its own threads."""
+        self.assertTrue(shutil.which("mariadbd") and shutil.which("mariadb-install-db"),
+                        "mariadb-server is missing: scripts/install-deps.sh test installs it")
+        user = pwd.getpwnam("mysql")
+        data = self.fs.path("mariadb")
+        os.mkdir(data)
+        os.chown(data, user.pw_uid, user.pw_gid)
+        # --no-defaults: nothing of the system's /etc/mysql applies (its socket,
+        # port and log paths belong to Debian's own server).
+        base = ["--no-defaults", f"--datadir={data}", "--user=mysql"]
+        run("mariadb-install-db", *base, "--auth-root-authentication-method=normal",
+            "--skip-test-db", timeout=180)
+        socket, log = os.path.join(data, "sock"), os.path.join(data, "server.log")
+        client = ["mariadb", "--no-defaults", f"--socket={socket}", "-u", "root"]
+        server = subprocess.Popen(["mariadbd", *base, f"--socket={socket}", "--skip-networking",
+                                   f"--log-error={log}", f"--pid-file={data}/pid",
+                                   "--innodb-buffer-pool-size=64M"],
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+        def stop_server():  # before the unmount (cleanups run last-in, first-out)
+            if server.poll() is None:
+                server.kill()
+            server.wait(timeout=60)
+        self.addCleanup(stop_server)
+
+        def ready():
+            if server.poll() is not None:
+                with open(log) as f:
+                    self.fail(f"mariadbd exited with {server.returncode}: {f.read()[-2000:]}")
+            return subprocess.run(client + ["-e", "SELECT 1"], capture_output=True).returncode == 0
+        wait_for("mariadbd to accept connections", ready, timeout=120)
+        with open(log) as f:
+            self.assertIn("Using io_uring", f.read(),
+                          "InnoDB did not take io_uring (its log says why): nothing here would "
+                          "test the io_uring path")
+        run(*client, "-e", "CREATE DATABASE t; CREATE TABLE t.rows "
+            "(id INT PRIMARY KEY AUTO_INCREMENT, v VARCHAR(200)) ENGINE=InnoDB")
+
+        before, disk_before = self.exporter.scrape(), diskstats(self.fs.name)
+        inserts = "".join("INSERT INTO t.rows (v) VALUES (REPEAT('x', 200));\n"
+                          for _ in range(MARIADB_INSERTS))
+        run(*client, input=inserts)
+        # A clean shutdown writes every dirty page of the buffer pool.
+        server.terminate()
+        self.assertEqual(server.wait(timeout=120), 0, "mariadbd's shutdown failed")
+        after = self.exporter.scrape()
+
+        self.assert_written_for(before, after, disk_before, "mariadbd")
+        device, pid = self.fs.name, str(server.pid)
+        # One redo log flush per autocommit at least (innodb_flush_log_at_trx_commit=1).
+        commits = process_delta(before, after, device=device, pid=pid, comm="mariadbd",
+                                syscall="fdatasync", op="flush").bios
+        report(self, f"{commits} flushes under fdatasync for {MARIADB_INSERTS} commits")
+        self.assertGreaterEqual(commits, MARIADB_INSERTS)
+        pages = process_delta(before, after, device=device, pid=pid, comm="mariadbd",
+                              syscall="io_uring", op="write").bytes
+        report(self, f"{pages} bytes of pages written through io_uring")
+        self.assertGreaterEqual(pages, 16384, "not even one 16 KiB page under io_uring")
 
     def test_jvm_force_is_counted_for_java(self):
         path = self.fs.path("forced")
