@@ -12,7 +12,7 @@ BUILD_PACKAGES=(
   libgtest-dev libgmock-dev
 )
 TEST_PACKAGES=(
-  python3 python3-yaml util-linux e2fsprogs xfsprogs fio bpftrace wrk curl openssl
+  python3 python3-yaml util-linux e2fsprogs xfsprogs btrfs-progs fio bpftrace wrk curl openssl
   sqlite3  # test_writeback.py: a WAL database whose journal commits the exporter must name
   # test_real_programs.py: PostgreSQL under pgbench and a JVM (the source launcher
   # needs the JDK's compiler). Installing postgresql-15 also creates and starts

@@ -111,7 +111,8 @@ class LoopFilesystem:
         # No lazy init: ext4lazyinit would write in the background and blur the
         # "writes nothing" assertions. XFS needs >= 300 MiB.
         mkfs = {"ext4": ["mkfs.ext4", "-q", "-F", "-E", "lazy_itable_init=0,lazy_journal_init=0"],
-                "xfs": ["mkfs.xfs", "-q", "-f"]}[fstype]
+                "xfs": ["mkfs.xfs", "-q", "-f"],
+                "btrfs": ["mkfs.btrfs", "-q", "-f"]}[fstype]
         run(*mkfs, self.fs_device)
         self.mountpoint = os.path.join(self.workdir, "mnt")
         os.mkdir(self.mountpoint)

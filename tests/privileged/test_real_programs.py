@@ -1,7 +1,7 @@
 """Real programs from Debian, not workloads written for the tests: PostgreSQL
 under pgbench, MariaDB (InnoDB writing its pages through io_uring), a JVM
 forcing a FileChannel and dpkg installing a package. The exporter (built-in
-defaults) must name them for the writes they cause on ext4 and XFS, whichever
+defaults) must name them for the writes they cause on ext4, XFS and btrfs, whichever
 thread submits the bios: their own fdatasync()/fsync() or io_uring
 submissions, the kernel's writeback of pages they dirtied, or the journal
 commits they force.
@@ -240,6 +240,10 @@ class Ext4(RealProgramsTest, unittest.TestCase):
 
 class Xfs(RealProgramsTest, unittest.TestCase):
     fstype = "xfs"
+
+
+class Btrfs(RealProgramsTest, unittest.TestCase):
+    fstype = "btrfs"
 
 
 if __name__ == "__main__":
