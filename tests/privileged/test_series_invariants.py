@@ -392,6 +392,19 @@ class SeriesInvariantsTest(unittest.TestCase):
             by_pid[pid] = values
         return by_pid
 
+    def check_rises_only_by_what_it_did(self, what, values, stamps, scrapes):
+        """What a per-process series shows at a scrape must have happened since
+        the scrape before its previous sample (or before its first sample: a
+        series never starts with what the process did before), allowing one
+        background update (1 s) before and the scrape's own duration (the
+        timeout, 1 s) after. `stamps`: the process's fsyncs."""
+        previous = [(scrapes[max(0, bisect.bisect_left(scrapes, values[0][0]) - 1)], 0.0)]
+        for (t1, v1), (t2, v2) in zip(previous + values, values):
+            possible = count_between(stamps, t1 - 1.0 - 0.5, t2 + 1.0)
+            self.assertLessEqual(v2 - v1, possible,
+                                 f"{what}: per-process series rose by {v2 - v1:g} between "
+                                 f"{t1:.3f} and {t2:.3f}, the process did {possible} fsyncs then")
+
     def check_per_process_view(self, start, end, every_process_has_a_slot):
         """Per process: the series counts only what the process did while it
         existed, and ends a few seconds after the process exits."""
@@ -410,18 +423,7 @@ class SeriesInvariantsTest(unittest.TestCase):
             if run is None:
                 continue  # a warm-up process
             stamps = run.stamps
-            # What the series shows at a scrape must have happened since the
-            # scrape before its previous sample (or before its first sample: a
-            # series never starts with what the process did before), allowing
-            # one background update (1 s) before and the scrape's own duration
-            # (the timeout, 1 s) after.
-            previous = [(scrapes[max(0, bisect.bisect_left(scrapes, values[0][0]) - 1)], 0.0)]
-            for (t1, v1), (t2, v2) in zip(previous + values, values):
-                possible = count_between(stamps, t1 - 1.0 - 0.5, t2 + 1.0)
-                self.assertLessEqual(v2 - v1, possible,
-                                     f"{run.comm} pid {pid}: per-process series rose by "
-                                     f"{v2 - v1:g} between {t1:.3f} and {t2:.3f}, the process "
-                                     f"did {possible} fsyncs then")
+            self.check_rises_only_by_what_it_did(f"{run.comm} pid {pid}", values, stamps, scrapes)
             last_value = values[-1][1]
             self.assertLessEqual(last_value, len(stamps),
                                  f"{run.comm} pid {pid}: counted more than it did")
@@ -690,13 +692,8 @@ class RenamingTest(SeriesInvariantsTest):
             names = {run.comm} | ({run.renamed_to} if run.renamed_to else set())
             self.assertEqual(set(series), names, f"pid {run.pid}: series of names {set(series)}")
             for comm, values in series.items():
-                previous = [(scrapes[max(0, bisect.bisect_left(scrapes, values[0][0]) - 1)], 0.0)]
-                for (t1, v1), (t2, v2) in zip(previous + values, values):
-                    possible = count_between(stamps, t1 - 1.0 - 0.5, t2 + 1.0)
-                    self.assertLessEqual(v2 - v1, possible,
-                                         f"pid {run.pid} {comm}: per-process series rose by "
-                                         f"{v2 - v1:g} between {t1:.3f} and {t2:.3f}, the "
-                                         f"process did {possible} fsyncs then")
+                self.check_rises_only_by_what_it_did(f"pid {run.pid} {comm}", values, stamps,
+                                                     scrapes)
             finals = {comm: values[-1][1] for comm, values in series.items()}
             note(f"pid {run.pid} {run.comm}->{run.renamed_to or '-'}: per-process {finals}, "
                  f"fsyncs {len(run.stamps)} + {len(run.stamps_after)}")
