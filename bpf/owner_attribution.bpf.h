@@ -229,6 +229,52 @@ static __always_inline struct owner *page_dirtier(struct bio *bio)
 }
 
 /*
+ * btrfs's completion handlers of a bio that is the struct btrfs_bio it
+ * allocated itself, not a clone: btrfs_simple_end_io (one stripe) and
+ * btrfs_orig_write_end_io (the first copy of a mirrored write). Typeless
+ * ksyms: libbpf takes their addresses from /proc/kallsyms (static functions
+ * are listed there; btrfs as a module too, once loaded); __weak: 0 where they
+ * are missing (btrfs not loaded at start-up, before 6.3), and then no bio
+ * matches.
+ */
+extern const void btrfs_simple_end_io __ksym __weak;
+extern const void btrfs_orig_write_end_io __ksym __weak;
+
+/*
+ * The recorded dirtier of the file a btrfs data write belongs to, read from
+ * the btrfs_bio around it. Compressed writes need this: btrfs writes them
+ * from pages of its own (the compressed copy), which belong to no file, so
+ * page_dirtier() finds nothing. Only a bio whose bi_end_io is one of the two
+ * handlers above is a struct btrfs_bio; the types are checked first, so on a
+ * kernel without them (or with btrfs a module whose BTF is not loaded) this
+ * is skipped by the verifier.
+ */
+static __always_inline struct owner *btrfs_bio_dirtier(struct bio *bio)
+{
+	unsigned long end_io, simple = (unsigned long)&btrfs_simple_end_io,
+			      orig = (unsigned long)&btrfs_orig_write_end_io;
+	struct btrfs_bio___owner *bbio;
+	struct btrfs_inode___owner *bi;
+	struct inode *inode;
+	struct inode_key k = {};
+
+	if (!bpf_core_field_exists(struct btrfs_bio___owner, inode) ||
+	    !bpf_core_field_exists(struct btrfs_bio___owner, bio) ||
+	    !bpf_core_field_exists(struct btrfs_inode___owner, vfs_inode))
+		return NULL;
+	end_io = (unsigned long)BPF_CORE_READ((struct bio___owner *)bio, bi_end_io);
+	if (!end_io || (end_io != simple && end_io != orig))
+		return NULL;
+	bbio = (void *)bio - bpf_core_field_offset(struct btrfs_bio___owner, bio);
+	bi = BPF_CORE_READ(bbio, inode);
+	if (!bi)
+		return NULL;
+	inode = (void *)bi + bpf_core_field_offset(struct btrfs_inode___owner, vfs_inode);
+	inode_key_of(inode, &k);
+	return bpf_map_lookup_elem(&dirtiers, &k);
+}
+
+/*
  * Counts a kernel thread's bio for the process it works for, if there is
  * one: the forcer of the journal commit this thread is writing, else the
  * dirtier of the file pages being written back. Returns 1 if counted.
@@ -249,6 +295,8 @@ static __always_inline int count_owned_bio(struct bio *bio, u8 op, u32 bytes,
 		if (op != DISKIDLE_OP_WRITE)
 			return 0;
 		o = page_dirtier(bio);
+		if (!o)
+			o = btrfs_bio_dirtier(bio);
 		if (!o)
 			return 0;
 		nr = DISKIDLE_SYSCALL_WRITEBACK;

@@ -38,6 +38,7 @@ struct bio_vec {
  * flavour is matched to the kernel's struct bio by CO-RE. */
 struct bio___owner {
 	struct bio_vec *bi_io_vec;
+	void *bi_end_io; /* bio_end_io_t *: who completes it */
 };
 
 struct address_space {
@@ -61,6 +62,17 @@ struct file {
 
 struct journal_s {
 	struct block_device *j_fs_dev; /* the filesystem's device (its s_dev) */
+};
+
+/* btrfs (6.3+ layout): the bio it submits is embedded in a struct btrfs_bio
+ * that names the file's inode; a struct btrfs_inode embeds the VFS inode. */
+struct btrfs_inode___owner {
+	struct inode vfs_inode;
+};
+
+struct btrfs_bio___owner {
+	struct btrfs_inode___owner *inode;
+	struct bio bio;
 };
 
 #pragma clang attribute pop

@@ -614,7 +614,7 @@ def programs_held_by_live_processes():
     return ids
 
 
-def tmpfs_loop_filesystem(test, fstype, size_mb=512):
+def tmpfs_loop_filesystem(test, fstype, size_mb=512, mount_options=""):
     """A LoopFilesystem whose image lives on a private tmpfs. Its flushes then
     cause no I/O on the host's disk (the loop driver's fsync of a tmpfs file does
     nothing), which keeps the system's other bios out of a test's accounting and
@@ -626,6 +626,6 @@ def tmpfs_loop_filesystem(test, fstype, size_mb=512):
     saved = tempfile.tempdir
     tempfile.tempdir = base
     try:
-        return LoopFilesystem(test, fstype, size_mb)
+        return LoopFilesystem(test, fstype, size_mb, mount_options=mount_options)
     finally:
         tempfile.tempdir = saved
