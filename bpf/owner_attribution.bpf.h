@@ -193,8 +193,10 @@ static __always_inline int note_dirtier(struct address_space *mapping)
 	return 0;
 }
 
-/* The recorded dirtier of the file page a data write starts with, if any. */
-static __always_inline struct owner *page_dirtier(struct bio *bio)
+/* The recorded dirtier of the file page a data write starts with, if any.
+ * Sets *fileless when that page has no mapping at all (a page the filesystem
+ * allocated for itself, such as btrfs's compressed copy). */
+static __always_inline struct owner *page_dirtier(struct bio *bio, bool *fileless)
 {
 	struct bio___owner *b = (void *)bio;
 	struct page *page;
@@ -219,6 +221,7 @@ static __always_inline struct owner *page_dirtier(struct bio *bio)
 			page = (struct page *)(head - 1);
 	}
 	mapping = (unsigned long)BPF_CORE_READ(page, mapping);
+	*fileless = !mapping;
 	if (!mapping || (mapping & DISKIDLE_MAPPING_FLAGS))
 		return NULL; /* anonymous (swap) or not a page-cache page */
 	inode = BPF_CORE_READ((struct address_space *)mapping, host);
@@ -239,15 +242,21 @@ static __always_inline struct owner *page_dirtier(struct bio *bio)
  */
 extern const void btrfs_simple_end_io __ksym __weak;
 extern const void btrfs_orig_write_end_io __ksym __weak;
+/* The btrfs-level completion (btrfs_bio->end_io) of a compressed write:
+ * end_compressed_bio_write until 6.8, end_bbio_compressed_write since 6.9. */
+extern const void end_compressed_bio_write __ksym __weak;
+extern const void end_bbio_compressed_write __ksym __weak;
 
 /*
- * The recorded dirtier of the file a btrfs data write belongs to, read from
- * the btrfs_bio around it. Compressed writes need this: btrfs writes them
- * from pages of its own (the compressed copy), which belong to no file, so
- * page_dirtier() finds nothing. Only a bio whose bi_end_io is one of the two
- * handlers above is a struct btrfs_bio; the types are checked first, so on a
- * kernel without them (or with btrfs a module whose BTF is not loaded) this
- * is skipped by the verifier.
+ * The recorded dirtier of the file a btrfs compressed write belongs to, read
+ * from the btrfs_bio around it: btrfs writes compressed data from pages of
+ * its own, which belong to no file, so page_dirtier() finds nothing (and says
+ * so: only then is this asked). Only a bio whose bi_end_io is one of the two
+ * handlers above is a struct btrfs_bio, and only one whose end_io is the
+ * compressed write's is taken (not, say, direct I/O to an image file whose
+ * pages are another filesystem's own). The types are checked first, so on a
+ * kernel without them (or with btrfs a module whose BTF is not loaded) the
+ * verifier drops this code.
  */
 static __always_inline struct owner *btrfs_bio_dirtier(struct bio *bio)
 {
@@ -259,6 +268,7 @@ static __always_inline struct owner *btrfs_bio_dirtier(struct bio *bio)
 	struct inode_key k = {};
 
 	if (!bpf_core_field_exists(struct btrfs_bio___owner, inode) ||
+	    !bpf_core_field_exists(struct btrfs_bio___owner, end_io) ||
 	    !bpf_core_field_exists(struct btrfs_bio___owner, bio) ||
 	    !bpf_core_field_exists(struct btrfs_inode___owner, vfs_inode))
 		return NULL;
@@ -266,6 +276,10 @@ static __always_inline struct owner *btrfs_bio_dirtier(struct bio *bio)
 	if (!end_io || (end_io != simple && end_io != orig))
 		return NULL;
 	bbio = (void *)bio - bpf_core_field_offset(struct btrfs_bio___owner, bio);
+	end_io = (unsigned long)BPF_CORE_READ(bbio, end_io);
+	if (!end_io || (end_io != (unsigned long)&end_bbio_compressed_write &&
+			end_io != (unsigned long)&end_compressed_bio_write))
+		return NULL;
 	bi = BPF_CORE_READ(bbio, inode);
 	if (!bi)
 		return NULL;
@@ -294,8 +308,13 @@ static __always_inline int count_owned_bio(struct bio *bio, u8 op, u32 bytes,
 	} else {
 		if (op != DISKIDLE_OP_WRITE)
 			return 0;
-		o = page_dirtier(bio);
-		if (!o)
+		bool fileless = false;
+
+		o = page_dirtier(bio, &fileless);
+		/* Only for pages of no file: a bio carrying another file's pages
+		 * (a loop device's direct I/O to its backing file) must not be
+		 * credited to whoever once dirtied the file it lands in. */
+		if (!o && fileless)
 			o = btrfs_bio_dirtier(bio);
 		if (!o)
 			return 0;

@@ -72,6 +72,7 @@ struct btrfs_inode___owner {
 
 struct btrfs_bio___owner {
 	struct btrfs_inode___owner *inode;
+	void *end_io; /* btrfs_bio_end_io_t: btrfs's own completion */
 	struct bio bio;
 };
 
