@@ -102,8 +102,15 @@ def build_disk(workdir, out):
     _run(*mkfs, "-d", content, out)
 
 
-def boot(kernel_dir, initramfs, disk, console_log, timeout_s):
-    """Boots to poweroff; returns the console text and the seconds it took."""
+# The first line guest_init.sh prints: the guest's init, ours, is running.
+INIT_MARK = b"DISKIDLE kernel "
+
+
+def boot(kernel_dir, initramfs, disk, console_log, timeout_s, init_timeout_s):
+    """Boots to poweroff. Returns the console text, the seconds it took, and
+    whether our init ever ran: qemu is killed after timeout_s, or after
+    init_timeout_s if the kernel has not started our init by then (an emulated
+    boot that hangs before running anything of ours)."""
     image = os.path.join(kernel_dir, "vmlinux")
     if not os.path.exists(image):
         image = os.path.join(kernel_dir, "vmlinuz")
@@ -114,12 +121,24 @@ def boot(kernel_dir, initramfs, disk, console_log, timeout_s):
            # panic=-1: a panic reboots at once, and -no-reboot turns that into an exit.
            "-append", "console=ttyS0 loglevel=1 panic=-1"]
     start = time.monotonic()
+    init_ran = False
     with open(console_log, "wb") as log:
+        qemu = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         try:
-            subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                           timeout=timeout_s, check=False)
-        except subprocess.TimeoutExpired:
-            pass  # subprocess.run has killed qemu; the missing "done" line says so
+            while qemu.poll() is None:
+                elapsed = time.monotonic() - start
+                if not init_ran:
+                    with open(console_log, "rb") as f:
+                        init_ran = INIT_MARK in f.read()
+                if elapsed > timeout_s or (not init_ran and elapsed > init_timeout_s):
+                    break  # killed below; the missing "done" line says so
+                time.sleep(0.5)
+        finally:
+            if qemu.poll() is None:
+                qemu.kill()
+            qemu.wait()
     elapsed = time.monotonic() - start
     with open(console_log, "rb") as f:
-        return f.read().decode("utf-8", errors="backslashreplace").replace("\r", ""), elapsed
+        console = f.read()
+    return (console.decode("utf-8", errors="backslashreplace").replace("\r", ""), elapsed,
+            INIT_MARK in console)
