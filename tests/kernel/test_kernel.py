@@ -63,8 +63,9 @@ COMM = "diskidle-iogen"
 # A boot takes 30-90 s under TCG on a busy 2-core VM (measured); qemu is killed after this.
 BOOT_TIMEOUT_S = 600
 # Our init prints its first line 3-5 s into a boot (20 s on a busy VM). Seen
-# once in ~100 boots of Debian's 7.3 on a busy host: the emulated kernel hung
-# after "Booting from ROM..", before running anything of ours. Such a boot is
+# once in ~60 boots of Debian's 7.3 (2026-12-01, the host busy with a build):
+# the emulated kernel hung after "Booting from ROM..", before running anything
+# of ours. Such a boot is
 # killed after this and booted again, once; a hang after our init started is
 # never retried (it fails, with the console).
 INIT_TIMEOUT_S = 120
