@@ -299,6 +299,7 @@ static __always_inline int count_owned_bio(struct bio *bio, u8 op, u32 bytes,
 	u32 pid = bpf_get_current_pid_tgid();
 	struct owner *o;
 	struct bio_key key = {};
+	bool fileless = false;
 	s32 nr;
 	int added;
 
@@ -308,8 +309,6 @@ static __always_inline int count_owned_bio(struct bio *bio, u8 op, u32 bytes,
 	} else {
 		if (op != DISKIDLE_OP_WRITE)
 			return 0;
-		bool fileless = false;
-
 		o = page_dirtier(bio, &fileless);
 		/* Only for pages of no file: a bio carrying another file's pages
 		 * (a loop device's direct I/O to its backing file) must not be

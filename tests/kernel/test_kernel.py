@@ -65,9 +65,8 @@ BOOT_TIMEOUT_S = 600
 # Our init prints its first line 3-5 s into a boot (20 s on a busy VM). Seen
 # once in ~60 boots of Debian's 7.3 (2026-12-01, the host busy with a build):
 # the emulated kernel hung after "Booting from ROM..", before running anything
-# of ours. Such a boot is
-# killed after this and booted again, once; a hang after our init started is
-# never retried (it fails, with the console).
+# of ours. Such a boot is killed after this and booted again, once; a hang
+# after our init started is never retried (it fails, with the console).
 INIT_TIMEOUT_S = 120
 
 DISKSTATS_FAMILIES = (

@@ -63,33 +63,15 @@ WARMUP_FSYNCS = 3
 # A child: fsyncs an unchanged file `count` times at `rate` per second from
 # `start_at` (never catching up after a stall, so no burst beyond the rate),
 # and prints the time of every fsync. Its name is its executable's name (a
-# symlink to python), so even its first bio carries the right comm.
+# symlink to python), so even its first bio carries the right comm. Given a
+# new name and a second count, it then renames itself (its main thread writes
+# /proc/self/comm, as prctl(PR_SET_NAME) does: the kernel's task_rename
+# tracepoint fires) and fsyncs that many times more under the new name,
+# printing the rename's time and the second part's times on two more lines.
 CHILD = r"""
 import os, sys, time
 path, rate, count, start_at = sys.argv[1], float(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
-fd = os.open(path, os.O_RDONLY)
-stamps = []
-target = max(start_at, time.time())
-for _ in range(count):
-    delay = target - time.time()
-    if delay > 0:
-        time.sleep(delay)
-    os.fsync(fd)  # an unchanged file: one zero-byte flush bio
-    now = time.time()
-    stamps.append(now)
-    target = max(target + 1.0 / rate, now)
-sys.stdout.write(" ".join("%.4f" % s for s in stamps))
-"""
-
-# The same, but `before` fsyncs under its first name, then it renames itself
-# (its main thread writes /proc/self/comm, as prctl(PR_SET_NAME) does: the
-# kernel's task_rename tracepoint fires) and does `after` fsyncs under the new
-# name. Prints the first part's times, the rename's time and the second's.
-CHILD_RENAMING = r"""
-import os, sys, time
-path, rate, before, after, start_at, new_name = (
-    sys.argv[1], float(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), float(sys.argv[5]),
-    sys.argv[6])
+new_name, count_after = (sys.argv[5], int(sys.argv[6])) if len(sys.argv) > 5 else ("", 0)
 fd = os.open(path, os.O_RDONLY)
 def fsyncs(count, target):
     stamps = []
@@ -97,18 +79,20 @@ def fsyncs(count, target):
         delay = target - time.time()
         if delay > 0:
             time.sleep(delay)
-        os.fsync(fd)
+        os.fsync(fd)  # an unchanged file: one zero-byte flush bio
         now = time.time()
         stamps.append(now)
         target = max(target + 1.0 / rate, now)
     return stamps, target
-first, target = fsyncs(before, max(start_at, time.time()))
-renamed_at = time.time()
-with open("/proc/self/comm", "w") as f:
-    f.write(new_name)
-second, _ = fsyncs(after, target)
-sys.stdout.write(" ".join("%.4f" % s for s in first) + "\n%.4f\n" % renamed_at
-                 + " ".join("%.4f" % s for s in second) + "\n")
+stamps, target = fsyncs(count, max(start_at, time.time()))
+out = " ".join("%.4f" % s for s in stamps)
+if new_name:
+    renamed_at = time.time()
+    with open("/proc/self/comm", "w") as f:
+        f.write(new_name)
+    stamps, _ = fsyncs(count_after, target)
+    out += "\n%.4f\n" % renamed_at + " ".join("%.4f" % s for s in stamps)
+sys.stdout.write(out)
 """
 
 
@@ -121,8 +105,6 @@ class Spec:
     count: int
     rename_to: str = ""  # a key: after `count` fsyncs, rename to its name
     count_after: int = 0  # fsyncs under that name
-
-
 
 
 @dataclass
@@ -186,11 +168,9 @@ class Workload:
         start_at = t0 + run.spec.offset
         if self.stopping.wait(max(0.0, start_at - 0.8 - time.time())):
             return
+        args = [CHILD, path, str(run.spec.rate), str(run.spec.count), f"{start_at:.3f}"]
         if run.renamed_to:
-            args = [CHILD_RENAMING, path, str(run.spec.rate), str(run.spec.count),
-                    str(run.spec.count_after), f"{start_at:.3f}", run.renamed_to]
-        else:
-            args = [CHILD, path, str(run.spec.rate), str(run.spec.count), f"{start_at:.3f}"]
+            args += [run.renamed_to, str(run.spec.count_after)]
         try:
             proc = subprocess.Popen(
                 [os.path.join(self.dir, run.comm), "-I", "-S", "-c"] + args,
@@ -211,15 +191,13 @@ class Workload:
         if proc.returncode != 0:
             run.error = f"exit {proc.returncode}: {err.strip()[-500:]}"
             return
+        lines = out.split("\n")
+        run.stamps = [float(s) for s in lines[0].split()]
         if run.renamed_to:
-            lines = out.split("\n")
-            run.stamps = [float(s) for s in lines[0].split()]
             run.renamed_at = float(lines[1])
             run.stamps_after = [float(s) for s in lines[2].split()]
             if len(run.stamps_after) != run.spec.count_after:
                 run.error = f"{len(run.stamps_after)} fsyncs after the rename"
-        else:
-            run.stamps = [float(s) for s in out.split()]
         if len(run.stamps) != run.spec.count:
             run.error = f"{len(run.stamps)} fsyncs instead of {run.spec.count}"
 
