@@ -38,10 +38,10 @@ enum syscall_read {
 	READ_NONE = 0, /* no syscall number at all */
 	READ_TASK_PT_REGS = 1, /* bpf_task_pt_regs(task)->orig_ax per bio (main before issue 13) */
 	READ_PROBE = 2, /* cached address, bpf_probe_read_kernel() */
-	READ_RDONLY_CAST = 3, /* cached address, bpf_rdonly_cast() (what the exporter does) */
+	READ_RDONLY_CAST = 3, /* cached address, bpf_rdonly_cast() (the exporter's, with v_stack's identity) */
 };
 
-#define VARIANTS 4
+#define VARIANTS 5
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 8 * VARIANTS);
@@ -106,6 +106,106 @@ static __always_inline int hit_path(u64 *ctx, u32 variant, enum syscall_read how
 hit:
 	s->pending_bios += 1;
 	s->pending_bytes += bytes;
+	return 0;
+}
+
+/*
+ * v_stack: the exporter's hit path (bio_stats.bpf.c, bio_stats.h). The thread
+ * is told by the stack the tracepoint's arguments lie on, relative to
+ * &fork_generation (a pointer difference is the one pointer arithmetic the
+ * verifier turns into a number), instead of bpf_get_current_task_btf(); a
+ * task creation (v_newtask) invalidates every slot, since the new task may
+ * have an exited one's stack.
+ */
+volatile __u64 fork_generation;
+
+struct stack_slot {
+	u64 stack_lo; /* relative to &fork_generation */
+	u64 stack_span;
+	u64 gen;
+	u64 scratch;
+	u32 bd_dev;
+	s32 syscall_nr;
+	u64 regs;
+	u8 op;
+	u8 bucket;
+	u8 user;
+	u8 pad[5];
+	u64 pending_bios;
+	u64 pending_bytes;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 8);
+	__type(key, u32);
+	__type(value, struct stack_slot);
+} stack_slots SEC(".maps");
+
+static __always_inline int hit_path_stack(u64 *ctx)
+{
+	struct bio *bio = (struct bio *)ctx[0];
+	struct block_device *bdev = bio->bi_bdev;
+	u32 bd_dev = bdev->bd_dev, opf = bio->bi_opf, bytes = bio->bi_iter.bi_size;
+	u64 rel = (u64)ctx;
+	u8 op = classify_op(opf, bytes), bucket = size_bucket(bytes);
+	u32 index;
+	struct stack_slot *s;
+	struct task_struct *task;
+	s32 nr;
+
+	asm volatile("%[rel] -= %[base]" : [rel] "+r"(rel) : [base] "r"(&fork_generation));
+	index = ((u32)(rel >> 14) * 2654435761u ^ bd_dev) >> 7 & 7;
+	s = bpf_map_lookup_elem(&stack_slots, &index);
+	if (!s)
+		return 0;
+	if (rel - s->stack_lo < s->stack_span && s->gen == fork_generation &&
+	    s->bd_dev == bd_dev && s->op == op && s->bucket == bucket) {
+		if (!s->user)
+			goto hit;
+		nr = syscall_at((struct pt_regs *)bpf_rdonly_cast(
+			(void *)s->regs, bpf_core_type_id_kernel(struct pt_regs)));
+		if (nr == s->syscall_nr)
+			goto hit;
+	}
+	task = bpf_get_current_task_btf();
+	s->gen = fork_generation;
+	*(volatile u64 *)&s->scratch = (u64)ctx;
+	{
+		u64 abs = *(volatile u64 *)&s->scratch, base = abs - rel;
+		u64 lo = (u64)task->stack;
+
+		s->regs = (u64)bpf_task_pt_regs(task);
+		if (abs - lo < s->regs - lo) {
+			s->stack_lo = lo - base;
+			s->stack_span = s->regs - lo;
+		} else {
+			s->stack_span = 0;
+		}
+	}
+	s->bd_dev = bd_dev;
+	s->op = op;
+	s->bucket = bucket;
+	s->user = !(task->flags & PF_KTHREAD);
+	s->syscall_nr = s->user ? syscall_at((struct pt_regs *)s->regs) : 0;
+	s->pending_bios = 0;
+	return 0;
+hit:
+	s->pending_bios += 1;
+	s->pending_bytes += bytes;
+	return 0;
+}
+
+SEC("tp_btf/block_bio_queue")
+int v_stack(u64 *ctx)
+{
+	return hit_path_stack(ctx);
+}
+
+SEC("tp_btf/task_newtask")
+int v_newtask(u64 *ctx)
+{
+	__sync_fetch_and_add(&fork_generation, 1);
 	return 0;
 }
 

@@ -49,6 +49,11 @@ struct {
  * libbpf maps into the exporter's memory, so flipping it needs no syscall. */
 volatile __u32 cache_bypass;
 
+/* Bumped by task_newtask (below) whenever any task is created: a cache slot
+ * filled before may name a kernel stack that a new task now owns. Next to
+ * cache_bypass: a hit reads both from one cache line. */
+volatile __u64 fork_generation;
+
 /* Set by the loader before load (read-only to the program, so the verifier
  * prunes the thread-name copy when it is off). */
 const volatile __u32 record_threads = 0;
@@ -108,9 +113,9 @@ extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym __weak;
  * thread's saved user registers stay at the same address for its whole life:
  * task_pt_regs() is computed from task->stack, which is allocated at fork
  * and never moves (x86_64 and arm64 alike), and a hit has checked that the
- * current thread is the one (pid and start time) the address was taken from
- * (a slot left over from an exited thread is never read: no live thread
- * matches it; and the load is fault-checked anyway).
+ * current thread is the one the address was taken from (by its stack and the
+ * fork generation: a slot left over from an exited thread is never read; and
+ * the load is fault-checked anyway).
  * The value itself is read live, so a thread alternating write() and fsync()
  * gets each bio's own syscall.
  */
@@ -133,6 +138,59 @@ static __always_inline s32 current_syscall(struct task_struct *task)
 	if (flags & PF_KTHREAD)
 		return DISKIDLE_SYSCALL_KERNEL_THREAD;
 	return user_syscall(task);
+}
+
+/*
+ * `a - b` for two pointers, as a plain number. The verifier allows a pointer
+ * difference (and only that) to a program loaded with CAP_PERFMON, and types
+ * the result as a number; written as one instruction so that the compiler
+ * cannot turn it into a negation and an addition, which it would refuse.
+ */
+static __always_inline u64 address_difference(const void *a, const void *b)
+{
+	u64 diff = (u64)a;
+
+	asm volatile("%[diff] -= %[b]" : [diff] "+r"(diff) : [b] "r"(b));
+	return diff;
+}
+
+/*
+ * Where the tracepoint's arguments lie, relative to &fork_generation. The
+ * kernel's glue (bpf_trace_run1() in kernel/trace/bpf_trace.c, for tp_btf
+ * and raw_tp alike, every version) copies them into a local array and passes
+ * its address as the program's context, so this is an address on the stack
+ * the tracepoint fired on: the current thread's kernel stack, or an
+ * interrupt stack when a bio is submitted from an interrupt.
+ */
+static __always_inline u64 stack_position(const void *tp_args)
+{
+	return address_difference(tp_args, (const void *)&fork_generation);
+}
+
+/*
+ * Fills slot->stack_lo/stack_span with the current thread's kernel stack
+ * below its saved registers `regs`, relative to &fork_generation as
+ * stack_position() is, if `here` lies in it; otherwise (an interrupt stack)
+ * stack_span = 0, which no bio matches. task->stack is where the thread's
+ * stack starts (allocated at fork, never moved; x86_64 and arm64 keep
+ * pt_regs at its top). The register address is stored into the slot first:
+ * read back from map memory, it is a plain number.
+ */
+static __always_inline void remember_stack(struct bio_cache *slot, u64 here,
+					   struct task_struct *task, struct pt_regs *regs)
+{
+	u64 regs_rel = address_difference(regs, (const void *)&fork_generation);
+	u64 lo_abs = (u64)task->stack, regs_abs, span;
+
+	slot->regs = (u64)regs;
+	regs_abs = *(volatile u64 *)&slot->regs;
+	span = regs_abs - lo_abs;
+	if (!lo_abs || span > 0xffffffffULL || here - (regs_rel - span) >= span) {
+		slot->stack_span = 0;
+		return;
+	}
+	slot->stack_lo = regs_rel - span;
+	slot->stack_span = span;
 }
 
 /*
@@ -213,28 +271,29 @@ static __always_inline void bucket_range(u8 bucket, u32 *min, u32 *span)
 
 /*
  * Counts one bio of the current task to `bdev` (device number `bd_dev`).
- * `fast`: read the syscall number on a hit through bpf_rdonly_cast() (6.2+).
+ * `tp_args`: the program's context (stack_position()). `fast`: read the
+ * syscall number on a hit through bpf_rdonly_cast() (6.2+).
  */
-static __always_inline int count_bio(struct bio *bio, u32 opf, u32 bytes,
+static __always_inline int count_bio(const void *tp_args, struct bio *bio, u32 opf, u32 bytes,
 				     struct block_device *bdev, u32 bd_dev, bool fast)
 {
-	struct task_struct *task = bpf_get_current_task_btf();
-	u64 task_start = task->start_time;
-	u32 pid = task->pid;
+	u64 here = stack_position(tp_args);
+	u64 generation = fork_generation;
+	struct task_struct *task, *leader;
 	struct bio_cache *slot;
-	struct task_struct *leader;
 	struct bio_key key = {};
 	u32 index;
 	u8 op, bucket;
 	int added;
 
-	index = (pid * 2654435761u ^ bd_dev) >> 7 & (DISKIDLE_CACHE_SLOTS - 1);
+	/* By the thread's stack (16 KiB on x86_64 and arm64) and the device. */
+	index = ((u32)(here >> 14) * 2654435761u ^ bd_dev) >> 7 & (DISKIDLE_CACHE_SLOTS - 1);
 	slot = bpf_map_lookup_elem(&cache, &index);
 	if (!slot)
 		return 0;
-	if (!cache_bypass && slot->pid == pid && slot->task_start_ns == task_start &&
-	    slot->bd_dev == bd_dev && slot->opf_bits == op_bits(opf) &&
-	    bytes - slot->bytes_min <= slot->bytes_span &&
+	if (!cache_bypass && here - slot->stack_lo < slot->stack_span &&
+	    slot->fork_gen == generation && slot->bd_dev == bd_dev &&
+	    slot->opf_bits == op_bits(opf) && bytes - slot->bytes_min <= slot->bytes_span &&
 	    (!slot->regs || slot->syscall_nr == saved_syscall(slot->regs, fast))) {
 		/* hot path: the same key again on this CPU */
 		slot->pending_bios += 1;
@@ -245,6 +304,7 @@ static __always_inline int count_bio(struct bio *bio, u32 opf, u32 bytes,
 	op = classify_op(opf, bytes);
 	bucket = size_bucket(bytes);
 
+	task = bpf_get_current_task_btf();
 	leader = task->group_leader;
 	key.start_boottime_ns = leader->start_boottime;
 	key.tgid = task->tgid;
@@ -287,22 +347,20 @@ static __always_inline int count_bio(struct bio *bio, u32 opf, u32 bytes,
 	 * forced commit, which a hit would merge into this key; so its bios all
 	 * take this path, where count_owned_bio() decides. */
 	if (!cache_bypass && key.syscall_nr != DISKIDLE_SYSCALL_KERNEL_THREAD) {
+		struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(task);
+
 		slot->key = key;
-		slot->pid = pid;
-		slot->task_start_ns = task_start;
+		slot->fork_gen = generation;
+		remember_stack(slot, here, task, regs);
 		slot->bd_dev = bd_dev;
 		slot->opf_bits = op_bits(opf);
 		bucket_range(bucket, &slot->bytes_min, &slot->bytes_span);
-		/* Kernel threads and io workers make no syscall: nothing to read on
-		 * a hit (their key says which kind they are, and a thread never
-		 * changes kind). */
-		if (task->flags & (PF_KTHREAD | PF_IO_WORKER)) {
+		/* io workers make no syscall: nothing to read on a hit (their key
+		 * says so, and a thread never changes kind). */
+		if (task->flags & PF_IO_WORKER) {
 			slot->regs = 0;
 			slot->syscall_nr = 0;
 		} else {
-			struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(task);
-
-			slot->regs = (u64)regs;
 			slot->syscall_nr = syscall_in(regs);
 		}
 	}
@@ -317,7 +375,7 @@ int block_bio_queue_btf(u64 *ctx)
 	struct bio *bio = (struct bio *)ctx[0];
 	struct block_device *bdev = bio->bi_bdev; /* bi_bdev: 5.12+ */
 
-	return count_bio(bio, bio->bi_opf, bio->bi_iter.bi_size, bdev, bdev->bd_dev, true);
+	return count_bio(ctx, bio, bio->bi_opf, bio->bi_iter.bi_size, bdev, bdev->bd_dev, true);
 }
 
 /* The same for kernels without bpf_rdonly_cast() (5.15 to 6.1): a hit calls
@@ -328,7 +386,7 @@ int block_bio_queue_btf_compat(u64 *ctx)
 	struct bio *bio = (struct bio *)ctx[0];
 	struct block_device *bdev = bio->bi_bdev;
 
-	return count_bio(bio, bio->bi_opf, bio->bi_iter.bi_size, bdev, bdev->bd_dev, false);
+	return count_bio(ctx, bio, bio->bi_opf, bio->bi_iter.bi_size, bdev, bdev->bd_dev, false);
 }
 
 /* Twin for kernels where tp_btf cannot attach: same logic, reads through
@@ -339,7 +397,7 @@ int block_bio_queue_raw(struct bpf_raw_tracepoint_args *ctx)
 	struct bio *bio = (struct bio *)ctx->args[0];
 	struct block_device *bdev = BPF_CORE_READ(bio, bi_bdev);
 
-	return count_bio(bio, BPF_CORE_READ(bio, bi_opf), BPF_CORE_READ(bio, bi_iter.bi_size), bdev,
+	return count_bio(ctx, bio, BPF_CORE_READ(bio, bi_opf), BPF_CORE_READ(bio, bi_iter.bi_size), bdev,
 			 BPF_CORE_READ(bdev, bd_dev), false);
 }
 
@@ -361,5 +419,23 @@ int task_rename_raw(struct bpf_raw_tracepoint_args *ctx)
 
 	rename_in_table(&processes, BPF_CORE_READ(task, pid), BPF_CORE_READ(task, tgid),
 			BPF_CORE_READ(task, start_boottime), (const char *)ctx->args[1]);
+	return 0;
+}
+
+/* Any task is created (fork, clone, a kernel thread, an io worker): its kernel
+ * stack may be one an exited thread had, so every cache slot filled before
+ * stops matching (bio_stats.h). task_newtask fires in copy_process() before
+ * the new task can run (Linux 3.x+). */
+SEC("tp_btf/task_newtask")
+int task_newtask_btf(u64 *ctx)
+{
+	__sync_fetch_and_add(&fork_generation, 1);
+	return 0;
+}
+
+SEC("raw_tp/task_newtask")
+int task_newtask_raw(struct bpf_raw_tracepoint_args *ctx)
+{
+	__sync_fetch_and_add(&fork_generation, 1);
 	return 0;
 }

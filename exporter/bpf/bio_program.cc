@@ -105,6 +105,9 @@ absl::StatusOr<std::unique_ptr<BioProgram>> BioProgram::Load(const BioProgramOpt
     // Follows a process's renames (exec()) in its table: in every kernel.
     bpf_program__set_autoload(skel->progs.task_rename_btf, use_btf);
     bpf_program__set_autoload(skel->progs.task_rename_raw, !use_btf);
+    // Keeps the cache from matching a new task on an exited one's stack.
+    bpf_program__set_autoload(skel->progs.task_newtask_btf, use_btf);
+    bpf_program__set_autoload(skel->progs.task_newtask_raw, !use_btf);
     ChooseOwnerHooks(skel, btf_path, use_btf, module_btf);
 
     if (int err = bio_stats__load(skel); err != 0) {
