@@ -112,17 +112,31 @@ hit:
 /*
  * v_stack: the exporter's hit path (bio_stats.bpf.c, bio_stats.h). The thread
  * is told by the stack the tracepoint's arguments lie on, relative to
- * &fork_generation (a pointer difference is the one pointer arithmetic the
- * verifier turns into a number), instead of bpf_get_current_task_btf(); a
- * task creation (v_newtask) invalidates every slot, since the new task may
- * have an exited one's stack.
+ * &anchor (a pointer difference is the one pointer arithmetic the verifier
+ * turns into a number), instead of bpf_get_current_task_btf(); a task
+ * creation (v_newtask) bumps its stack's entry in `births`, which a slot must
+ * match, since the new task may have an exited one's stack.
  */
-volatile __u64 fork_generation;
+volatile __u64 anchor;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 4096);
+	__type(key, u32);
+	__type(value, u64);
+} births SEC(".maps");
+
+static __always_inline u32 birth_index(u64 stack)
+{
+	return (u32)(((stack >> 14) * 0x9E3779B97F4A7C15ULL) >> 52) & 4095;
+}
 
 struct stack_slot {
-	u64 stack_lo; /* relative to &fork_generation */
+	u64 stack_lo; /* relative to &anchor */
 	u64 stack_span;
-	u64 gen;
+	u64 births;
+	u32 birth_index;
+	u32 pad2;
 	u64 scratch;
 	u32 bd_dev;
 	s32 syscall_nr;
@@ -152,15 +166,21 @@ static __always_inline int hit_path_stack(u64 *ctx)
 	u32 index;
 	struct stack_slot *s;
 	struct task_struct *task;
+	struct pt_regs *regs_ptr;
 	s32 nr;
 
-	asm volatile("%[rel] -= %[base]" : [rel] "+r"(rel) : [base] "r"(&fork_generation));
+	asm volatile("%[rel] -= %[base]" : [rel] "+r"(rel) : [base] "r"(&anchor));
 	index = ((u32)(rel >> 14) * 2654435761u ^ bd_dev) >> 7 & 7;
 	s = bpf_map_lookup_elem(&stack_slots, &index);
 	if (!s)
 		return 0;
-	if (rel - s->stack_lo < s->stack_span && s->gen == fork_generation &&
-	    s->bd_dev == bd_dev && s->op == op && s->bucket == bucket) {
+	if (rel - s->stack_lo < s->stack_span && s->bd_dev == bd_dev && s->op == op &&
+	    s->bucket == bucket) {
+		u32 b = s->birth_index;
+		u64 *count = bpf_map_lookup_elem(&births, &b);
+
+		if (!count || *count != s->births)
+			goto miss;
 		if (!s->user)
 			goto hit;
 		nr = syscall_at((struct pt_regs *)bpf_rdonly_cast(
@@ -168,17 +188,25 @@ static __always_inline int hit_path_stack(u64 *ctx)
 		if (nr == s->syscall_nr)
 			goto hit;
 	}
+miss:
 	task = bpf_get_current_task_btf();
-	s->gen = fork_generation;
+	regs_ptr = (struct pt_regs *)bpf_task_pt_regs(task);
 	*(volatile u64 *)&s->scratch = (u64)ctx;
 	{
 		u64 abs = *(volatile u64 *)&s->scratch, base = abs - rel;
-		u64 lo = (u64)task->stack;
+		u64 lo = (u64)BPF_CORE_READ(task, stack), *count;
+		u32 b = birth_index(lo);
 
-		s->regs = (u64)bpf_task_pt_regs(task);
-		if (abs - lo < s->regs - lo) {
+		u64 regs;
+
+		count = bpf_map_lookup_elem(&births, &b);
+		s->regs = (u64)regs_ptr;
+		regs = *(volatile u64 *)&s->regs; /* read back: a number */
+		if (count && abs - lo < regs - lo) {
+			s->birth_index = b;
+			s->births = *count;
 			s->stack_lo = lo - base;
-			s->stack_span = s->regs - lo;
+			s->stack_span = regs - lo;
 		} else {
 			s->stack_span = 0;
 		}
@@ -187,7 +215,7 @@ static __always_inline int hit_path_stack(u64 *ctx)
 	s->op = op;
 	s->bucket = bucket;
 	s->user = !(task->flags & PF_KTHREAD);
-	s->syscall_nr = s->user ? syscall_at((struct pt_regs *)s->regs) : 0;
+	s->syscall_nr = s->user ? syscall_at(regs_ptr) : 0;
 	s->pending_bios = 0;
 	return 0;
 hit:
@@ -205,7 +233,12 @@ int v_stack(u64 *ctx)
 SEC("tp_btf/task_newtask")
 int v_newtask(u64 *ctx)
 {
-	__sync_fetch_and_add(&fork_generation, 1);
+	struct task_struct *task = (struct task_struct *)ctx[0];
+	u32 b = birth_index((u64)BPF_CORE_READ(task, stack));
+	u64 *count = bpf_map_lookup_elem(&births, &b);
+
+	if (count)
+		__sync_fetch_and_add(count, 1);
 	return 0;
 }
 

@@ -49,10 +49,31 @@ struct {
  * libbpf maps into the exporter's memory, so flipping it needs no syscall. */
 volatile __u32 cache_bypass;
 
-/* Bumped by task_newtask (below) whenever any task is created: a cache slot
- * filled before may name a kernel stack that a new task now owns. Next to
- * cache_bypass: a hit reads both from one cache line. */
-volatile __u64 fork_generation;
+/*
+ * Task creations by kernel stack, hashed (stack_birth_index()): a new task may
+ * get the stack an exited thread had, and a cache slot filled for that thread
+ * must not match the new task (bio_stats.h). task_newtask (below) bumps the
+ * entry of the new task's stack; a slot remembers the entry's count when it
+ * was filled and matches only while it is unchanged. Hashed, so that a fork
+ * elsewhere leaves a slot alone (a build server forks thousands of times a
+ * second); two stacks sharing an entry only cost a miss.
+ */
+#define DISKIDLE_STACK_BIRTH_SLOTS 4096
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, DISKIDLE_STACK_BIRTH_SLOTS);
+	__type(key, u32);
+	__type(value, u64);
+} stack_births SEC(".maps");
+
+/* Kernel stacks are at least 16 KiB (THREAD_SIZE on x86_64 and arm64) and
+ * never overlap, so the bits above the 14th tell them apart. */
+static __always_inline u32 stack_birth_index(u64 stack)
+{
+	return (u32)(((stack >> 14) * 0x9E3779B97F4A7C15ULL) >> 52) &
+	       (DISKIDLE_STACK_BIRTH_SLOTS - 1);
+}
 
 /* Set by the loader before load (read-only to the program, so the verifier
  * prunes the thread-name copy when it is off). */
@@ -113,9 +134,9 @@ extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym __weak;
  * thread's saved user registers stay at the same address for its whole life:
  * task_pt_regs() is computed from task->stack, which is allocated at fork
  * and never moves (x86_64 and arm64 alike), and a hit has checked that the
- * current thread is the one the address was taken from (by its stack and the
- * fork generation: a slot left over from an exited thread is never read; and
- * the load is fault-checked anyway).
+ * current thread is the one the address was taken from (by its stack, with no
+ * task created on it since: a slot left over from an exited thread is never
+ * read; and the load is fault-checked anyway).
  * The value itself is read live, so a thread alternating write() and fsync()
  * gets each bio's own syscall.
  */
@@ -155,7 +176,8 @@ static __always_inline u64 address_difference(const void *a, const void *b)
 }
 
 /*
- * Where the tracepoint's arguments lie, relative to &fork_generation. The
+ * Where the tracepoint's arguments lie, relative to &cache_bypass (any fixed
+ * address would do: only differences of such positions are used). The
  * kernel's glue (bpf_trace_run1() in kernel/trace/bpf_trace.c, for tp_btf
  * and raw_tp alike, every version) copies them into a local array and passes
  * its address as the program's context, so this is an address on the stack
@@ -164,33 +186,47 @@ static __always_inline u64 address_difference(const void *a, const void *b)
  */
 static __always_inline u64 stack_position(const void *tp_args)
 {
-	return address_difference(tp_args, (const void *)&fork_generation);
+	return address_difference(tp_args, (const void *)&cache_bypass);
 }
 
 /*
- * Fills slot->stack_lo/stack_span with the current thread's kernel stack
- * below its saved registers `regs`, relative to &fork_generation as
- * stack_position() is, if `here` lies in it; otherwise (an interrupt stack)
- * stack_span = 0, which no bio matches. task->stack is where the thread's
- * stack starts (allocated at fork, never moved; x86_64 and arm64 keep
- * pt_regs at its top). The register address is stored into the slot first:
- * read back from map memory, it is a plain number.
+ * Fills the slot's stack fields with the current thread's kernel stack below
+ * its saved registers `regs`, relative to &cache_bypass as stack_position()
+ * is, if `here` lies in it; otherwise (an interrupt stack) stack_span = 0,
+ * which no bio matches. task->stack is where the thread's stack starts
+ * (allocated at fork, never moved; x86_64 and arm64 keep pt_regs at its top).
+ * The register address is stored into the slot first: read back from map
+ * memory, it is a plain number.
  */
 static __always_inline void remember_stack(struct bio_cache *slot, u64 here,
 					   struct task_struct *task, struct pt_regs *regs)
 {
-	u64 regs_rel = address_difference(regs, (const void *)&fork_generation);
-	u64 lo_abs = (u64)task->stack, regs_abs, span;
+	u64 regs_rel = address_difference(regs, (const void *)&cache_bypass);
+	/* Read with a helper, not typed: newer kernels type a void * field as
+	 * memory, which the verifier then keeps from being used as a number. */
+	u64 lo_abs = (u64)BPF_CORE_READ(task, stack), regs_abs, span, *births;
+	u32 index = stack_birth_index(lo_abs);
 
+	slot->stack_span = 0;
 	slot->regs = (u64)regs;
 	regs_abs = *(volatile u64 *)&slot->regs;
 	span = regs_abs - lo_abs;
-	if (!lo_abs || span > 0xffffffffULL || here - (regs_rel - span) >= span) {
-		slot->stack_span = 0;
+	births = bpf_map_lookup_elem(&stack_births, &index);
+	if (!births || !lo_abs || span > 0xffffffffULL || here - (regs_rel - span) >= span)
 		return;
-	}
+	slot->birth_index = index;
+	slot->births = *births;
 	slot->stack_lo = regs_rel - span;
 	slot->stack_span = span;
+}
+
+/* Whether no task was created on the slot's stack since it was filled. */
+static __always_inline bool stack_not_reborn(const struct bio_cache *slot)
+{
+	u32 index = slot->birth_index;
+	u64 *births = bpf_map_lookup_elem(&stack_births, &index);
+
+	return births && *births == slot->births;
 }
 
 /*
@@ -278,7 +314,6 @@ static __always_inline int count_bio(const void *tp_args, struct bio *bio, u32 o
 				     struct block_device *bdev, u32 bd_dev, bool fast)
 {
 	u64 here = stack_position(tp_args);
-	u64 generation = fork_generation;
 	struct task_struct *task, *leader;
 	struct bio_cache *slot;
 	struct bio_key key = {};
@@ -292,8 +327,8 @@ static __always_inline int count_bio(const void *tp_args, struct bio *bio, u32 o
 	if (!slot)
 		return 0;
 	if (!cache_bypass && here - slot->stack_lo < slot->stack_span &&
-	    slot->fork_gen == generation && slot->bd_dev == bd_dev &&
-	    slot->opf_bits == op_bits(opf) && bytes - slot->bytes_min <= slot->bytes_span &&
+	    slot->bd_dev == bd_dev && slot->opf_bits == op_bits(opf) &&
+	    bytes - slot->bytes_min <= slot->bytes_span && stack_not_reborn(slot) &&
 	    (!slot->regs || slot->syscall_nr == saved_syscall(slot->regs, fast))) {
 		/* hot path: the same key again on this CPU */
 		slot->pending_bios += 1;
@@ -350,7 +385,6 @@ static __always_inline int count_bio(const void *tp_args, struct bio *bio, u32 o
 		struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(task);
 
 		slot->key = key;
-		slot->fork_gen = generation;
 		remember_stack(slot, here, task, regs);
 		slot->bd_dev = bd_dev;
 		slot->opf_bits = op_bits(opf);
@@ -423,19 +457,32 @@ int task_rename_raw(struct bpf_raw_tracepoint_args *ctx)
 }
 
 /* Any task is created (fork, clone, a kernel thread, an io worker): its kernel
- * stack may be one an exited thread had, so every cache slot filled before
- * stops matching (bio_stats.h). task_newtask fires in copy_process() before
- * the new task can run (Linux 3.x+). */
+ * stack may be one an exited thread had, so the cache slots filled for that
+ * stack stop matching (stack_births). task_newtask fires in copy_process()
+ * after the stack is allocated and before the new task can run (Linux 3.x+). */
+static __always_inline int note_new_stack(u64 stack)
+{
+	u32 index = stack_birth_index(stack);
+	u64 *births = bpf_map_lookup_elem(&stack_births, &index);
+
+	if (births)
+		__sync_fetch_and_add(births, 1);
+	return 0;
+}
+
+/* task_newtask(struct task_struct *task, unsigned long clone_flags) */
 SEC("tp_btf/task_newtask")
 int task_newtask_btf(u64 *ctx)
 {
-	__sync_fetch_and_add(&fork_generation, 1);
-	return 0;
+	struct task_struct *task = (struct task_struct *)ctx[0];
+
+	return note_new_stack((u64)BPF_CORE_READ(task, stack)); /* a number: see remember_stack() */
 }
 
 SEC("raw_tp/task_newtask")
 int task_newtask_raw(struct bpf_raw_tracepoint_args *ctx)
 {
-	__sync_fetch_and_add(&fork_generation, 1);
-	return 0;
+	struct task_struct *task = (struct task_struct *)ctx->args[0];
+
+	return note_new_stack((u64)BPF_CORE_READ(task, stack));
 }

@@ -84,17 +84,18 @@ struct process_info {
  * "The same thread" is told without asking the kernel who is running (a
  * helper call, not inlined on x86 with Linux 6.18: about a third of a hit's
  * cost): the tracepoint's arguments lie on the stack it fired on, and a
- * thread's kernel stack is its own from fork to exit. A stack freed at exit is only ever
- * reused by a task created later, and every task creation bumps the
- * program's fork_generation, which a slot must match; so a hit's stack is
- * the live thread that filled the slot.
+ * thread's kernel stack is its own from fork to exit. A stack freed at exit
+ * is only ever reused by a task created later, and every task creation bumps
+ * the program's count of creations on that stack (stack_births, hashed),
+ * which a slot must match; so a hit's stack is the live thread that filled
+ * the slot.
  *
  * `seq` is odd while the program moves a slot's pending counts into
  * bio_counts; user space reads the cache, bio_counts, the cache again, and
  * accepts the snapshot only if no slot's seq or counts changed in between.
  *
- * Layout: everything a hit reads or writes comes first (64 bytes, within one
- * or two cache lines however the per-CPU allocator aligns the slot); the full
+ * Layout: everything a hit reads or writes comes first (72 bytes, within two
+ * cache lines however the per-CPU allocator aligns the slot); the full
  * key, read only on a miss and by user space, comes last.
  */
 #define DISKIDLE_CACHE_SLOTS 8
@@ -103,12 +104,16 @@ struct bio_cache {
 	/* What a hit must match: */
 	/* The thread's kernel stack below its saved user registers, as
 	 * [stack_lo, stack_lo + stack_span) relative to the program's
-	 * fork_generation variable (the program sees addresses only as such
+	 * cache_bypass variable (the program sees addresses only as such
 	 * differences); stack_span 0: matches nothing. */
 	__u64 stack_lo;
-	__u64 fork_gen; /* fork_generation when the slot was filled */
 	__u32 stack_span;
 	__u32 bd_dev; /* dev_t of the block device (maybe a partition) */
+	/* The stack's entry in the program's stack_births array, and the count
+	 * of task creations on it when the slot was filled. */
+	__u64 births;
+	__u32 birth_index;
+	__u32 pad;
 	/* Kernel address of the thread's saved user registers (bpf_task_pt_regs()
 	 * at the miss), where a hit reads the current syscall number; 0 for an
 	 * io worker, which has no syscall to read. */
