@@ -111,28 +111,28 @@ hit:
 
 /*
  * v_stack: the exporter's hit path (bio_stats.bpf.c, bio_stats.h). The thread
- * is told by the stack the tracepoint's arguments lie on, relative to
- * &anchor (a pointer difference is the one pointer arithmetic the verifier
- * turns into a number), instead of bpf_get_current_task_btf(); a task
- * creation (v_newtask) bumps its stack's entry in `births`, which a slot must
- * match, since the new task may have an exited one's stack.
+ * is told by the stack the tracepoint's arguments lie on, relative to &vhot
+ * (a pointer difference is the one pointer arithmetic the verifier turns into
+ * a number), instead of bpf_get_current_task_btf(); a task creation
+ * (v_newtask) bumps its stack's counter (seven, hashed, in one cache line),
+ * which a slot must match, since the new task may have an exited one's stack.
  */
-volatile __u64 anchor;
-
 struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 4096);
-	__type(key, u32);
-	__type(value, u64);
-} births SEC(".maps");
+	__u64 pad;
+	__u64 births[7];
+} vhot __attribute__((aligned(64)));
 
 static __always_inline u32 birth_index(u64 stack)
 {
-	return (u32)(((stack >> 14) * 0x9E3779B97F4A7C15ULL) >> 52) & 4095;
+	u32 h = (u32)(((stack >> 14) * 0x9E3779B97F4A7C15ULL) >> 32);
+	u32 index = (u32)(((u64)h * 7) >> 32);
+
+	asm volatile("" : "+r"(index)); /* keeps the callers' bounds check */
+	return index;
 }
 
 struct stack_slot {
-	u64 stack_lo; /* relative to &anchor */
+	u64 stack_lo; /* relative to &vhot */
 	u64 stack_span;
 	u64 births;
 	u32 birth_index;
@@ -169,7 +169,7 @@ static __always_inline int hit_path_stack(u64 *ctx)
 	struct pt_regs *regs_ptr;
 	s32 nr;
 
-	asm volatile("%[rel] -= %[base]" : [rel] "+r"(rel) : [base] "r"(&anchor));
+	asm volatile("%[rel] -= %[base]" : [rel] "+r"(rel) : [base] "r"(&vhot));
 	index = ((u32)(rel >> 14) * 2654435761u ^ bd_dev) >> 7 & 7;
 	s = bpf_map_lookup_elem(&stack_slots, &index);
 	if (!s)
@@ -177,9 +177,8 @@ static __always_inline int hit_path_stack(u64 *ctx)
 	if (rel - s->stack_lo < s->stack_span && s->bd_dev == bd_dev && s->op == op &&
 	    s->bucket == bucket) {
 		u32 b = s->birth_index;
-		u64 *count = bpf_map_lookup_elem(&births, &b);
 
-		if (!count || *count != s->births)
+		if (b >= 7 || vhot.births[b] != s->births)
 			goto miss;
 		if (!s->user)
 			goto hit;
@@ -194,17 +193,15 @@ miss:
 	*(volatile u64 *)&s->scratch = (u64)ctx;
 	{
 		u64 abs = *(volatile u64 *)&s->scratch, base = abs - rel;
-		u64 lo = (u64)BPF_CORE_READ(task, stack), *count;
+		u64 lo = (u64)BPF_CORE_READ(task, stack);
 		u32 b = birth_index(lo);
-
 		u64 regs;
 
-		count = bpf_map_lookup_elem(&births, &b);
 		s->regs = (u64)regs_ptr;
 		regs = *(volatile u64 *)&s->regs; /* read back: a number */
-		if (count && abs - lo < regs - lo) {
+		if (b < 7 && abs - lo < regs - lo) {
 			s->birth_index = b;
-			s->births = *count;
+			s->births = vhot.births[b];
 			s->stack_lo = lo - base;
 			s->stack_span = regs - lo;
 		} else {
@@ -235,10 +232,9 @@ int v_newtask(u64 *ctx)
 {
 	struct task_struct *task = (struct task_struct *)ctx[0];
 	u32 b = birth_index((u64)BPF_CORE_READ(task, stack));
-	u64 *count = bpf_map_lookup_elem(&births, &b);
 
-	if (count)
-		__sync_fetch_and_add(count, 1);
+	if (b < 7)
+		__sync_fetch_and_add(&vhot.births[b], 1);
 	return 0;
 }
 

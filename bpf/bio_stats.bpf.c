@@ -45,34 +45,30 @@ struct {
 	__type(value, struct bio_cache);
 } cache SEC(".maps");
 
-/* Set by user space while it takes a snapshot (bio_stats.h); in .bss, which
- * libbpf maps into the exporter's memory, so flipping it needs no syscall. */
-volatile __u32 cache_bypass;
-
 /*
  * Task creations by kernel stack, hashed (stack_birth_index()): a new task may
  * get the stack an exited thread had, and a cache slot filled for that thread
  * must not match the new task (bio_stats.h). task_newtask (below) bumps the
- * entry of the new task's stack; a slot remembers the entry's count when it
- * was filled and matches only while it is unchanged. Hashed, so that a fork
- * elsewhere leaves a slot alone (a build server forks thousands of times a
- * second); two stacks sharing an entry only cost a miss.
+ * counter of the new task's stack; a slot remembers its counter's value when
+ * it was filled and matches only while it is unchanged. Seven counters, so
+ * that a fork elsewhere leaves most slots alone (a build server forks
+ * thousands of times a second), and all of them in the cache line that a hit
+ * reads anyway for cache_bypass: a counter of its own per stack (a 4096-entry
+ * array) cost a cold cache line per bio, 9 ns more on the fsync storm.
  */
-#define DISKIDLE_STACK_BIRTH_SLOTS 4096
-
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, DISKIDLE_STACK_BIRTH_SLOTS);
-	__type(key, u32);
-	__type(value, u64);
-} stack_births SEC(".maps");
+volatile struct hot_line hot __attribute__((aligned(64)));
 
 /* Kernel stacks are at least 16 KiB (THREAD_SIZE on x86_64 and arm64) and
  * never overlap, so the bits above the 14th tell them apart. */
 static __always_inline u32 stack_birth_index(u64 stack)
 {
-	return (u32)(((stack >> 14) * 0x9E3779B97F4A7C15ULL) >> 52) &
-	       (DISKIDLE_STACK_BIRTH_SLOTS - 1);
+	u32 h = (u32)(((stack >> 14) * 0x9E3779B97F4A7C15ULL) >> 32);
+	u32 index = (u32)(((u64)h * DISKIDLE_STACK_BIRTH_SLOTS) >> 32); /* 0..6 */
+
+	/* Hidden from the compiler, so that it keeps the callers' bounds check,
+	 * which the verifier (tracking ranges less exactly) needs. */
+	asm volatile("" : "+r"(index));
+	return index;
 }
 
 /* Set by the loader before load (read-only to the program, so the verifier
@@ -176,7 +172,7 @@ static __always_inline u64 address_difference(const void *a, const void *b)
 }
 
 /*
- * Where the tracepoint's arguments lie, relative to &cache_bypass (any fixed
+ * Where the tracepoint's arguments lie, relative to &hot (any fixed
  * address would do: only differences of such positions are used). The
  * kernel's glue (bpf_trace_run1() in kernel/trace/bpf_trace.c, for tp_btf
  * and raw_tp alike, every version) copies them into a local array and passes
@@ -186,12 +182,12 @@ static __always_inline u64 address_difference(const void *a, const void *b)
  */
 static __always_inline u64 stack_position(const void *tp_args)
 {
-	return address_difference(tp_args, (const void *)&cache_bypass);
+	return address_difference(tp_args, (const void *)&hot);
 }
 
 /*
  * Fills the slot's stack fields with the current thread's kernel stack below
- * its saved registers `regs`, relative to &cache_bypass as stack_position()
+ * its saved registers `regs`, relative to &hot as stack_position()
  * is, if `here` lies in it; otherwise (an interrupt stack) stack_span = 0,
  * which no bio matches. task->stack is where the thread's stack starts
  * (allocated at fork, never moved; x86_64 and arm64 keep pt_regs at its top).
@@ -201,21 +197,21 @@ static __always_inline u64 stack_position(const void *tp_args)
 static __always_inline void remember_stack(struct bio_cache *slot, u64 here,
 					   struct task_struct *task, struct pt_regs *regs)
 {
-	u64 regs_rel = address_difference(regs, (const void *)&cache_bypass);
+	u64 regs_rel = address_difference(regs, (const void *)&hot);
 	/* Read with a helper, not typed: newer kernels type a void * field as
 	 * memory, which the verifier then keeps from being used as a number. */
-	u64 lo_abs = (u64)BPF_CORE_READ(task, stack), regs_abs, span, *births;
+	u64 lo_abs = (u64)BPF_CORE_READ(task, stack), regs_abs, span;
 	u32 index = stack_birth_index(lo_abs);
 
 	slot->stack_span = 0;
 	slot->regs = (u64)regs;
 	regs_abs = *(volatile u64 *)&slot->regs;
 	span = regs_abs - lo_abs;
-	births = bpf_map_lookup_elem(&stack_births, &index);
-	if (!births || !lo_abs || span > 0xffffffffULL || here - (regs_rel - span) >= span)
+	if (index >= DISKIDLE_STACK_BIRTH_SLOTS || !lo_abs || span > 0xffffffffULL ||
+	    here - (regs_rel - span) >= span)
 		return;
 	slot->birth_index = index;
-	slot->births = *births;
+	slot->births = hot.stack_births[index];
 	slot->stack_lo = regs_rel - span;
 	slot->stack_span = span;
 }
@@ -224,9 +220,8 @@ static __always_inline void remember_stack(struct bio_cache *slot, u64 here,
 static __always_inline bool stack_not_reborn(const struct bio_cache *slot)
 {
 	u32 index = slot->birth_index;
-	u64 *births = bpf_map_lookup_elem(&stack_births, &index);
 
-	return births && *births == slot->births;
+	return index < DISKIDLE_STACK_BIRTH_SLOTS && hot.stack_births[index] == slot->births;
 }
 
 /*
@@ -326,7 +321,7 @@ static __always_inline int count_bio(const void *tp_args, struct bio *bio, u32 o
 	slot = bpf_map_lookup_elem(&cache, &index);
 	if (!slot)
 		return 0;
-	if (!cache_bypass && here - slot->stack_lo < slot->stack_span &&
+	if (!hot.cache_bypass && here - slot->stack_lo < slot->stack_span &&
 	    slot->bd_dev == bd_dev && slot->opf_bits == op_bits(opf) &&
 	    bytes - slot->bytes_min <= slot->bytes_span && stack_not_reborn(slot) &&
 	    (!slot->regs || slot->syscall_nr == saved_syscall(slot->regs, fast))) {
@@ -381,7 +376,7 @@ static __always_inline int count_bio(const void *tp_args, struct bio *bio, u32 o
 	 * kernel thread's: its next bio may be another process's writeback or
 	 * forced commit, which a hit would merge into this key; so its bios all
 	 * take this path, where count_owned_bio() decides. */
-	if (!cache_bypass && key.syscall_nr != DISKIDLE_SYSCALL_KERNEL_THREAD) {
+	if (!hot.cache_bypass && key.syscall_nr != DISKIDLE_SYSCALL_KERNEL_THREAD) {
 		struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(task);
 
 		slot->key = key;
@@ -458,15 +453,14 @@ int task_rename_raw(struct bpf_raw_tracepoint_args *ctx)
 
 /* Any task is created (fork, clone, a kernel thread, an io worker): its kernel
  * stack may be one an exited thread had, so the cache slots filled for that
- * stack stop matching (stack_births). task_newtask fires in copy_process()
+ * stack stop matching (hot.stack_births). task_newtask fires in copy_process()
  * after the stack is allocated and before the new task can run (Linux 3.x+). */
 static __always_inline int note_new_stack(u64 stack)
 {
 	u32 index = stack_birth_index(stack);
-	u64 *births = bpf_map_lookup_elem(&stack_births, &index);
 
-	if (births)
-		__sync_fetch_and_add(births, 1);
+	if (index < DISKIDLE_STACK_BIRTH_SLOTS)
+		__sync_fetch_and_add(&hot.stack_births[index], 1);
 	return 0;
 }
 

@@ -86,8 +86,8 @@ struct process_info {
  * cost): the tracepoint's arguments lie on the stack it fired on, and a
  * thread's kernel stack is its own from fork to exit. A stack freed at exit
  * is only ever reused by a task created later, and every task creation bumps
- * the program's count of creations on that stack (stack_births, hashed),
- * which a slot must match; so a hit's stack is the live thread that filled
+ * the program's count of creations on that stack (hot.stack_births,
+ * hashed), which a slot must match; so a hit's stack is the live thread that filled
  * the slot.
  *
  * `seq` is odd while the program moves a slot's pending counts into
@@ -103,14 +103,14 @@ struct process_info {
 struct bio_cache {
 	/* What a hit must match: */
 	/* The thread's kernel stack below its saved user registers, as
-	 * [stack_lo, stack_lo + stack_span) relative to the program's
-	 * cache_bypass variable (the program sees addresses only as such
-	 * differences); stack_span 0: matches nothing. */
+	 * [stack_lo, stack_lo + stack_span) relative to the program's `hot`
+	 * variable (the program sees addresses only as such differences);
+	 * stack_span 0: matches nothing. */
 	__u64 stack_lo;
 	__u32 stack_span;
 	__u32 bd_dev; /* dev_t of the block device (maybe a partition) */
-	/* The stack's entry in the program's stack_births array, and the count
-	 * of task creations on it when the slot was filled. */
+	/* The stack's counter in hot.stack_births, and its value when the slot
+	 * was filled. */
 	__u64 births;
 	__u32 birth_index;
 	__u32 pad;
@@ -131,6 +131,21 @@ struct bio_cache {
 	__u64 pending_bytes;
 	__u64 seq;
 	struct bio_key key;
+};
+
+/*
+ * The program's .bss: what every cache hit reads, in one cache line (.bss
+ * starts page-aligned). cache_bypass is set by user space while it takes a
+ * snapshot (below); .bss is mapped into the exporter's memory, so flipping
+ * it needs no syscall. stack_births: task creations by kernel stack, hashed
+ * (bio_stats.bpf.c, stack_birth_index()).
+ */
+#define DISKIDLE_STACK_BIRTH_SLOTS 7
+
+struct hot_line {
+	__u32 cache_bypass;
+	__u32 pad;
+	__u64 stack_births[DISKIDLE_STACK_BIRTH_SLOTS];
 };
 
 /* While user space sets the program's global `cache_bypass` to 1, every CPU

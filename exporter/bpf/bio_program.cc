@@ -236,7 +236,7 @@ absl::Status BioProgram::ReadDrops(BioSnapshot& snap) const {
 
 void BioProgram::SetCacheBypass(bool bypass) {
   // .bss is mapped into our memory: a store the program sees on its next run.
-  __atomic_store_n(&skel_->bss->cache_bypass, bypass ? 1u : 0u, __ATOMIC_SEQ_CST);
+  __atomic_store_n(&skel_->bss->hot.cache_bypass, bypass ? 1u : 0u, __ATOMIC_SEQ_CST);
 }
 
 // The program keeps pending counts of recent keys in per-CPU `cache` slots and
