@@ -54,7 +54,8 @@ struct {
  * that a fork elsewhere leaves most slots alone (a build server forks
  * thousands of times a second), and all of them in the cache line that a hit
  * reads anyway for cache_bypass: a counter of its own per stack (a 4096-entry
- * array) cost a cold cache line per bio, 9 ns more on the fsync storm.
+ * array) cost a cold cache line per bio, 5-12 ns more on the fsync storm
+ * (docs/benchmarks.md).
  */
 volatile struct hot_line hot __attribute__((aligned(64)));
 
@@ -172,8 +173,8 @@ static __always_inline u64 address_difference(const void *a, const void *b)
 }
 
 /*
- * Where the tracepoint's arguments lie, relative to &hot (any fixed
- * address would do: only differences of such positions are used). The
+ * Where the tracepoint's arguments lie, relative to &hot (any fixed address
+ * would do: only differences of such positions are used). The
  * kernel's glue (bpf_trace_run1() in kernel/trace/bpf_trace.c, for tp_btf
  * and raw_tp alike, every version) copies them into a local array and passes
  * its address as the program's context, so this is an address on the stack
@@ -187,9 +188,9 @@ static __always_inline u64 stack_position(const void *tp_args)
 
 /*
  * Fills the slot's stack fields with the current thread's kernel stack below
- * its saved registers `regs`, relative to &hot as stack_position()
- * is, if `here` lies in it; otherwise (an interrupt stack) stack_span = 0,
- * which no bio matches. task->stack is where the thread's stack starts
+ * its saved registers `regs`, relative to &hot as stack_position() is, if
+ * `here` lies in it; otherwise (an interrupt stack) stack_span = 0, which no
+ * bio matches. task->stack is where the thread's stack starts
  * (allocated at fork, never moved; x86_64 and arm64 keep pt_regs at its top).
  * The register address is stored into the slot first: read back from map
  * memory, it is a plain number.
