@@ -153,9 +153,10 @@ static __always_inline void remember_process(struct task_struct *leader,
 /*
  * Adds bios/bytes to `key` in bio_counts. Returns 1 if the key is new (then
  * the caller records the process name), 0 if it existed, -1 if the map was
- * full (the bios are counted as dropped).
+ * full (then the bios are counted as dropped if `drop_if_full`).
  */
-static __always_inline int add_to_map(const struct bio_key *key, u64 bios, u64 bytes)
+static __always_inline int add_to_map(const struct bio_key *key, u64 bios, u64 bytes,
+				      bool drop_if_full)
 {
 	struct bio_value *value, first = { .bios = bios, .bytes = bytes };
 
@@ -170,7 +171,8 @@ static __always_inline int add_to_map(const struct bio_key *key, u64 bios, u64 b
 	/* Lost a race with another CPU inserting the key, or the map is full. */
 	value = bpf_map_lookup_elem(&bio_counts, key);
 	if (!value) {
-		count_drop(DISKIDLE_DROP_BIO_MAP_FULL, bios);
+		if (drop_if_full)
+			count_drop(DISKIDLE_DROP_BIO_MAP_FULL, bios);
 		return -1;
 	}
 	value->bios += bios;
@@ -227,6 +229,7 @@ static __always_inline int count_bio(struct bio *bio, u32 opf, u32 bytes,
 	u32 index;
 	u8 op, bucket;
 	int added;
+	bool slot_taken = false; /* still holds counts the map had no room for */
 
 	index = (pid * 2654435761u ^ bd_dev) >> 7 & (DISKIDLE_CACHE_SLOTS - 1);
 	slot = bpf_map_lookup_elem(&cache, &index);
@@ -265,14 +268,20 @@ static __always_inline int count_bio(struct bio *bio, u32 opf, u32 bytes,
 		__builtin_memcpy(key.thread, task->comm, sizeof(key.thread));
 
 	if (slot->pending_bios) {
-		/* Move the pending counts into the map; seq is odd meanwhile. */
+		/* Move the pending counts into the map; seq is odd meanwhile. If the
+		 * map is full they stay where they are: user space counts them from
+		 * the slot (it may have done so already, so they are no drop), and
+		 * this bio is counted without the slot. */
 		slot->seq += 1;
-		add_to_map(&slot->key, slot->pending_bios, slot->pending_bytes);
-		slot->pending_bios = 0;
-		slot->pending_bytes = 0;
+		if (add_to_map(&slot->key, slot->pending_bios, slot->pending_bytes, false) < 0) {
+			slot_taken = true;
+		} else {
+			slot->pending_bios = 0;
+			slot->pending_bytes = 0;
+		}
 		slot->seq += 1;
 	}
-	added = add_to_map(&key, 1, bytes);
+	added = add_to_map(&key, 1, bytes, true);
 	if (added < 0)
 		return 0; /* not in the map: do not cache what was dropped */
 	if (added > 0) {
@@ -286,7 +295,7 @@ static __always_inline int count_bio(struct bio *bio, u32 opf, u32 bytes,
 	 * kernel thread's: its next bio may be another process's writeback or
 	 * forced commit, which a hit would merge into this key; so its bios all
 	 * take this path, where count_owned_bio() decides. */
-	if (!cache_bypass && key.syscall_nr != DISKIDLE_SYSCALL_KERNEL_THREAD) {
+	if (!cache_bypass && !slot_taken && key.syscall_nr != DISKIDLE_SYSCALL_KERNEL_THREAD) {
 		slot->key = key;
 		slot->pid = pid;
 		slot->task_start_ns = task_start;

@@ -83,7 +83,9 @@ struct process_info {
  * stays fixed for a thread's life). `seq` is odd while the program moves a
  * slot's pending counts into bio_counts; user space reads the cache,
  * bio_counts, the cache again, and accepts the snapshot only if no slot's seq
- * or counts changed in between.
+ * or counts changed in between. A slot whose pending counts find bio_counts
+ * full keeps them (they are counted from the slot, so they are no drop) and
+ * caches nothing else until the map has room for them.
  *
  * Layout: everything a hit reads or writes comes first (56 bytes, within one
  * or two cache lines however the per-CPU allocator aligns the slot); the full

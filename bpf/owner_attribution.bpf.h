@@ -328,7 +328,7 @@ static __always_inline int count_owned_bio(struct bio *bio, u8 op, u32 bytes,
 	key.cgroup_id = o->cgroup_id;
 	if (record_threads)
 		__builtin_memcpy(key.thread, o->thread, sizeof(key.thread));
-	added = add_to_map(&key, 1, bytes);
+	added = add_to_map(&key, 1, bytes, true);
 	if (added > 0) {
 		struct process_key pkey = {
 			.start_boottime_ns = key.start_boottime_ns,
