@@ -13,6 +13,9 @@
 #   v_task_pt_regs   v_key + bpf_task_pt_regs(task)->orig_ax per bio
 #   v_probe_read     v_key + orig_ax at the cached address, bpf_probe_read_kernel()
 #   v_rdonly_cast    v_key + orig_ax at the cached address, bpf_rdonly_cast()
+#   v_stack          v_rdonly_cast with the thread told by its kernel stack and a
+#                    fork generation instead of bpf_get_current_task_btf() (what
+#                    the exporter does)
 #
 # Usage: bench/cost_variants.sh [--rounds N (4)] [--secs S (3)]
 #   Binaries come from $BUILD_DIR (default: <source>/build).
@@ -32,7 +35,7 @@ done
 SRC_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 BUILD_DIR="${BUILD_DIR:-$SRC_DIR/build}"
 VARIANTS_BIN="$BUILD_DIR/bench/diskidle-bench-variants"
-PROGRAMS=(v_empty v_task v_bio v_key v_task_pt_regs v_probe_read v_rdonly_cast)
+PROGRAMS=(v_empty v_task v_bio v_key v_task_pt_regs v_probe_read v_rdonly_cast v_stack)
 
 die() { echo "cost_variants: $*" >&2; exit 2; }
 [[ $(id -u) -eq 0 ]] || die "needs root (BPF, loop devices)"

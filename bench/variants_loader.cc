@@ -20,6 +20,11 @@ int main(int argc, char** argv) {
     fprintf(stderr, "diskidle-bench-variants: cannot load cost_variants (root? BTF? Linux 6.2+?)\n");
     return 1;
   }
+  // Not measured: keeps v_stack's slots honest across task creation.
+  if (bpf_program__attach(skel->progs.v_newtask) == nullptr) {
+    fprintf(stderr, "diskidle-bench-variants: cannot attach v_newtask\n");
+    return 1;
+  }
   for (int i = 1; i < argc; ++i) {
     bpf_program* prog = bpf_object__find_program_by_name(skel->obj, argv[i]);
     if (prog == nullptr || bpf_program__attach(prog) == nullptr) {

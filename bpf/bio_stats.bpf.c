@@ -45,9 +45,32 @@ struct {
 	__type(value, struct bio_cache);
 } cache SEC(".maps");
 
-/* Set by user space while it takes a snapshot (bio_stats.h); in .bss, which
- * libbpf maps into the exporter's memory, so flipping it needs no syscall. */
-volatile __u32 cache_bypass;
+/*
+ * Task creations by kernel stack, hashed (stack_birth_index()): a new task may
+ * get the stack an exited thread had, and a cache slot filled for that thread
+ * must not match the new task (bio_stats.h). task_newtask (below) bumps the
+ * counter of the new task's stack; a slot remembers its counter's value when
+ * it was filled and matches only while it is unchanged. Seven counters, so
+ * that a fork elsewhere leaves most slots alone (a build server forks
+ * thousands of times a second), and all of them in the cache line that a hit
+ * reads anyway for cache_bypass: a counter of its own per stack (a 4096-entry
+ * array) cost a cold cache line per bio, 5-12 ns more on the fsync storm
+ * (docs/benchmarks.md).
+ */
+volatile struct hot_line hot __attribute__((aligned(64)));
+
+/* Kernel stacks are at least 16 KiB (THREAD_SIZE on x86_64 and arm64) and
+ * never overlap, so the bits above the 14th tell them apart. */
+static __always_inline u32 stack_birth_index(u64 stack)
+{
+	u32 h = (u32)(((stack >> 14) * 0x9E3779B97F4A7C15ULL) >> 32);
+	u32 index = (u32)(((u64)h * DISKIDLE_STACK_BIRTH_SLOTS) >> 32); /* 0..6 */
+
+	/* Hidden from the compiler, so that it keeps the callers' bounds check,
+	 * which the verifier (tracking ranges less exactly) needs. */
+	asm volatile("" : "+r"(index));
+	return index;
+}
 
 /* Set by the loader before load (read-only to the program, so the verifier
  * prunes the thread-name copy when it is off). */
@@ -108,9 +131,9 @@ extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym __weak;
  * thread's saved user registers stay at the same address for its whole life:
  * task_pt_regs() is computed from task->stack, which is allocated at fork
  * and never moves (x86_64 and arm64 alike), and a hit has checked that the
- * current thread is the one (pid and start time) the address was taken from
- * (a slot left over from an exited thread is never read: no live thread
- * matches it; and the load is fault-checked anyway).
+ * current thread is the one the address was taken from (by its stack, with no
+ * task created on it since: a slot left over from an exited thread is never
+ * read; and the load is fault-checked anyway).
  * The value itself is read live, so a thread alternating write() and fsync()
  * gets each bio's own syscall.
  */
@@ -133,6 +156,73 @@ static __always_inline s32 current_syscall(struct task_struct *task)
 	if (flags & PF_KTHREAD)
 		return DISKIDLE_SYSCALL_KERNEL_THREAD;
 	return user_syscall(task);
+}
+
+/*
+ * `a - b` for two pointers, as a plain number. The verifier allows a pointer
+ * difference (and only that) to a program loaded with CAP_PERFMON, and types
+ * the result as a number; written as one instruction so that the compiler
+ * cannot turn it into a negation and an addition, which it would refuse.
+ */
+static __always_inline u64 address_difference(const void *a, const void *b)
+{
+	u64 diff = (u64)a;
+
+	asm volatile("%[diff] -= %[b]" : [diff] "+r"(diff) : [b] "r"(b));
+	return diff;
+}
+
+/*
+ * Where the tracepoint's arguments lie, relative to &hot (any fixed address
+ * would do: only differences of such positions are used). The
+ * kernel's glue (bpf_trace_run1() in kernel/trace/bpf_trace.c, for tp_btf
+ * and raw_tp alike, every version) copies them into a local array and passes
+ * its address as the program's context, so this is an address on the stack
+ * the tracepoint fired on: the current thread's kernel stack, or an
+ * interrupt stack when a bio is submitted from an interrupt.
+ */
+static __always_inline u64 stack_position(const void *tp_args)
+{
+	return address_difference(tp_args, (const void *)&hot);
+}
+
+/*
+ * Fills the slot's stack fields with the current thread's kernel stack below
+ * its saved registers `regs`, relative to &hot as stack_position() is, if
+ * `here` lies in it; otherwise (an interrupt stack) stack_span = 0, which no
+ * bio matches. task->stack is where the thread's stack starts
+ * (allocated at fork, never moved; x86_64 and arm64 keep pt_regs at its top).
+ * The register address is stored into the slot first: read back from map
+ * memory, it is a plain number.
+ */
+static __always_inline void remember_stack(struct bio_cache *slot, u64 here,
+					   struct task_struct *task, struct pt_regs *regs)
+{
+	u64 regs_rel = address_difference(regs, (const void *)&hot);
+	/* Read with a helper, not typed: newer kernels type a void * field as
+	 * memory, which the verifier then keeps from being used as a number. */
+	u64 lo_abs = (u64)BPF_CORE_READ(task, stack), regs_abs, span;
+	u32 index = stack_birth_index(lo_abs);
+
+	slot->stack_span = 0;
+	slot->regs = (u64)regs;
+	regs_abs = *(volatile u64 *)&slot->regs;
+	span = regs_abs - lo_abs;
+	if (index >= DISKIDLE_STACK_BIRTH_SLOTS || !lo_abs || span > 0xffffffffULL ||
+	    here - (regs_rel - span) >= span)
+		return;
+	slot->birth_index = index;
+	slot->births = hot.stack_births[index];
+	slot->stack_lo = regs_rel - span;
+	slot->stack_span = span;
+}
+
+/* Whether no task was created on the slot's stack since it was filled. */
+static __always_inline bool stack_not_reborn(const struct bio_cache *slot)
+{
+	u32 index = slot->birth_index;
+
+	return index < DISKIDLE_STACK_BIRTH_SLOTS && hot.stack_births[index] == slot->births;
 }
 
 /*
@@ -215,29 +305,29 @@ static __always_inline void bucket_range(u8 bucket, u32 *min, u32 *span)
 
 /*
  * Counts one bio of the current task to `bdev` (device number `bd_dev`).
- * `fast`: read the syscall number on a hit through bpf_rdonly_cast() (6.2+).
+ * `tp_args`: the program's context (stack_position()). `fast`: read the
+ * syscall number on a hit through bpf_rdonly_cast() (6.2+).
  */
-static __always_inline int count_bio(struct bio *bio, u32 opf, u32 bytes,
+static __always_inline int count_bio(const void *tp_args, struct bio *bio, u32 opf, u32 bytes,
 				     struct block_device *bdev, u32 bd_dev, bool fast)
 {
-	struct task_struct *task = bpf_get_current_task_btf();
-	u64 task_start = task->start_time;
-	u32 pid = task->pid;
+	u64 here = stack_position(tp_args);
+	struct task_struct *task, *leader;
 	struct bio_cache *slot;
-	struct task_struct *leader;
 	struct bio_key key = {};
 	u32 index;
 	u8 op, bucket;
 	int added;
 	bool slot_taken = false; /* still holds counts the map had no room for */
 
-	index = (pid * 2654435761u ^ bd_dev) >> 7 & (DISKIDLE_CACHE_SLOTS - 1);
+	/* By the thread's stack (16 KiB on x86_64 and arm64) and the device. */
+	index = ((u32)(here >> 14) * 2654435761u ^ bd_dev) >> 7 & (DISKIDLE_CACHE_SLOTS - 1);
 	slot = bpf_map_lookup_elem(&cache, &index);
 	if (!slot)
 		return 0;
-	if (!cache_bypass && slot->pid == pid && slot->task_start_ns == task_start &&
+	if (!hot.cache_bypass && here - slot->stack_lo < slot->stack_span &&
 	    slot->bd_dev == bd_dev && slot->opf_bits == op_bits(opf) &&
-	    bytes - slot->bytes_min <= slot->bytes_span &&
+	    bytes - slot->bytes_min <= slot->bytes_span && stack_not_reborn(slot) &&
 	    (!slot->regs || slot->syscall_nr == saved_syscall(slot->regs, fast))) {
 		/* hot path: the same key again on this CPU */
 		slot->pending_bios += 1;
@@ -248,6 +338,7 @@ static __always_inline int count_bio(struct bio *bio, u32 opf, u32 bytes,
 	op = classify_op(opf, bytes);
 	bucket = size_bucket(bytes);
 
+	task = bpf_get_current_task_btf();
 	leader = task->group_leader;
 	key.start_boottime_ns = leader->start_boottime;
 	key.tgid = task->tgid;
@@ -295,23 +386,20 @@ static __always_inline int count_bio(struct bio *bio, u32 opf, u32 bytes,
 	 * kernel thread's: its next bio may be another process's writeback or
 	 * forced commit, which a hit would merge into this key; so its bios all
 	 * take this path, where count_owned_bio() decides. */
-	if (!cache_bypass && !slot_taken && key.syscall_nr != DISKIDLE_SYSCALL_KERNEL_THREAD) {
+	if (!hot.cache_bypass && !slot_taken && key.syscall_nr != DISKIDLE_SYSCALL_KERNEL_THREAD) {
+		struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(task);
+
 		slot->key = key;
-		slot->pid = pid;
-		slot->task_start_ns = task_start;
+		remember_stack(slot, here, task, regs);
 		slot->bd_dev = bd_dev;
 		slot->opf_bits = op_bits(opf);
 		bucket_range(bucket, &slot->bytes_min, &slot->bytes_span);
-		/* Kernel threads and io workers make no syscall: nothing to read on
-		 * a hit (their key says which kind they are, and a thread never
-		 * changes kind). */
-		if (task->flags & (PF_KTHREAD | PF_IO_WORKER)) {
+		/* io workers make no syscall: nothing to read on a hit (their key
+		 * says so, and a thread never changes kind). */
+		if (task->flags & PF_IO_WORKER) {
 			slot->regs = 0;
 			slot->syscall_nr = 0;
 		} else {
-			struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(task);
-
-			slot->regs = (u64)regs;
 			slot->syscall_nr = syscall_in(regs);
 		}
 	}
@@ -326,7 +414,7 @@ int block_bio_queue_btf(u64 *ctx)
 	struct bio *bio = (struct bio *)ctx[0];
 	struct block_device *bdev = bio->bi_bdev; /* bi_bdev: 5.12+ */
 
-	return count_bio(bio, bio->bi_opf, bio->bi_iter.bi_size, bdev, bdev->bd_dev, true);
+	return count_bio(ctx, bio, bio->bi_opf, bio->bi_iter.bi_size, bdev, bdev->bd_dev, true);
 }
 
 /* The same for kernels without bpf_rdonly_cast() (5.15 to 6.1): a hit calls
@@ -337,7 +425,7 @@ int block_bio_queue_btf_compat(u64 *ctx)
 	struct bio *bio = (struct bio *)ctx[0];
 	struct block_device *bdev = bio->bi_bdev;
 
-	return count_bio(bio, bio->bi_opf, bio->bi_iter.bi_size, bdev, bdev->bd_dev, false);
+	return count_bio(ctx, bio, bio->bi_opf, bio->bi_iter.bi_size, bdev, bdev->bd_dev, false);
 }
 
 /* Twin for kernels where tp_btf cannot attach: same logic, reads through
@@ -348,7 +436,7 @@ int block_bio_queue_raw(struct bpf_raw_tracepoint_args *ctx)
 	struct bio *bio = (struct bio *)ctx->args[0];
 	struct block_device *bdev = BPF_CORE_READ(bio, bi_bdev);
 
-	return count_bio(bio, BPF_CORE_READ(bio, bi_opf), BPF_CORE_READ(bio, bi_iter.bi_size), bdev,
+	return count_bio(ctx, bio, BPF_CORE_READ(bio, bi_opf), BPF_CORE_READ(bio, bi_iter.bi_size), bdev,
 			 BPF_CORE_READ(bdev, bd_dev), false);
 }
 
@@ -371,4 +459,34 @@ int task_rename_raw(struct bpf_raw_tracepoint_args *ctx)
 	rename_in_table(&processes, BPF_CORE_READ(task, pid), BPF_CORE_READ(task, tgid),
 			BPF_CORE_READ(task, start_boottime), (const char *)ctx->args[1]);
 	return 0;
+}
+
+/* Any task is created (fork, clone, a kernel thread, an io worker): its kernel
+ * stack may be one an exited thread had, so the cache slots filled for that
+ * stack stop matching (hot.stack_births). task_newtask fires in copy_process()
+ * after the stack is allocated and before the new task can run (Linux 3.x+). */
+static __always_inline int note_new_stack(u64 stack)
+{
+	u32 index = stack_birth_index(stack);
+
+	if (index < DISKIDLE_STACK_BIRTH_SLOTS)
+		__sync_fetch_and_add(&hot.stack_births[index], 1);
+	return 0;
+}
+
+/* task_newtask(struct task_struct *task, unsigned long clone_flags) */
+SEC("tp_btf/task_newtask")
+int task_newtask_btf(u64 *ctx)
+{
+	struct task_struct *task = (struct task_struct *)ctx[0];
+
+	return note_new_stack((u64)BPF_CORE_READ(task, stack)); /* a number: see remember_stack() */
+}
+
+SEC("raw_tp/task_newtask")
+int task_newtask_raw(struct bpf_raw_tracepoint_args *ctx)
+{
+	struct task_struct *task = (struct task_struct *)ctx->args[0];
+
+	return note_new_stack((u64)BPF_CORE_READ(task, stack));
 }

@@ -105,6 +105,9 @@ absl::StatusOr<std::unique_ptr<BioProgram>> BioProgram::Load(const BioProgramOpt
     // Follows a process's renames (exec()) in its table: in every kernel.
     bpf_program__set_autoload(skel->progs.task_rename_btf, use_btf);
     bpf_program__set_autoload(skel->progs.task_rename_raw, !use_btf);
+    // Keeps the cache from matching a new task on an exited one's stack.
+    bpf_program__set_autoload(skel->progs.task_newtask_btf, use_btf);
+    bpf_program__set_autoload(skel->progs.task_newtask_raw, !use_btf);
     ChooseOwnerHooks(skel, btf_path, use_btf, module_btf);
 
     if (int err = bio_stats__load(skel); err != 0) {
@@ -233,7 +236,7 @@ absl::Status BioProgram::ReadDrops(BioSnapshot& snap) const {
 
 void BioProgram::SetCacheBypass(bool bypass) {
   // .bss is mapped into our memory: a store the program sees on its next run.
-  __atomic_store_n(&skel_->bss->cache_bypass, bypass ? 1u : 0u, __ATOMIC_SEQ_CST);
+  __atomic_store_n(&skel_->bss->hot.cache_bypass, bypass ? 1u : 0u, __ATOMIC_SEQ_CST);
 }
 
 // The program keeps pending counts of recent keys in per-CPU `cache` slots and

@@ -6,8 +6,11 @@
 #include <cerrno>
 
 #include "absl/strings/str_cat.h"
-#include "bio_stats.skel.h"
 #include "bpf/loader_support.h"
+
+// After loader_support.h: the skeleton types the program's .bss with
+// bio_stats.h's struct hot_line.
+#include "bio_stats.skel.h"
 
 namespace diskidle {
 namespace {

@@ -23,8 +23,9 @@ import unittest
 
 from diskidle_testlib import (BIO, COMPLETE_LABELS, PROCESS_FAMILIES, PROCESS_LABELS, Exporter,
                               IoGen, LoopFilesystem, Watcher, attached_bio_programs,
-                              complete_counts, complete_delta, diskstats, process_counts,
-                              process_delta, require_privileges, series, total, wait_for)
+                              complete_counts, complete_delta, diskstats, pids_in_view,
+                              process_counts, process_delta, require_privileges, series, total,
+                              wait_for)
 
 FSYNC_LOOP_MS = 5000
 
@@ -224,6 +225,28 @@ class AttributionTest:
             counted = self.views(before, after, gen, syscall=syscall, op="flush")
             self.assertEqual(counted.bios, n, f"one flush per {syscall}() of the unchanged file")
             self.assertEqual(counted.zero_byte_bios, n)
+
+    def test_children_forked_on_one_cpu_count_each_under_its_own_pid(self):
+        # Children forked one after another on one CPU: each new child usually
+        # gets the kernel stack its exited sibling had (Linux keeps freed stacks
+        # in a per-CPU cache for the next fork), while the program's per-CPU
+        # cache tells threads apart by their stack (bio_stats.h). Each child does
+        # the same as its sibling (a flush under fsync to the same disk), so a
+        # stale cache slot would match it: its flushes must still be its own.
+        children = 40
+        gen = IoGen(self, "forks", self.fs.path("unchanged"), children, wait=True)
+        os.sched_setaffinity(gen.pid, {min(os.sched_getaffinity(0))})
+        before = self.exporter.scrape()
+        gen.go()
+        self.assertEqual(gen.wait_done(self), children)
+        after = self.exporter.scrape()
+        flush = dict(comm=gen.comm, device=self.fs.name, syscall="fsync", op="flush")
+        child_pids = pids_in_view(after, **flush) - {str(gen.pid)}
+        per_child = {pid: process_delta(before, after, pid=pid, **flush).zero_byte_bios
+                     for pid in child_pids}
+        self.assertEqual(sorted(per_child.values()), [3] * children,
+                         f"three flushes under each child's own pid: {per_child}")
+        self.assertEqual(complete_delta(before, after, **flush).zero_byte_bios, 3 * children)
 
     def test_series_labels_are_complete(self):
         gen = IoGen(self, "fsync-loop", self.fs.path("labels"), 5)
