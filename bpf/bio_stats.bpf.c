@@ -365,12 +365,15 @@ static __always_inline int count_bio(const void *tp_args, struct bio *bio, u32 o
 		 * this bio is counted without the slot. */
 		slot->seq += 1;
 		if (add_to_map(&slot->key, slot->pending_bios, slot->pending_bytes, false) < 0) {
+			/* Nothing moved: seq goes back, so a snapshot taken while the
+			 * map stays full still settles. */
 			slot_taken = true;
+			slot->seq -= 1;
 		} else {
 			slot->pending_bios = 0;
 			slot->pending_bytes = 0;
+			slot->seq += 1;
 		}
-		slot->seq += 1;
 	}
 	added = add_to_map(&key, 1, bytes, true);
 	if (added < 0)
