@@ -130,9 +130,9 @@ start_exporter() {
 
 start_empty() {
   rm -f "$WORK/hold"; mkfifo "$WORK/hold"
-  "$EMPTY" <"$WORK/hold" >"$WORK/empty.out" 2>&1 &
+  exec 9<>"$WORK/hold"  # read-write: never blocks (a write-only open of a FIFO waits for its reader); the reader, without fd 9, sees EOF when we close it
+  "$EMPTY" <"$WORK/hold" 9>&- >"$WORK/empty.out" 2>&1 &
   HOLDER_PID=$!
-  exec 9>"$WORK/hold"   # its stdin stays open until stop_holder (SIGTERM)
 }
 
 start_bpftrace() {

@@ -39,7 +39,9 @@
 #   DISKIDLE_EXPORTER, DISKIDLE_BENCH_EMPTY, DISKIDLE_IOGEN.
 # Exit status: 0 measured (goals reported as met/MISSED), 1 with --strict when a
 # goal is missed, 2 when a measurement could not be taken.
-set -euo pipefail
+set -Eeuo pipefail
+# A command that stops the script says which (set -e alone exits silently).
+trap 'rc=$?; if (( BASH_SUBSHELL == 0 )); then echo "cost: line $LINENO: \"$BASH_COMMAND\" failed (exit $rc)" >&2; fi' ERR
 
 ROUNDS=10  # even: as many rounds with our program attached first as second
 SECS=2
@@ -90,7 +92,7 @@ WORKLOAD_PID=""
 # shellcheck source=bench/lib.sh
 source "$SRC_DIR/bench/lib.sh"
 stop_all() {
-  exec 9>&- 2>/dev/null || true
+  { exec 9>&-; } 2>/dev/null || true  # the group keeps 2>/dev/null from sticking to the script
   stop_pid "$EMPTY_PID"; EMPTY_PID=""
   stop_pid "$EXPORTER_PID"; EXPORTER_PID=""
 }
@@ -137,9 +139,9 @@ start_exporter() {
 }
 start_empty() {
   rm -f "$WORK/hold"; mkfifo "$WORK/hold"
-  "$EMPTY" <"$WORK/hold" >"$WORK/empty.out" 2>&1 &
+  exec 9<>"$WORK/hold"  # read-write: never blocks (a write-only open of a FIFO waits for its reader); the reader, without fd 9, sees EOF when we close it
+  "$EMPTY" <"$WORK/hold" 9>&- >"$WORK/empty.out" 2>&1 &
   EMPTY_PID=$!
-  exec 9>"$WORK/hold"   # its stdin stays open until stop_all
   EMPTY_ID="$(find_prog "$EMPTY_PID" 'bio_queue')" ||
     { cat "$WORK/empty.out" >&2; die "empty program not loaded"; }
 }

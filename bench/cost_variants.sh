@@ -47,7 +47,7 @@ LOOP=""
 HOLDER=""
 OLD_STATS="$(cat /proc/sys/kernel/bpf_stats_enabled)"
 stop_holder() {
-  exec 9>&- 2>/dev/null || true
+  { exec 9>&-; } 2>/dev/null || true  # the group keeps 2>/dev/null from sticking to the script
   if [[ -n "$HOLDER" ]]; then kill -TERM "$HOLDER" 2>/dev/null || true; wait "$HOLDER" 2>/dev/null || true; fi
   HOLDER=""
 }
@@ -86,9 +86,9 @@ for r in $(seq "$ROUNDS"); do
   k=$(( (r - 1) % n ))
   order=("${PROGRAMS[@]:k}" "${PROGRAMS[@]:0:k}")
   rm -f "$SHM/hold"; mkfifo "$SHM/hold"
-  "$VARIANTS_BIN" "${order[@]}" <"$SHM/hold" >"$SHM/ids" 2>"$SHM/err" &
+  exec 9<>"$SHM/hold"  # read-write: never blocks (a write-only open of a FIFO waits for its reader); the reader, without fd 9, sees EOF when we close it
+  "$VARIANTS_BIN" "${order[@]}" <"$SHM/hold" 9>&- >"$SHM/ids" 2>"$SHM/err" &
   HOLDER=$!
-  exec 9>"$SHM/hold"
   for _ in $(seq 100); do [[ $(wc -l <"$SHM/ids") -eq $n ]] && break; kill -0 "$HOLDER" 2>/dev/null || break; sleep 0.1; done
   [[ $(wc -l <"$SHM/ids") -eq $n ]] || { cat "$SHM/err" >&2; die "variants not attached"; }
   reads 1 # warm-up: slots filled

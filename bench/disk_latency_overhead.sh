@@ -59,7 +59,7 @@ EMPTY_PID=""
 # shellcheck source=bench/lib.sh
 source "$SRC_DIR/bench/lib.sh"
 stop_all() {
-  exec 9>&- 2>/dev/null || true
+  { exec 9>&-; } 2>/dev/null || true  # the group keeps 2>/dev/null from sticking to the script
   stop_pid "$EMPTY_PID"; EMPTY_PID=""
   stop_pid "$EXPORTER_PID"; EXPORTER_PID=""
 }
@@ -97,9 +97,9 @@ start_exporter() {
 }
 start_empty() {
   rm -f "$WORK/hold"; mkfifo "$WORK/hold"
-  "$EMPTY" <"$WORK/hold" >"$WORK/empty.out" 2>&1 &
+  exec 9<>"$WORK/hold"  # read-write: never blocks (a write-only open of a FIFO waits for its reader); the reader, without fd 9, sees EOF when we close it
+  "$EMPTY" <"$WORK/hold" 9>&- >"$WORK/empty.out" 2>&1 &
   EMPTY_PID=$!
-  exec 9>"$WORK/hold"
   EMPTY_ID="$(find_prog "$EMPTY_PID" 'rq_complete')" || { cat "$WORK/empty.out" >&2; die "empty program not loaded"; }
 }
 
