@@ -74,27 +74,12 @@ struct process_info {
  * Per-CPU cache of recent keys and the bios counted for them since
  * (pending_bios/bytes, not yet in bio_counts). A storm repeats a few keys on a
  * CPU (the process's flush, the loop or dm worker's bio), so the hot path is
-<<<<<<< HEAD
- * an array slot instead of a hash lookup. Direct-mapped by (thread, device).
- * A slot is a hit when the same thread (pid and start time, so a reused pid
- * never matches) sends a bio of the same op and size bucket to the same block
- * device under the same syscall: the key is then the cached one, and deriving
- * it (group leader, its start time, the whole disk, cgroup) is skipped. So the
- * key the miss path caches must be a function of exactly those (plus what
- * stays fixed for a thread's life). `seq` is odd while the program moves a
- * slot's pending counts into bio_counts; user space reads the cache,
- * bio_counts, the cache again, and accepts the snapshot only if no slot's seq
- * or counts changed in between. A slot whose pending counts find bio_counts
- * full keeps them (they are counted from the slot, so they are no drop) and
- * caches nothing else until the map has room for them.
-=======
  * an array slot instead of a hash lookup. Direct-mapped by (thread's kernel
  * stack, device). A slot is a hit when the same thread sends a bio of the same
  * op and size bucket to the same block device under the same syscall: the key
  * is then the cached one, and deriving it (group leader, its start time, the
  * whole disk, cgroup) is skipped. So the key the miss path caches must be a
  * function of exactly those (plus what stays fixed for a thread's life).
->>>>>>> parent of 910f7a4 (Revert this session's cache-identity change (7ebea6f..5281bb7): with it, test_lifecycle.test_a_full_kernel_map_counts_every_event_it_could_not_hold fails 2 of 8 runs (counted + dropped = 302 for 300 program runs: a bio both counted and dropped when the map is full), 0 of 8 with the code before; found in the last clean-clone run with no time left to fix it. The tree is 8e9e84e's again (CI passed there))
  *
  * "The same thread" is told without asking the kernel who is running (a
  * helper call, not inlined on x86 with Linux 6.18: about a third of a hit's
