@@ -129,8 +129,7 @@ start_exporter() {
 }
 
 start_empty() {
-  rm -f "$WORK/hold"; mkfifo "$WORK/hold"
-  exec 9<>"$WORK/hold"  # read-write: never blocks (a write-only open of a FIFO waits for its reader); the reader, without fd 9, sees EOF when we close it
+  open_hold_fifo "$WORK/hold"
   "$EMPTY" <"$WORK/hold" 9>&- >"$WORK/empty.out" 2>&1 &
   HOLDER_PID=$!
 }
@@ -175,7 +174,7 @@ for r in $(seq "$ROUNDS"); do
   id="$(find_prog "$HOLDER_PID" 'bio_queue')" || { cat "$WORK/empty.out" >&2; die "empty program not loaded"; }
   m="$(measure "$id")"
   echo -e "$r\tempty\t${m// /$'\t'}" >>"$RESULTS"
-  exec 9>&-
+  close_hold_fifo
   stop_holder
 
   start_bpftrace

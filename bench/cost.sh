@@ -92,7 +92,7 @@ WORKLOAD_PID=""
 # shellcheck source=bench/lib.sh
 source "$SRC_DIR/bench/lib.sh"
 stop_all() {
-  { exec 9>&-; } 2>/dev/null || true  # the group keeps 2>/dev/null from sticking to the script
+  close_hold_fifo
   stop_pid "$EMPTY_PID"; EMPTY_PID=""
   stop_pid "$EXPORTER_PID"; EXPORTER_PID=""
 }
@@ -138,8 +138,7 @@ start_exporter() {
     { cat "$WORK/exporter.log" >&2; die "no block_bio_queue program in the exporter"; }
 }
 start_empty() {
-  rm -f "$WORK/hold"; mkfifo "$WORK/hold"
-  exec 9<>"$WORK/hold"  # read-write: never blocks (a write-only open of a FIFO waits for its reader); the reader, without fd 9, sees EOF when we close it
+  open_hold_fifo "$WORK/hold"
   "$EMPTY" <"$WORK/hold" 9>&- >"$WORK/empty.out" 2>&1 &
   EMPTY_PID=$!
   EMPTY_ID="$(find_prog "$EMPTY_PID" 'bio_queue')" ||

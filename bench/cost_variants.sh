@@ -46,8 +46,10 @@ SHM="$(mktemp -d /dev/shm/diskidle-variants-XXXXXX)"
 LOOP=""
 HOLDER=""
 OLD_STATS="$(cat /proc/sys/kernel/bpf_stats_enabled)"
+# shellcheck source=bench/lib.sh
+source "$SRC_DIR/bench/lib.sh"
 stop_holder() {
-  { exec 9>&-; } 2>/dev/null || true  # the group keeps 2>/dev/null from sticking to the script
+  close_hold_fifo
   if [[ -n "$HOLDER" ]]; then kill -TERM "$HOLDER" 2>/dev/null || true; wait "$HOLDER" 2>/dev/null || true; fi
   HOLDER=""
 }
@@ -85,8 +87,7 @@ n=${#PROGRAMS[@]}
 for r in $(seq "$ROUNDS"); do
   k=$(( (r - 1) % n ))
   order=("${PROGRAMS[@]:k}" "${PROGRAMS[@]:0:k}")
-  rm -f "$SHM/hold"; mkfifo "$SHM/hold"
-  exec 9<>"$SHM/hold"  # read-write: never blocks (a write-only open of a FIFO waits for its reader); the reader, without fd 9, sees EOF when we close it
+  open_hold_fifo "$SHM/hold"
   "$VARIANTS_BIN" "${order[@]}" <"$SHM/hold" 9>&- >"$SHM/ids" 2>"$SHM/err" &
   HOLDER=$!
   for _ in $(seq 100); do [[ $(wc -l <"$SHM/ids") -eq $n ]] && break; kill -0 "$HOLDER" 2>/dev/null || break; sleep 0.1; done

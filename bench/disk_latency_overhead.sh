@@ -59,7 +59,7 @@ EMPTY_PID=""
 # shellcheck source=bench/lib.sh
 source "$SRC_DIR/bench/lib.sh"
 stop_all() {
-  { exec 9>&-; } 2>/dev/null || true  # the group keeps 2>/dev/null from sticking to the script
+  close_hold_fifo
   stop_pid "$EMPTY_PID"; EMPTY_PID=""
   stop_pid "$EXPORTER_PID"; EXPORTER_PID=""
 }
@@ -96,8 +96,7 @@ start_exporter() {
   OURS_ID="$(find_prog "$EXPORTER_PID" '^disk_lat')" || { cat "$WORK/exporter.log" >&2; die "no disk_lat program in the exporter"; }
 }
 start_empty() {
-  rm -f "$WORK/hold"; mkfifo "$WORK/hold"
-  exec 9<>"$WORK/hold"  # read-write: never blocks (a write-only open of a FIFO waits for its reader); the reader, without fd 9, sees EOF when we close it
+  open_hold_fifo "$WORK/hold"
   "$EMPTY" <"$WORK/hold" 9>&- >"$WORK/empty.out" 2>&1 &
   EMPTY_PID=$!
   EMPTY_ID="$(find_prog "$EMPTY_PID" 'rq_complete')" || { cat "$WORK/empty.out" >&2; die "empty program not loaded"; }

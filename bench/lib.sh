@@ -14,6 +14,21 @@ stop_pid() {
   wait "$pid" 2>/dev/null || true
 }
 
+# open_hold_fifo PATH: a fresh FIFO at PATH, held open read-write on fd 9 of
+# this shell (a write-only open of a FIFO blocks until its reader opens it).
+# Start the process it holds with <PATH 9>&-: it then reads EOF when
+# close_hold_fifo closes fd 9.
+open_hold_fifo() {
+  rm -f "$1"; mkfifo "$1"
+  exec 9<>"$1"
+}
+
+# close_hold_fifo: closes fd 9 if open. The braces keep the 2>/dev/null from
+# applying to the whole script, as it would on a bare `exec`.
+close_hold_fifo() {
+  { exec 9>&-; } 2>/dev/null || true
+}
+
 # prog_ids_of PID: ids of the BPF programs PID holds open, one per line.
 prog_ids_of() {
   local pid="$1" f
