@@ -151,7 +151,7 @@ struct stack_slot {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 8);
+	__uint(max_entries, 32);
 	__type(key, u32);
 	__type(value, struct stack_slot);
 } stack_slots SEC(".maps");
@@ -219,6 +219,92 @@ hit:
 	s->pending_bios += 1;
 	s->pending_bytes += bytes;
 	return 0;
+}
+
+/*
+ * v_stack taken apart, one step more per program, to see which step costs:
+ * v_lookup  the slot of this stack and device, two adds (no compare at all)
+ * v_match   + the compares of stack range, device, op and size bucket
+ * v_births  + the stack's task-creation counter (v_stack without the syscall)
+ * Their slots are their own (stack_slots indexes 8..31), filled by v_stack's
+ * miss path logic through the same function.
+ */
+enum stack_step { STEP_LOOKUP = 1, STEP_MATCH = 2, STEP_BIRTHS = 3 };
+
+static __always_inline int stack_step(u64 *ctx, enum stack_step step)
+{
+	struct bio *bio = (struct bio *)ctx[0];
+	struct block_device *bdev = bio->bi_bdev;
+	u32 bd_dev = bdev->bd_dev, opf = bio->bi_opf, bytes = bio->bi_iter.bi_size;
+	u64 rel = (u64)ctx;
+	u32 index;
+	struct stack_slot *s;
+
+	asm volatile("%[rel] -= %[base]" : [rel] "+r"(rel) : [base] "r"(&vhot));
+	index = (((u32)(rel >> 14) * 2654435761u ^ bd_dev) >> 7 & 7) + step * 8;
+	s = bpf_map_lookup_elem(&stack_slots, &index);
+	if (!s)
+		return 0;
+	if (step == STEP_LOOKUP)
+		goto hit;
+	if (rel - s->stack_lo < s->stack_span && s->bd_dev == bd_dev &&
+	    s->op == classify_op(opf, bytes) && s->bucket == size_bucket(bytes)) {
+		u32 b = s->birth_index;
+
+		if (step == STEP_MATCH)
+			goto hit;
+		if (b < 7 && vhot.births[b] == s->births)
+			goto hit;
+	}
+	/* miss: v_stack's refill, without the syscall */
+	{
+		struct task_struct *task = bpf_get_current_task_btf();
+		u64 regs_ptr = (u64)bpf_task_pt_regs(task);
+		u64 abs, base, lo, regs;
+		u32 b;
+
+		*(volatile u64 *)&s->scratch = (u64)ctx;
+		abs = *(volatile u64 *)&s->scratch;
+		base = abs - rel;
+		lo = (u64)BPF_CORE_READ(task, stack);
+		b = birth_index(lo);
+		s->regs = regs_ptr;
+		regs = *(volatile u64 *)&s->regs;
+		if (b < 7 && abs - lo < regs - lo) {
+			s->birth_index = b;
+			s->births = vhot.births[b];
+			s->stack_lo = lo - base;
+			s->stack_span = regs - lo;
+		} else {
+			s->stack_span = 0;
+		}
+		s->bd_dev = bd_dev;
+		s->op = classify_op(opf, bytes);
+		s->bucket = size_bucket(bytes);
+		return 0;
+	}
+hit:
+	s->pending_bios += 1;
+	s->pending_bytes += bytes;
+	return 0;
+}
+
+SEC("tp_btf/block_bio_queue")
+int v_lookup(u64 *ctx)
+{
+	return stack_step(ctx, STEP_LOOKUP);
+}
+
+SEC("tp_btf/block_bio_queue")
+int v_match(u64 *ctx)
+{
+	return stack_step(ctx, STEP_MATCH);
+}
+
+SEC("tp_btf/block_bio_queue")
+int v_births(u64 *ctx)
+{
+	return stack_step(ctx, STEP_BIRTHS);
 }
 
 SEC("tp_btf/block_bio_queue")

@@ -16,18 +16,25 @@
 #   v_stack          v_rdonly_cast with the thread told by its kernel stack and a
 #                    fork generation instead of bpf_get_current_task_btf() (what
 #                    the exporter does)
+#   v_lookup         v_stack's slot lookup and two adds, no compare
+#   v_match          + the stack range, device, op and bucket compares
+#   v_births         + the task-creation counter (v_stack minus the syscall)
 #
-# Usage: bench/cost_variants.sh [--rounds N (4)] [--secs S (3)]
+# Usage: bench/cost_variants.sh [--rounds N (4)] [--secs S (3)] [--programs "v_empty v_stack ..."]
+#   --programs: which of them to attach (default: the first eight; v_empty
+#   always first in the list, as the ratios' reference)
 #   Binaries come from $BUILD_DIR (default: <source>/build).
 # Exit status: 0 measured, 2 when a measurement could not be taken.
 set -euo pipefail
 
 ROUNDS=4
 SECS=3
+PROGRAMS=(v_empty v_task v_bio v_key v_task_pt_regs v_probe_read v_rdonly_cast v_stack)
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --rounds) ROUNDS="$2"; shift 2 ;;
     --secs) SECS="$2"; shift 2 ;;
+    --programs) read -r -a PROGRAMS <<<"$2"; shift 2 ;;
     -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
     *) echo "unknown argument: $1" >&2; exit 2 ;;
   esac
@@ -35,7 +42,6 @@ done
 SRC_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 BUILD_DIR="${BUILD_DIR:-$SRC_DIR/build}"
 VARIANTS_BIN="$BUILD_DIR/bench/diskidle-bench-variants"
-PROGRAMS=(v_empty v_task v_bio v_key v_task_pt_regs v_probe_read v_rdonly_cast v_stack)
 
 die() { echo "cost_variants: $*" >&2; exit 2; }
 [[ $(id -u) -eq 0 ]] || die "needs root (BPF, loop devices)"
