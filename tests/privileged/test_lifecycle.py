@@ -265,6 +265,80 @@ collectors:
                 self.assertEqual(d["flushes"] + d["dropped"], 3 * children, d)
         self.assertGreater(dropped_total, 0, f"the tiny map overflowed: {report}")
 
+    def test_a_full_kernel_map_keeps_every_counter_monotonic_while_scraped(self):
+        """The same tiny map, scraped back to back while the children run: cache
+        slots then hold pending counts of processes whose keys are gone while the
+        map is full, some are moved out by later bios, and every scrape reads
+        slots and map in between. Prometheus must see no counter go backwards: not
+        the complete view, not a child's own series, not the drop counter; and
+        the end result still counts every flush once, counted or dropped."""
+        enable_bpf_stats(self)
+        capacity, children, rounds = 16, 200, 10
+        exporter = Exporter(self, f"""
+collectors:
+  bio:
+    exited_process_ttl: 0s
+    bio_map_entries: {capacity}
+    process_map_entries: 65536
+""")
+        problems, scrapes = [], [0]
+        last = {"complete": None, "dropped": None, "own": {}}
+
+        def watch():
+            samples = exporter.scrape()
+            scrapes[0] += 1
+            complete = flushes(samples, self.fs.name, absent_ok=True)
+            dropped = total(samples, DROPPED, reason="bio_map_full", absent_ok=True)
+            for name, value in (("complete", complete), ("dropped", dropped)):
+                if last[name] is not None and value < last[name]:
+                    problems.append((name, last[name], value))
+                last[name] = value
+            own = {}
+            for labels, v in series(samples, PROCESS_ZERO_BYTE_BIOS, comm=COMM,
+                                    device=self.fs.name, syscall="fsync", op="flush"):
+                pid = labels["pid"]
+                # Compared with the previous scrape only: a pid may be reused later.
+                if v > 3 or v < last["own"].get(pid, 0):
+                    problems.append(("pid " + pid, last["own"].get(pid), v))
+                own[pid] = v
+            last["own"] = own
+
+        def runs():
+            return total(exporter.scrape(), "diskidle_bpf_program_runs_total")
+
+        watcher = Watcher(self, watch, interval=0.02)
+        report, dropped_total = [], 0
+        try:
+            for _ in range(rounds):
+                gen = IoGen(self, "forks", self.fs.path("unchanged"), children, wait=True)
+                runs_before = runs()
+                before = exporter.scrape()
+                gen.go()
+                gen.wait_done(self)
+                after = exporter.scrape()
+                runs_after = runs()
+                gen.finish()
+                d = {
+                    "runs": runs_after - runs_before,
+                    "dropped": (total(after, DROPPED, reason="bio_map_full")
+                                - total(before, DROPPED, reason="bio_map_full")),
+                    "flushes": (flushes(after, self.fs.name, absent_ok=True)
+                                - flushes(before, self.fs.name, absent_ok=True)),
+                }
+                report.append(d)
+                dropped_total += d["dropped"]
+                # The parent's own set-up fsync flushes too, before the baseline.
+                self.assertGreaterEqual(d["flushes"] + d["dropped"], 3 * children,
+                                        f"every flush of ours is counted or dropped: {d}")
+                self.assertLessEqual(d["flushes"] + d["dropped"], d["runs"],
+                                     f"nothing is counted or dropped twice: {d}")
+        finally:
+            watcher.stop()
+        self.assertGreater(scrapes[0], 20, "too few scrapes to judge")
+        self.assertGreater(dropped_total, 0, f"the tiny map overflowed: {report}")
+        self.assertEqual(problems, [], "(series, last, now) that went backwards or held more "
+                                       "than a child's 3 flushes")
+
     def test_sighup_applies_a_valid_config_and_keeps_the_old_one_for_an_invalid_one(self):
         exporter = Exporter(self, "collectors:\n  bio:\n    exited_process_ttl: 1h\n")
         gens = [IoGen(self, "fsync-loop", self.fs.path(f"f{i}"), 50 * (i + 1), wait=True)
