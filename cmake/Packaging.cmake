@@ -1,4 +1,4 @@
-# `cpack -G DEB` in the build directory (or scripts/build-deb.sh) makes
+# `cpack -G DEB` in the build directory makes
 # diskidle-exporter_<version>_<arch>.deb: the binary, the systemd unit and the
 # config file (a conffile), with Depends computed by dpkg-shlibdeps from the
 # libraries the binary links. Component "exporter" is the binary alone (what

@@ -188,7 +188,8 @@ absl::Status BioCollector::Collect(std::vector<prometheus::MetricFamily>& out) {
   const BioSnapshot& snap = impl_->last;
 
   auto dropped = MakeFamily("diskidle_bpf_events_dropped_total",
-                            "Events the BPF program could not record because a map was full.",
+                            "Events the BPF program could not record: a full map (bio_map_full, "
+                            "process_map_full) or a run the kernel skipped (recursion).",
                             prometheus::MetricType::Counter);
   AddSample(dropped, {{"reason", "bio_map_full"}}, snap.drops[DISKIDLE_DROP_BIO_MAP_FULL]);
   AddSample(dropped, {{"reason", "process_map_full"}},
