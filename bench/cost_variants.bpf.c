@@ -156,6 +156,34 @@ struct {
 	__type(value, struct stack_slot);
 } stack_slots SEC(".maps");
 
+/*
+ * A miss: the slot takes the current thread's stack (relative to &vhot, as
+ * `rel` is) and its task-creation counter, or stack_span = 0 when the
+ * tracepoint's arguments are not on that stack (an interrupt stack).
+ */
+static __always_inline void refill_stack_slot(struct stack_slot *s, u64 *ctx, u64 rel,
+					      struct task_struct *task, u64 regs_ptr)
+{
+	u64 abs, base, lo, regs;
+	u32 b;
+
+	*(volatile u64 *)&s->scratch = (u64)ctx;
+	abs = *(volatile u64 *)&s->scratch; /* read back: a number */
+	base = abs - rel;
+	lo = (u64)BPF_CORE_READ(task, stack);
+	b = birth_index(lo);
+	s->regs = regs_ptr;
+	regs = *(volatile u64 *)&s->regs;
+	if (b < 7 && abs - lo < regs - lo) {
+		s->birth_index = b;
+		s->births = vhot.births[b];
+		s->stack_lo = lo - base;
+		s->stack_span = regs - lo;
+	} else {
+		s->stack_span = 0;
+	}
+}
+
 static __always_inline int hit_path_stack(u64 *ctx)
 {
 	struct bio *bio = (struct bio *)ctx[0];
@@ -190,24 +218,7 @@ static __always_inline int hit_path_stack(u64 *ctx)
 miss:
 	task = bpf_get_current_task_btf();
 	regs_ptr = (struct pt_regs *)bpf_task_pt_regs(task);
-	*(volatile u64 *)&s->scratch = (u64)ctx;
-	{
-		u64 abs = *(volatile u64 *)&s->scratch, base = abs - rel;
-		u64 lo = (u64)BPF_CORE_READ(task, stack);
-		u32 b = birth_index(lo);
-		u64 regs;
-
-		s->regs = (u64)regs_ptr;
-		regs = *(volatile u64 *)&s->regs; /* read back: a number */
-		if (b < 7 && abs - lo < regs - lo) {
-			s->birth_index = b;
-			s->births = vhot.births[b];
-			s->stack_lo = lo - base;
-			s->stack_span = regs - lo;
-		} else {
-			s->stack_span = 0;
-		}
-	}
+	refill_stack_slot(s, ctx, rel, task, (u64)regs_ptr);
 	s->bd_dev = bd_dev;
 	s->op = op;
 	s->bucket = bucket;
@@ -259,25 +270,8 @@ static __always_inline int stack_step(u64 *ctx, enum stack_step step)
 	/* miss: v_stack's refill, without the syscall */
 	{
 		struct task_struct *task = bpf_get_current_task_btf();
-		u64 regs_ptr = (u64)bpf_task_pt_regs(task);
-		u64 abs, base, lo, regs;
-		u32 b;
 
-		*(volatile u64 *)&s->scratch = (u64)ctx;
-		abs = *(volatile u64 *)&s->scratch;
-		base = abs - rel;
-		lo = (u64)BPF_CORE_READ(task, stack);
-		b = birth_index(lo);
-		s->regs = regs_ptr;
-		regs = *(volatile u64 *)&s->regs;
-		if (b < 7 && abs - lo < regs - lo) {
-			s->birth_index = b;
-			s->births = vhot.births[b];
-			s->stack_lo = lo - base;
-			s->stack_span = regs - lo;
-		} else {
-			s->stack_span = 0;
-		}
+		refill_stack_slot(s, ctx, rel, task, (u64)bpf_task_pt_regs(task));
 		s->bd_dev = bd_dev;
 		s->op = classify_op(opf, bytes);
 		s->bucket = size_bucket(bytes);

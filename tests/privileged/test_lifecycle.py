@@ -208,18 +208,10 @@ collectors:
             if evicted == 0 and series(before, PROCESS_ZERO_BYTE_BIOS, pid=gen.pid):
                 self.assertEqual(got, n, f"pid {gen.pid} held its slot throughout")
 
-    def test_a_full_kernel_map_counts_every_event_it_could_not_hold(self):
-        """counted + dropped == generated. The map fills from the whole system's I/O
-        and the drop counter is not per device, so the check is two-sided with the
-        kernel's own count of program runs (other bios included) as the upper end:
-        3N <= our flushes + all drops <= every run of the program meanwhile.
-        On a quiet machine both ends meet and the check is exact.
-        Earlier rounds' children leave pending counts in the CPUs' cache slots:
-        counted by the scrapes, their keys then removed (TTL 0s), they may find
-        the map full when a later child moves them out, and must not be counted
-        again as dropped."""
+    def full_map_exporter(self, capacity=16):
+        """An exporter whose bio map holds `capacity` keys and forgets an exited
+        process's keys at once, with the kernel's run counters on."""
         enable_bpf_stats(self)
-        capacity, children = 16, 100
         exporter = Exporter(self, f"""
 collectors:
   bio:
@@ -229,41 +221,57 @@ collectors:
 """)
         self.assertEqual(total(exporter.scrape(), "diskidle_bpf_map_capacity", map="bio_counts"),
                          capacity)
+        return exporter
 
+    def full_map_round(self, exporter, children):
+        """`children` processes fsync an unchanged file 3 times each; returns the
+        program's runs, the bio_map_full drops and our flushes counted meanwhile,
+        checked: counted + dropped == generated. The map fills from the whole
+        system's I/O and the drop counter is not per device, so the check is
+        two-sided with the kernel's own count of program runs (other bios
+        included) as the upper end: 3N <= our flushes + all drops <= every run of
+        the program meanwhile. On a quiet machine both ends meet and it is exact."""
         def runs():
             return total(exporter.scrape(), "diskidle_bpf_program_runs_total")
 
-        report, dropped_total = [], 0
-        for _ in range(3):
-            gen = IoGen(self, "forks", self.fs.path("unchanged"), children, wait=True)
-            # Runs are read before the baseline and after the final scrape, so the
-            # window they cover contains everything the two scrapes compare.
-            runs_before = runs()
-            before = exporter.scrape()
-            gen.go()
-            gen.wait_done(self)
-            after = exporter.scrape()
-            runs_after = runs()
-            gen.finish()
-            d = {
-                "runs": runs_after - runs_before,
-                "dropped": (total(after, DROPPED, reason="bio_map_full")
-                            - total(before, DROPPED, reason="bio_map_full")),
-                "flushes": (flushes(after, self.fs.name, absent_ok=True)
-                            - flushes(before, self.fs.name, absent_ok=True)),
-            }
-            report.append(d)
-            dropped_total += d["dropped"]
-            self.assertLessEqual(d["flushes"], 3 * children, d)
-            self.assertGreaterEqual(d["runs"], 3 * children, f"the program saw every flush: {d}")
-            self.assertGreaterEqual(d["flushes"] + d["dropped"], 3 * children,
-                                    f"every flush of ours is counted or dropped: {d}")
-            self.assertLessEqual(d["flushes"] + d["dropped"], d["runs"],
-                                 f"nothing is counted or dropped that the program did not see, "
-                                 f"and nothing twice: {d}")
-            if d["runs"] == 3 * children:  # quiet: the bound is exact
-                self.assertEqual(d["flushes"] + d["dropped"], 3 * children, d)
-        self.assertGreater(dropped_total, 0, f"the tiny map overflowed: {report}")
+        gen = IoGen(self, "forks", self.fs.path("unchanged"), children, wait=True)
+        # Runs are read before the baseline and after the final scrape, so the
+        # window they cover contains everything the two scrapes compare.
+        runs_before = runs()
+        before = exporter.scrape()
+        gen.go()
+        gen.wait_done(self)
+        after = exporter.scrape()
+        runs_after = runs()
+        gen.finish()
+        d = {
+            "runs": runs_after - runs_before,
+            "dropped": (total(after, DROPPED, reason="bio_map_full")
+                        - total(before, DROPPED, reason="bio_map_full")),
+            "flushes": (flushes(after, self.fs.name, absent_ok=True)
+                        - flushes(before, self.fs.name, absent_ok=True)),
+        }
+        self.assertLessEqual(d["flushes"], 3 * children, d)
+        self.assertGreaterEqual(d["runs"], 3 * children, f"the program saw every flush: {d}")
+        self.assertGreaterEqual(d["flushes"] + d["dropped"], 3 * children,
+                                f"every flush of ours is counted or dropped: {d}")
+        self.assertLessEqual(d["flushes"] + d["dropped"], d["runs"],
+                             f"nothing is counted or dropped that the program did not see, "
+                             f"and nothing twice: {d}")
+        if d["runs"] == 3 * children:  # quiet: the bound is exact
+            self.assertEqual(d["flushes"] + d["dropped"], 3 * children, d)
+        return d
+
+    def test_a_full_kernel_map_counts_every_event_it_could_not_hold(self):
+        """counted + dropped == generated (full_map_round), over three rounds.
+        Earlier rounds' children leave pending counts in the CPUs' cache slots:
+        counted by the scrapes, their keys then removed (TTL 0s), they may find
+        the map full when a later child moves them out, and must not be counted
+        again as dropped."""
+        exporter = self.full_map_exporter()
+        report = [self.full_map_round(exporter, children=100) for _ in range(3)]
+        self.assertGreater(sum(d["dropped"] for d in report), 0,
+                           f"the tiny map overflowed: {report}")
 
     def test_a_full_kernel_map_keeps_every_counter_monotonic_while_scraped(self):
         """The same tiny map, scraped back to back while the children run: cache
@@ -271,16 +279,8 @@ collectors:
         map is full, some are moved out by later bios, and every scrape reads
         slots and map in between. Prometheus must see no counter go backwards: not
         the complete view, not a child's own series, not the drop counter; and
-        the end result still counts every flush once, counted or dropped."""
-        enable_bpf_stats(self)
-        capacity, children, rounds = 16, 200, 10
-        exporter = Exporter(self, f"""
-collectors:
-  bio:
-    exited_process_ttl: 0s
-    bio_map_entries: {capacity}
-    process_map_entries: 65536
-""")
+        every round still counts every flush once, counted or dropped."""
+        exporter = self.full_map_exporter()
         problems, scrapes = [], [0]
         last = {"complete": None, "dropped": None, "own": {}}
 
@@ -288,7 +288,7 @@ collectors:
             samples = exporter.scrape()
             scrapes[0] += 1
             complete = flushes(samples, self.fs.name, absent_ok=True)
-            dropped = total(samples, DROPPED, reason="bio_map_full", absent_ok=True)
+            dropped = total(samples, DROPPED, reason="bio_map_full")
             for name, value in (("complete", complete), ("dropped", dropped)):
                 if last[name] is not None and value < last[name]:
                     problems.append((name, last[name], value))
@@ -303,39 +303,14 @@ collectors:
                 own[pid] = v
             last["own"] = own
 
-        def runs():
-            return total(exporter.scrape(), "diskidle_bpf_program_runs_total")
-
         watcher = Watcher(self, watch, interval=0.02)
-        report, dropped_total = [], 0
         try:
-            for _ in range(rounds):
-                gen = IoGen(self, "forks", self.fs.path("unchanged"), children, wait=True)
-                runs_before = runs()
-                before = exporter.scrape()
-                gen.go()
-                gen.wait_done(self)
-                after = exporter.scrape()
-                runs_after = runs()
-                gen.finish()
-                d = {
-                    "runs": runs_after - runs_before,
-                    "dropped": (total(after, DROPPED, reason="bio_map_full")
-                                - total(before, DROPPED, reason="bio_map_full")),
-                    "flushes": (flushes(after, self.fs.name, absent_ok=True)
-                                - flushes(before, self.fs.name, absent_ok=True)),
-                }
-                report.append(d)
-                dropped_total += d["dropped"]
-                # The parent's own set-up fsync flushes too, before the baseline.
-                self.assertGreaterEqual(d["flushes"] + d["dropped"], 3 * children,
-                                        f"every flush of ours is counted or dropped: {d}")
-                self.assertLessEqual(d["flushes"] + d["dropped"], d["runs"],
-                                     f"nothing is counted or dropped twice: {d}")
+            report = [self.full_map_round(exporter, children=200) for _ in range(10)]
         finally:
             watcher.stop()
         self.assertGreater(scrapes[0], 20, "too few scrapes to judge")
-        self.assertGreater(dropped_total, 0, f"the tiny map overflowed: {report}")
+        self.assertGreater(sum(d["dropped"] for d in report), 0,
+                           f"the tiny map overflowed: {report}")
         self.assertEqual(problems, [], "(series, last, now) that went backwards or held more "
                                        "than a child's 3 flushes")
 
