@@ -175,6 +175,7 @@ int Run(int argc, char** argv) {
   if (!log_format.ok()) return Fatal(log_format.status().message());
   SetLogOptions(*log_level, *log_format);
   g_json_logs = *log_format == LogFormat::kJson;
+  if (absl::Status s = CheckRemainingFlags(flags->rest); !s.ok()) return Fatal(s.message());
   // What is left (--check_config, --version, unknown flags) goes to abseil;
   // `rest` outlives the parse, which keeps pointers into it.
   std::vector<char*> rest_argv;

@@ -75,6 +75,13 @@ absl::StatusOr<EcosystemFlags> ExtractEcosystemFlags(const std::vector<std::stri
     } else {
       return absl::InvalidArgumentError(absl::StrCat("--", name, ": missing value"));
     }
+    // An empty value would silently mean "not given": for --web.config.file
+    // that is plain HTTP without auth, for --web.listen-address every
+    // interface. Said once, clearly, instead.
+    if (value.empty()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--", name, ": empty value; leave the flag out for its default"));
+    }
     auto [it, inserted] = seen.try_emplace(spec, std::string(name), value);
     if (!inserted && it->second.second != value) {
       return absl::InvalidArgumentError(absl::StrCat(
@@ -84,6 +91,51 @@ absl::StatusOr<EcosystemFlags> ExtractEcosystemFlags(const std::vector<std::stri
     flags.*(spec->field) = value;
   }
   return flags;
+}
+
+absl::Status CheckRemainingFlags(const std::vector<std::string>& rest) {
+  std::string check_config;  // the value seen, "" if none yet
+  for (size_t i = 1; i < rest.size(); ++i) {
+    const std::string& arg = rest[i];
+    if (arg == "--") break;
+    if (arg.size() < 2 || arg[0] != '-') continue;  // positional: main.cc says so
+    absl::string_view body = absl::string_view(arg).substr(arg[1] == '-' ? 2 : 1);
+    const size_t eq = body.find('=');
+    const absl::string_view name = body.substr(0, eq);
+    if (name == "flagfile" || name == "fromenv" || name == "tryfromenv" || name == "undefok") {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--", name, " is not supported: give flags on the command line, settings in --config.file"));
+    }
+    if (name == "check_config" || name == "nocheck_config") {
+      std::string value = name == "nocheck_config" ? "false" : "true";
+      if (eq != absl::string_view::npos) {
+        const absl::string_view given = body.substr(eq + 1);
+        if (given == "true" || given == "1" || given == "yes" || given == "t" || given == "y") {
+          value = "true";
+        } else if (given == "false" || given == "0" || given == "no" || given == "f" ||
+                   given == "n") {
+          value = "false";
+        } else {
+          return absl::InvalidArgumentError(
+              absl::StrCat("--check_config=", given, ": give true or false, or the flag alone"));
+        }
+      }
+      if (!check_config.empty() && check_config != value) {
+        return absl::InvalidArgumentError(
+            "--check_config given twice with different values: give it once");
+      }
+      check_config = value;
+      continue;
+    }
+    if (name == "version" || name == "help" || name == "helpfull" || name == "helpshort" ||
+        name == "helpmatch" || name == "helpon" || name == "helppackage" ||
+        name == "only_check_args") {
+      continue;
+    }
+    return absl::InvalidArgumentError(
+        absl::StrCat("unknown flag --", name, " (see --help for the flags there are)"));
+  }
+  return absl::OkStatus();
 }
 
 std::string EcosystemFlagsHelp() {

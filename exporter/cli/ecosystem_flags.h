@@ -33,6 +33,15 @@ struct EcosystemFlags {
 // missing value.
 absl::StatusOr<EcosystemFlags> ExtractEcosystemFlags(const std::vector<std::string>& args);
 
+// Checks what ExtractEcosystemFlags() left for abseil (`rest`), so that
+// abseil's own messages, which are neither one line nor JSON, are never
+// needed: an unknown flag is an error naming it; --check_config given twice
+// with different values is a conflict, as for the flags above; abseil's
+// --flagfile, --fromenv, --tryfromenv and --undefok are refused (they read
+// files or the environment behind the conflict checks, and --flagfile echoes
+// any file it cannot parse).
+absl::Status CheckRemainingFlags(const std::vector<std::string>& rest);
+
 // The "Flags:" lines of --help for these flags (aliases not shown).
 std::string EcosystemFlagsHelp();
 

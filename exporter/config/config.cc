@@ -138,6 +138,15 @@ std::string CheckRegexNumbers(std::string_view re) {
       ++i;  // the escaped character is literal
       continue;
     }
+    // A quantifier with nothing before it to repeat: most often a shell glob
+    // ("*sda") written where a regular expression belongs. libstdc++ would
+    // report it as mismatched parentheses.
+    if ((re[i] == '*' || re[i] == '+' || re[i] == '?') &&
+        (i == 0 || re[i - 1] == '(' || re[i - 1] == '|')) {
+      return absl::StrCat("'", std::string(1, re[i]), "' at position ", i + 1,
+                          " repeats nothing (a regular expression, not a shell glob: \"*sda\" "
+                          "is written \".*sda\")");
+    }
     if (re[i] != '{') continue;
     int value = 0;
     for (size_t j = i + 1; j < re.size() && re[j] != '}'; ++j) {

@@ -65,7 +65,7 @@ std::string Describe(const YAML::Node& node) {
     case YAML::NodeType::Null:
       return "nothing (null)";
     case YAML::NodeType::Sequence:
-      return "a list";
+      return node.size() == 0 ? "an empty list" : "a list";
     case YAML::NodeType::Map:
       return "a map";
     case YAML::NodeType::Scalar:

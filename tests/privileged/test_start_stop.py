@@ -337,6 +337,41 @@ class StartStopTest(unittest.TestCase):
                                contains=("--log.level",))
         self.assert_fatal_line(self.run_exporter("--log.format=text"), contains=("--log.format",))
 
+    def test_flag_mistakes_are_one_exact_line_and_exit_1(self):
+        """Mistakes on the command line each get one line of ours (never
+        abseil's own multi-line or unprefixed output) and start nothing."""
+        port = f"--web.listen-address=127.0.0.1:{free_port()}"
+        before = loaded_programs()
+        cases = [
+            (("--web.listen-adress=:1", port),
+             "unknown flag --web.listen-adress (see --help for the flags there are)"),
+            # Would otherwise mean plain HTTP without auth, silently.
+            (("--web.config.file=", port),
+             "--web.config.file: empty value; leave the flag out for its default"),
+            (("--check_config", "--check_config=false", port),
+             "--check_config given twice with different values: give it once"),
+            (("--flagfile=/etc/passwd", port),
+             "--flagfile is not supported: give flags on the command line, settings in "
+             "--config.file"),
+        ]
+        for args, expected in cases:
+            with self.subTest(args=args):
+                self.assert_fatal_line(self.run_exporter(*args), expected)
+        self.assert_no_program_left(before)
+
+    def test_a_fifo_or_device_as_config_file_is_one_line_not_a_hang(self):
+        fifo = os.path.join(self.dir, "config.fifo")
+        os.mkfifo(fifo)
+        for flag, path, kind, what in (("--config.file", fifo, "a named pipe (FIFO)", "config file"),
+                                       ("--web.config.file", fifo, "a named pipe (FIFO)",
+                                        "web config file"),
+                                       ("--config.file", "/dev/zero", "a character device",
+                                        "config file")):
+            with self.subTest(flag=flag, path=path):
+                result = self.run_exporter(f"{flag}={path}", "--check_config", timeout=10)
+                self.assert_fatal_line(
+                    result, f"{what}: {path} is {kind}, not a regular file: give a file's path")
+
     def test_stray_argument_is_one_line_and_exit_1(self):
         result = self.run_exporter("extra", f"--listen_address=127.0.0.1:{free_port()}")
         self.assert_fatal_line(result, contains=('"extra"',))

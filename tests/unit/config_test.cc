@@ -329,6 +329,20 @@ INSTANTIATE_TEST_SUITE_P(
         ErrorCase{"collectors:\n  syscalls:\n    attach: kprobe\n",
                   "config line 3: collectors.syscalls.attach: expected one of auto, fentry, "
                   "tracepoint, got \"kprobe\""},
+        ErrorCase{"collectors:\n  bio:\n    size_buckets_bytes: []\n",
+                  "config line 3: collectors.bio.size_buckets_bytes: expected a list of "
+                  "increasing byte sizes, each 0 (first only) or a power of two up to "
+                  "4294967296, e.g. [0, 512, 4096], got an empty list"},
+        ErrorCase{"collectors:\n  diskstats:\n    device_exclude: '*sda'\n",
+                  "config line 3: collectors.diskstats.device_exclude: expected a regular "
+                  "expression (ECMAScript syntax), got \"*sda\": '*' at position 1 repeats "
+                  "nothing (a regular expression, not a shell glob: \"*sda\" is written "
+                  "\".*sda\")"},
+        ErrorCase{"collectors:\n  diskstats:\n    device_include: 'sd(+a)'\n",
+                  "config line 3: collectors.diskstats.device_include: expected a regular "
+                  "expression (ECMAScript syntax), got \"sd(+a)\": '+' at position 4 repeats "
+                  "nothing (a regular expression, not a shell glob: \"*sda\" is written "
+                  "\".*sda\")"},
         ErrorCase{"collectors:\n  bio:\n    size_buckets_bytes: [0, 512, 500]\n",
                   "config line 3: collectors.bio.size_buckets_bytes[2]: expected a list of "
                   "increasing byte sizes, each 0 (first only) or a power of two up to "

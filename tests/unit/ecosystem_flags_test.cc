@@ -55,6 +55,36 @@ TEST(EcosystemFlagsTest, MissingValueIsAnError) {
   EXPECT_THAT(flags.status().message(), HasSubstr("--web.config.file: missing value"));
 }
 
+TEST(EcosystemFlagsTest, EmptyValueIsAnErrorNotTheDefault) {
+  // --web.config.file= would otherwise serve plain HTTP without auth, and
+  // --web.listen-address= listen on every interface.
+  for (const char* arg : {"--web.config.file=", "--web.listen-address=", "--config.file=",
+                          "--web.telemetry-path="}) {
+    auto flags = ExtractEcosystemFlags({"exp", arg});
+    ASSERT_FALSE(flags.ok()) << arg;
+    EXPECT_THAT(flags.status().message(), HasSubstr("empty value; leave the flag out")) << arg;
+  }
+  EXPECT_FALSE(ExtractEcosystemFlags({"exp", "--web.config.file", ""}).ok());
+}
+
+TEST(EcosystemFlagsTest, WhatIsLeftForAbseilIsCheckedToo) {
+  EXPECT_TRUE(CheckRemainingFlags({"exp"}).ok());
+  EXPECT_TRUE(CheckRemainingFlags({"exp", "--check_config", "--check_config=true", "--version"}).ok());
+  EXPECT_TRUE(CheckRemainingFlags({"exp", "--", "--anything"}).ok());
+  EXPECT_EQ(CheckRemainingFlags({"exp", "--check_config=1", "--check_config=0"}).message(),
+            "--check_config given twice with different values: give it once");
+  EXPECT_EQ(CheckRemainingFlags({"exp", "--check_config", "--nocheck_config"}).message(),
+            "--check_config given twice with different values: give it once");
+  EXPECT_EQ(CheckRemainingFlags({"exp", "--check_config=maybe"}).message(),
+            "--check_config=maybe: give true or false, or the flag alone");
+  EXPECT_EQ(CheckRemainingFlags({"exp", "--web.listen-adress=:1"}).message(),
+            "unknown flag --web.listen-adress (see --help for the flags there are)");
+  EXPECT_EQ(CheckRemainingFlags({"exp", "--flagfile=/etc/shadow"}).message(),
+            "--flagfile is not supported: give flags on the command line, settings in "
+            "--config.file");
+  EXPECT_FALSE(CheckRemainingFlags({"exp", "-fromenv=x"}).ok());
+}
+
 TEST(EcosystemFlagsTest, StopsAtDoubleDash) {
   auto flags = ExtractEcosystemFlags({"exp", "--", "--config.file=x"});
   ASSERT_TRUE(flags.ok());
