@@ -1,6 +1,7 @@
 #include "http/tls_context.h"
 
 #include <openssl/err.h>
+#include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 #include <sys/stat.h>
@@ -30,8 +31,15 @@ int OpenSslVersion(TlsVersion v) {
   return TLS1_2_VERSION;
 }
 
-// Drains OpenSSL's error queue into one line.
+// Drains OpenSSL's error queue into one line. The commonest mistake, a file
+// that is not PEM at all (DER, an empty file, the wrong file), gets words.
 std::string OpenSslErrors() {
+  const unsigned long first = ERR_peek_error();
+  if (ERR_GET_LIB(first) == ERR_LIB_PEM && ERR_GET_REASON(first) == PEM_R_NO_START_LINE) {
+    ERR_clear_error();
+    return "no PEM block of the kind expected here (cert_file and client_ca_file: "
+           "-----BEGIN CERTIFICATE-----; key_file: -----BEGIN ... PRIVATE KEY-----)";
+  }
   std::vector<std::string> errors;
   while (unsigned long code = ERR_get_error()) {
     char buf[256];
@@ -59,6 +67,11 @@ absl::StatusOr<std::shared_ptr<SSL_CTX>> BuildSslContext(const TlsServerConfig& 
     if (!path->empty() && access(path->c_str(), R_OK) != 0) {
       return absl::InvalidArgumentError(absl::StrCat("tls_server_config.", key, " ", Quote(*path),
                                                      ": ", strerror(errno)));
+    }
+    struct stat st {};
+    if (!path->empty() && stat(path->c_str(), &st) == 0 && !S_ISREG(st.st_mode)) {
+      return absl::InvalidArgumentError(absl::StrCat("tls_server_config.", key, " ", Quote(*path),
+                                                     ": not a regular file; give a PEM file"));
     }
   }
   ERR_clear_error();

@@ -353,6 +353,13 @@ class WebSecurityTest(unittest.TestCase):
             "key of another certificate": (
                 "tls_server_config:\n  cert_file: server.crt\n  key_file: client.key\n",
                 "does not match cert_file"),
+            "the key as the certificate": (
+                "tls_server_config:\n  cert_file: server.key\n  key_file: server.key\n",
+                "server.key\": no PEM block of the kind expected here (cert_file and "
+                "client_ca_file: -----BEGIN CERTIFICATE-----"),
+            "a directory as the certificate": (
+                "tls_server_config:\n  cert_file: .\n  key_file: server.key\n",
+                "\": not a regular file; give a PEM file"),
             "not a bcrypt hash": ("basic_auth_users:\n  prometheus: s3cret\n",
                                   "basic_auth_users.prometheus: not a valid bcrypt hash"),
             "truncated bcrypt hash": (f"basic_auth_users:\n  prometheus: {good_hash[:-5]}\n",
