@@ -2,6 +2,7 @@
 // collector, serves /metrics, and waits for signals.
 #include <malloc.h>
 #include <signal.h>
+#include <sys/stat.h>
 
 #include <cstdio>
 #include <map>
@@ -223,6 +224,21 @@ int Run(int argc, char** argv) {
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  // A configured proc or sys root that is not there is a mistake in the
+  // config (--check_config, above, accepts it: the config may be checked on
+  // another machine than the one it is for).
+  for (auto [key, path] : {std::pair<const char*, const std::string*>{"paths.procfs",
+                                                                      &config->paths.procfs},
+                           {"paths.sysfs", &config->paths.sysfs}}) {
+    struct stat st {};
+    if (stat(path->c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+      return Fatal(absl::StrCat(key, ": ", *path, " is not a directory (in a container, mount "
+                                "the host's ", key == std::string_view("paths.procfs") ? "/proc"
+                                                                                        : "/sys",
+                                " there and point ", key, " at it)"));
+    }
+  }
 
   // Missing privileges fail at once, before the server starts listening.
   if (config->collectors.bio.enabled || config->collectors.syscalls.enabled) {

@@ -31,6 +31,13 @@ absl::Status BindError(const std::string& shown, int err) {
         "listen on ", shown, ": no such address on this host; use an address of one of its "
         "interfaces, or :PORT for all"));
   }
+  // An IPv6 link-local address is only bindable with a zone (fe80::1%eth0),
+  // which host:port addresses here cannot carry.
+  if (err == EINVAL && absl::StartsWithIgnoreCase(shown, "[fe8")) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "listen on ", shown, ": an IPv6 link-local address needs a zone, which "
+        "--web.listen-address cannot take; use a global address, or [::]:PORT for all"));
+  }
   if (err == EACCES) {
     return absl::PermissionDeniedError(absl::StrCat(
         "listen on ", shown, ": permission denied (ports below 1024 need CAP_NET_BIND_SERVICE)"));

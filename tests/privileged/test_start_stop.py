@@ -359,10 +359,14 @@ class StartStopTest(unittest.TestCase):
                 self.assert_fatal_line(self.run_exporter(*args), expected)
         self.assert_no_program_left(before)
 
-    def test_a_wrong_paths_sysfs_names_the_setting(self):
-        path, result = self.bad_config("paths:\n  sysfs: /nonexistent/sys\n")
-        self.assert_fatal_line(result, contains=("/nonexistent/sys/kernel/btf/vmlinux",
-                                                 "check paths.sysfs"))
+    def test_a_missing_proc_or_sys_root_names_the_setting(self):
+        for key, host in (("procfs", "/proc"), ("sysfs", "/sys")):
+            with self.subTest(key=key):
+                _, result = self.bad_config(f"paths:\n  {key}: /nonexistent/{key}\n")
+                self.assert_fatal_line(
+                    result, f"paths.{key}: /nonexistent/{key} is not a directory (in a "
+                            f"container, mount the host's {host} there and point paths.{key} "
+                            f"at it)")
 
     def test_a_fifo_or_device_as_config_file_is_one_line_not_a_hang(self):
         fifo = os.path.join(self.dir, "config.fifo")
