@@ -9,6 +9,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "yaml-cpp/depthguard.h"
 #include "yaml-cpp/eventhandler.h"
 
 namespace diskidle::yaml {
@@ -189,6 +190,13 @@ absl::StatusOr<Field> FieldReader::Load(std::string_view text) const {
     while (documents < 2 && parser.HandleNextDocument(counter)) ++documents;
     second_document = counter.last_start;
     if (documents == 1) root.value = YAML::Load(std::string(text));
+  } catch (const YAML::DeepRecursion& e) {
+    // yaml-cpp's own message for it is "bad file".
+    int line = e.mark.is_null() ? 1 : e.mark.line + 1;
+    return absl::InvalidArgumentError(absl::StrCat(
+        source_, " line ", line,
+        ": invalid YAML: nested too deeply for the parser (a config here needs a handful of "
+        "levels)"));
   } catch (const YAML::Exception& e) {
     int line = e.mark.is_null() ? 1 : e.mark.line + 1;
     // yaml-cpp quotes the offending character raw; keep the message one printable line.

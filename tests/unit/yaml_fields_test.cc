@@ -56,6 +56,12 @@ TEST(FieldReaderTest, RefusesStreamsAndBadYamlOnOneLine) {
   absl::StatusOr<Field> open = r.Load("a: [1,\n");
   ASSERT_FALSE(open.ok());
   EXPECT_EQ(Message(open.status()), "src line 2: invalid YAML: end of sequence flow not found");
+  // yaml-cpp stops at 2000 levels with the message "bad file".
+  absl::StatusOr<Field> deep = r.Load("a: " + std::string(100000, '[') + std::string(100000, ']'));
+  ASSERT_FALSE(deep.ok());
+  EXPECT_EQ(Message(deep.status()),
+            "src line 1: invalid YAML: nested too deeply for the parser (a config here needs a "
+            "handful of levels)");
 }
 
 TEST(FieldReaderTest, ForEachKeyReadsKnownKeysInDocumentOrderWithPathsAndLines) {
