@@ -138,11 +138,12 @@ std::string CheckRegexNumbers(std::string_view re) {
       ++i;  // the escaped character is literal
       continue;
     }
-    // A quantifier with nothing before it to repeat: most often a shell glob
-    // ("*sda") written where a regular expression belongs. libstdc++ would
-    // report it as mismatched parentheses.
-    if ((re[i] == '*' || re[i] == '+' || re[i] == '?') &&
-        (i == 0 || re[i - 1] == '(' || re[i - 1] == '|')) {
+    // A quantifier at the very start repeats nothing: most often a shell glob
+    // ("*sda") written where a regular expression belongs, which libstdc++
+    // would report as mismatched parentheses. Only at the start: after "(" a
+    // "?" opens a group ("(?:"), and an escaped "\(" or one in brackets is a
+    // literal character that may well be repeated.
+    if (i == 0 && (re[i] == '*' || re[i] == '+' || re[i] == '?')) {
       return absl::StrCat("'", std::string(1, re[i]), "' at position ", i + 1,
                           " repeats nothing (a regular expression, not a shell glob: \"*sda\" "
                           "is written \".*sda\")");

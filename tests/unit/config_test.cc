@@ -14,6 +14,8 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
+
 namespace diskidle {
 namespace {
 
@@ -338,9 +340,9 @@ INSTANTIATE_TEST_SUITE_P(
                   "expression (ECMAScript syntax), got \"*sda\": '*' at position 1 repeats "
                   "nothing (a regular expression, not a shell glob: \"*sda\" is written "
                   "\".*sda\")"},
-        ErrorCase{"collectors:\n  diskstats:\n    device_include: 'sd(+a)'\n",
+        ErrorCase{"collectors:\n  diskstats:\n    device_include: '+sda'\n",
                   "config line 3: collectors.diskstats.device_include: expected a regular "
-                  "expression (ECMAScript syntax), got \"sd(+a)\": '+' at position 4 repeats "
+                  "expression (ECMAScript syntax), got \"+sda\": '+' at position 1 repeats "
                   "nothing (a regular expression, not a shell glob: \"*sda\" is written "
                   "\".*sda\")"},
         ErrorCase{"collectors:\n  bio:\n    size_buckets_bytes: [0, 512, 500]\n",
@@ -417,6 +419,18 @@ INSTANTIATE_TEST_SUITE_P(
     [](const ::testing::TestParamInfo<ErrorCase>& info) {
       return "Case" + std::to_string(info.index);
     });
+
+// The check for a glob written as a regex ("*sda") must not catch what is a
+// quantifier only at first sight: a group's "(?:", an escaped "\(", a "(" in
+// brackets.
+TEST(ConfigTest, RegexesWithQuantifierLookalikesAreAccepted) {
+  for (const char* re : {"(?:sd|vd)\\d+", "a\\(*", "[(*]x", "sd|vd"}) {
+    auto config = ParseConfig(
+        absl::StrCat("collectors:\n  diskstats:\n    device_include: '", re, "'\n"), "config");
+    ASSERT_TRUE(config.ok()) << re << ": " << config.status();
+    EXPECT_EQ(config->collectors.diskstats.device_include, re);
+  }
+}
 
 TEST(ConfigTest, NullSectionsAndNullRegexesAreEmpty) {
   absl::StatusOr<Config> config =
