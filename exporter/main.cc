@@ -228,15 +228,18 @@ int Run(int argc, char** argv) {
   // A configured proc or sys root that is not there is a mistake in the
   // config (--check_config, above, accepts it: the config may be checked on
   // another machine than the one it is for).
-  for (auto [key, path] : {std::pair<const char*, const std::string*>{"paths.procfs",
-                                                                      &config->paths.procfs},
-                           {"paths.sysfs", &config->paths.sysfs}}) {
+  struct Root {
+    const char* key;
+    const std::string& path;
+    const char* host;  // what must be mounted there
+  };
+  for (const Root& root : {Root{"paths.procfs", config->paths.procfs, "/proc"},
+                           Root{"paths.sysfs", config->paths.sysfs, "/sys"}}) {
     struct stat st {};
-    if (stat(path->c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
-      return Fatal(absl::StrCat(key, ": ", *path, " is not a directory (in a container, mount "
-                                "the host's ", key == std::string_view("paths.procfs") ? "/proc"
-                                                                                        : "/sys",
-                                " there and point ", key, " at it)"));
+    if (stat(root.path.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+      return Fatal(absl::StrCat(root.key, ": ", root.path, " is not a directory (in a container, "
+                                "mount the host's ", root.host, " there and point ", root.key,
+                                " at it)"));
     }
   }
 
