@@ -519,6 +519,27 @@ def bpf_programs_of(pid):
     return progs
 
 
+def bpftool_listing(kind, timeout=5):
+    """`bpftool -j <kind> show` of every program or link on the machine.
+
+    A listing taken while some process attaches a program can fail: the kernel
+    gives a link an id before the attach finishes and answers EAGAIN for that id
+    until it has (bpf_link_by_id(), "not settled"), and bpftool 7.1 skips only
+    ENOENT, so it stops with "can't get link by id". The test under way is often
+    the one making the exporter attach (/debug/stacks), so such a failure is
+    retried for a while; one that lasts is raised with bpftool's own words."""
+    deadline = time.monotonic() + timeout
+    while True:
+        shown = subprocess.run(["bpftool", "-j", kind, "show"], capture_output=True, text=True)
+        if shown.returncode == 0:
+            return json.loads(shown.stdout or "[]")
+        if time.monotonic() > deadline:
+            raise AssertionError(f"bpftool -j {kind} show failed for {timeout}s "
+                                 f"(exit {shown.returncode}): {shown.stdout.strip()} "
+                                 f"{shown.stderr.strip()}")
+        time.sleep(0.05)
+
+
 def attached_bio_programs(pid):
     """[(program type, program name, tracepoint)] of the bio programs process
     `pid` holds (others, such as disk latency's, are left out) that are attached
@@ -532,7 +553,7 @@ def attached_programs(pid, wanted):
     """[(program type, program name, tracepoint)] of the programs process `pid`
     holds whose name `wanted(name)` accepts and that are attached through a link."""
     progs = {p["id"]: p for p in bpf_programs_of(pid) if wanted(p.get("name", ""))}
-    links = json.loads(run("bpftool", "-j", "link", "show").stdout or "[]")
+    links = bpftool_listing("link")
     return sorted((progs[link["prog_id"]]["type"], progs[link["prog_id"]]["name"],
                    link.get("tp_name", ""))
                   for link in links if link.get("prog_id") in progs)
@@ -582,8 +603,7 @@ OUR_BPF_PROGRAMS = BIO_PROGRAMS + DISK_LATENCY_PROGRAMS + OWNER_PROGRAMS
 
 def loaded_programs():
     """{id: name} of the loaded BPF programs named like ours (`bpftool prog show`)."""
-    out = run("bpftool", "-j", "prog", "show").stdout
-    return {p["id"]: p["name"] for p in json.loads(out or "[]")
+    return {p["id"]: p["name"] for p in bpftool_listing("prog")
             if p.get("name") in OUR_BPF_PROGRAMS}
 
 

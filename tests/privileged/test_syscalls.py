@@ -14,7 +14,6 @@ tries fentry. What the exporter asked the kernel, and what the kernel
 answered, is read from strace's record of its bpf() calls. This machine
 refuses fentry (EPERM), so here the fallback path is what runs; on a kernel
 that allows fentry the same tests check the fentry/fexit path instead."""
-import json
 import os
 import re
 import shutil
@@ -24,6 +23,7 @@ import tempfile
 import unittest
 
 from diskidle_testlib import (EXPORTER, IOGEN, Exporter, free_port, IoGen, attached_bio_programs, bpf_programs_of,
+                              bpftool_listing,
                               RenamingFsync, require_privileges, series, tmpfs_loop_filesystem,
                               total, wait_for)
 
@@ -323,9 +323,7 @@ class SyscallCollectorTest(unittest.TestCase):
 def loaded_syscall_programs():
     """Ids of the loaded BPF programs named like the syscall collector's
     (sc_enter_*, sc_exit_*, sc_fentry_*, sc_fexit_*)."""
-    out = subprocess.run(["bpftool", "-j", "prog", "show"], check=True, capture_output=True,
-                         text=True).stdout
-    return [p["id"] for p in json.loads(out or "[]") if p.get("name", "").startswith("sc_")]
+    return [p["id"] for p in bpftool_listing("prog") if p.get("name", "").startswith("sc_")]
 
 
 if __name__ == "__main__":
