@@ -351,6 +351,8 @@ int Run(int argc, char** argv) {
                                     .bio_map_entries = b.bio_map_entries,
                                     .process_map_entries = b.process_map_entries,
                                     .record_threads = WantsThreadLabel(b),
+                                    .writeback_hooks = b.writeback_attribution,
+                                    .journal_hooks = b.journal_attribution,
                                     .btf_path = config->paths.sysfs + "/kernel/btf/vmlinux"});
     if (!loaded.ok()) return Fatal(loaded.status().message());
     program = std::move(*loaded);

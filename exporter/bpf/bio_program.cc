@@ -56,8 +56,8 @@ absl::StatusOr<std::unique_ptr<BioProgram>> BioProgram::Load(const BioProgramOpt
   // tp_btf needs the tracepoint's BTF typedef; raw_tp only needs the tracepoint.
   bool btf_tracepoint = KernelBtfHasTracepoint(btf_path, "block_bio_queue");
   // Module BTF only for the kernel's own BTF (a configured file is used as is).
-  const bool module_btf = btf_path == "/sys/kernel/btf/vmlinux" && HasCapSysAdmin() &&
-                          JournalHooksNeedModuleBtf(btf_path);
+  const bool module_btf = options.journal_hooks && btf_path == "/sys/kernel/btf/vmlinux" &&
+                          HasCapSysAdmin() && JournalHooksNeedModuleBtf(btf_path);
   const AttachMode attach = options.attach;
   const std::vector<AttachMode> modes = AttachModesToTry(attach, btf_tracepoint);
   if (attach == AttachMode::kTpBtf && !btf_tracepoint) {
@@ -114,7 +114,9 @@ absl::StatusOr<std::unique_ptr<BioProgram>> BioProgram::Load(const BioProgramOpt
     // Keeps the cache from matching a new task on an exited one's stack.
     bpf_program__set_autoload(skel->progs.task_newtask_btf, use_btf);
     bpf_program__set_autoload(skel->progs.task_newtask_raw, !use_btf);
-    ChooseOwnerHooks(skel, btf_path, use_btf, module_btf);
+    const OwnerHookGroups groups{.writeback = options.writeback_hooks,
+                                 .journal = options.journal_hooks};
+    ChooseOwnerHooks(skel, btf_path, use_btf, module_btf, groups);
 
     if (int err = bio_stats__load(skel); err != 0) {
       last_error = absl::FailedPreconditionError(absl::StrCat(
@@ -134,7 +136,7 @@ absl::StatusOr<std::unique_ptr<BioProgram>> BioProgram::Load(const BioProgramOpt
       continue;
     }
     // Optional: a hook that does not attach leaves its bios `kernel`.
-    program->owner_hooks_ = AttachOwnerHooks(skel);
+    program->owner_hooks_ = AttachOwnerHooks(skel, groups);
     program->attach_mode_ = mode;
     program->fast_syscall_read_ = variant.fast;
     program->num_cpus_ = libbpf_num_possible_cpus();

@@ -23,6 +23,9 @@ struct BioProgramOptions {
   uint32_t process_map_entries = 0;
   // Fill bio_key.thread with the submitting thread's name (the thread label).
   bool record_threads = false;
+  // Load the writeback and the journal attribution hooks (owner_hooks.h).
+  bool writeback_hooks = true;
+  bool journal_hooks = true;
   // The kernel's BTF, e.g. /sys/kernel/btf/vmlinux.
   std::string btf_path;
 };

@@ -21,20 +21,29 @@ struct OwnerHook {
   bpf_program* raw;
   bpf_link** btf_link;
   bpf_link** raw_link;
+  bool journal;  // which group: journal (true) or writeback (false)
 };
+
+bool Wanted(const OwnerHook& hook, OwnerHookGroups groups) {
+  return hook.journal ? groups.journal : groups.writeback;
+}
 
 std::vector<OwnerHook> Hooks(bio_stats* skel) {
   auto& p = skel->progs;
   auto& l = skel->links;
   return {
-      {"writeback_dirty_folio", p.wb_folio_btf, p.wb_folio_raw, &l.wb_folio_btf, &l.wb_folio_raw},
-      {"writeback_dirty_page", p.wb_page_btf, p.wb_page_raw, &l.wb_page_btf, &l.wb_page_raw},
-      {"ext4_sync_file_enter", p.jf_sync_btf, p.jf_sync_raw, &l.jf_sync_btf, &l.jf_sync_raw},
+      {"writeback_dirty_folio", p.wb_folio_btf, p.wb_folio_raw, &l.wb_folio_btf, &l.wb_folio_raw,
+       false},
+      {"writeback_dirty_page", p.wb_page_btf, p.wb_page_raw, &l.wb_page_btf, &l.wb_page_raw,
+       false},
+      {"ext4_sync_file_enter", p.jf_sync_btf, p.jf_sync_raw, &l.jf_sync_btf, &l.jf_sync_raw,
+       true},
       {"ext4_sync_file_exit", p.jf_sync_x_btf, p.jf_sync_x_raw, &l.jf_sync_x_btf,
-       &l.jf_sync_x_raw},
-      {"ext4_sync_fs", p.jf_syncfs_btf, p.jf_syncfs_raw, &l.jf_syncfs_btf, &l.jf_syncfs_raw},
-      {"jbd2_start_commit", p.jf_start_btf, p.jf_start_raw, &l.jf_start_btf, &l.jf_start_raw},
-      {"jbd2_end_commit", p.jf_end_btf, p.jf_end_raw, &l.jf_end_btf, &l.jf_end_raw},
+       &l.jf_sync_x_raw, true},
+      {"ext4_sync_fs", p.jf_syncfs_btf, p.jf_syncfs_raw, &l.jf_syncfs_btf, &l.jf_syncfs_raw, true},
+      {"jbd2_start_commit", p.jf_start_btf, p.jf_start_raw, &l.jf_start_btf, &l.jf_start_raw,
+       true},
+      {"jbd2_end_commit", p.jf_end_btf, p.jf_end_raw, &l.jf_end_btf, &l.jf_end_raw, true},
   };
 }
 
@@ -83,7 +92,7 @@ bool JournalHooksNeedModuleBtf(const std::string& btf_path) {
 }
 
 void ChooseOwnerHooks(bio_stats* skel, const std::string& btf_path, bool use_btf,
-                      bool module_btf) {
+                      bool module_btf, OwnerHookGroups groups) {
   // One parse of the kernel BTF for all hooks (KernelBtfHasTracepoint parses
   // it per call). A tracepoint without a btf_trace_ typedef is taken as
   // absent in both modes: built-in tracepoints always have one, and a
@@ -95,7 +104,7 @@ void ChooseOwnerHooks(bio_stats* skel, const std::string& btf_path, bool use_btf
   };
   bool folio = present("writeback_dirty_folio");
   for (const OwnerHook& hook : Hooks(skel)) {
-    bool load = present(hook.tracepoint);
+    bool load = Wanted(hook, groups) && present(hook.tracepoint);
     // Kernels have one of the two dirty tracepoints (folios since 5.17);
     // with both, the folio one alone fires once per newly dirtied folio.
     if (std::string_view(hook.tracepoint) == "writeback_dirty_page" && folio) load = false;
@@ -107,9 +116,13 @@ void ChooseOwnerHooks(bio_stats* skel, const std::string& btf_path, bool use_btf
   btf__free(vmlinux);
 }
 
-std::vector<std::string> AttachOwnerHooks(bio_stats* skel) {
+std::vector<std::string> AttachOwnerHooks(bio_stats* skel, OwnerHookGroups groups) {
   std::vector<std::string> result;
   for (const OwnerHook& hook : Hooks(skel)) {
+    if (!Wanted(hook, groups)) {
+      result.push_back(absl::StrCat(hook.tracepoint, " (off)"));
+      continue;
+    }
     bool btf = bpf_program__autoload(hook.btf);
     if (!btf && !bpf_program__autoload(hook.raw)) {
       result.push_back(absl::StrCat(hook.tracepoint, " (not loaded)"));

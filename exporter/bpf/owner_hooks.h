@@ -18,18 +18,26 @@ namespace diskidle {
 // libbpf to read module BTF (no btf_custom_path, and CAP_SYS_ADMIN).
 bool JournalHooksNeedModuleBtf(const std::string& btf_path);
 
-// Before load: enables the owner programs of the chosen mode (tp_btf when
-// `use_btf`, else raw_tp) whose tracepoints the kernel BTF at `btf_path`
-// types (or, with `module_btf`, the BTF of the module that defines them), and
-// turns off the skeleton's automatic attach for all of them.
+// Which groups of hooks the config wants (collectors.bio.writeback_attribution
+// and journal_attribution).
+struct OwnerHookGroups {
+  bool writeback = true;  // writeback_dirty_folio / _page
+  bool journal = true;    // ext4_sync_file_*, ext4_sync_fs, jbd2_*_commit
+};
+
+// Before load: enables the owner programs of the wanted groups in the chosen
+// mode (tp_btf when `use_btf`, else raw_tp) whose tracepoints the kernel BTF
+// at `btf_path` types (or, with `module_btf`, the BTF of the module that
+// defines them), and turns off the skeleton's automatic attach for all of them.
 void ChooseOwnerHooks(bio_stats* skel, const std::string& btf_path, bool use_btf,
-                      bool module_btf);
+                      bool module_btf, OwnerHookGroups groups);
 
 // After load: attaches the enabled owner programs one by one (their links go
 // into the skeleton, which detaches them on destroy). Returns one line per
 // hook: "<tracepoint>" when attached, "<tracepoint> (not attached: why)"
-// otherwise, and "<tracepoint> (not loaded)" for a tracepoint the kernel
-// lacks (or writeback_dirty_page, when writeback_dirty_folio is there).
-std::vector<std::string> AttachOwnerHooks(bio_stats* skel);
+// otherwise, "<tracepoint> (off)" for a group the config turned off, and
+// "<tracepoint> (not loaded)" for a tracepoint the kernel lacks (or
+// writeback_dirty_page, when writeback_dirty_folio is there).
+std::vector<std::string> AttachOwnerHooks(bio_stats* skel, OwnerHookGroups groups);
 
 }  // namespace diskidle

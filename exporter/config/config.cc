@@ -343,6 +343,8 @@ const std::vector<Key>& Keys() {
       DISKIDLE_CONFIG_KEY(paths.sysfs, Reload::kRestartOnly, TextCodec(CheckDirectory)),
       DISKIDLE_CONFIG_KEY(collectors.bio.enabled, Reload::kRestartOnly, BoolCodec()),
       DISKIDLE_CONFIG_KEY(collectors.bio.attach, Reload::kRestartOnly, AttachModeCodec()),
+      DISKIDLE_CONFIG_KEY(collectors.bio.writeback_attribution, Reload::kRestartOnly, BoolCodec()),
+      DISKIDLE_CONFIG_KEY(collectors.bio.journal_attribution, Reload::kRestartOnly, BoolCodec()),
       DISKIDLE_CONFIG_KEY(collectors.bio.size_buckets_bytes, Reload::kRestartOnly, BucketsCodec()),
       DISKIDLE_CONFIG_KEY(collectors.bio.labels, Reload::kRestartOnly,
                           LabelsCodec({"device", "namespace", "pod", "container", "comm", "thread",

@@ -39,6 +39,14 @@ struct BioCollectorConfig {
   // How the BPF program attaches: auto (tp_btf, else raw_tp), tp_btf, raw_tp.
   // Restart-only.
   AttachMode attach = AttachMode::kAuto;
+  // Count a kernel thread's bios for the process they are for (docs/metrics.md,
+  // "Who a kernel thread's bios are counted for"): page-cache writeback for the
+  // process that dirtied the file (one hook per newly dirtied folio), and ext4
+  // journal commits for the process whose fsync()/sync() forced them (two hooks
+  // per fsync() on ext4). Off, those bios stay syscall="kernel" under the
+  // kernel thread, and the hooks are not loaded. Restart-only.
+  bool writeback_attribution = true;
+  bool journal_attribution = true;
   // Upper bounds (`le`) of diskidle_bio_size_bytes, strictly increasing; each is
   // 0 or a power of two (the kernel counts in log2 buckets, so others would be
   // inexact). +Inf is implied. Restart-only: a new bound would be a series

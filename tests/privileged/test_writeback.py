@@ -14,9 +14,9 @@ import sys
 import time
 import unittest
 
-from diskidle_testlib import (BIO, Exporter, attached_programs, complete_delta, diskstats,
-                              process_counts, process_delta, require_privileges, tmpfs_loop_filesystem, total,
-                              wait_for)
+from diskidle_testlib import (BIO, OWNER_PROGRAMS, Exporter, attached_programs, bpf_programs_of,
+                              complete_delta, diskstats, process_counts, process_delta,
+                              require_privileges, series, tmpfs_loop_filesystem, total, wait_for)
 
 MIB = 1 << 20
 DIRTY_MB = 64
@@ -270,6 +270,60 @@ class Ext4RawTp(unittest.TestCase):
     test_sync_writes_back_for_the_dirtier = WritebackTest.test_sync_writes_back_for_the_dirtier
     test_sqlite_wal_commits_are_counted_for_sqlite = \
         WritebackTest.test_sqlite_wal_commits_are_counted_for_sqlite
+
+
+class AttributionOff(unittest.TestCase):
+    """collectors.bio.writeback_attribution and journal_attribution set to
+    false: the hooks are not loaded, and the bios they would have counted for a
+    process stay with the kernel thread that submits them, syscall="kernel"."""
+
+    def setUp(self):
+        require_privileges(self)
+        self.fs = tmpfs_loop_filesystem(self, "ext4")
+        self.exporter = Exporter(self, CONFIG.format(attach="tp_btf")
+                                 + "    writeback_attribution: false\n"
+                                 + "    journal_attribution: false\n")
+
+    def test_the_hooks_are_not_loaded(self):
+        self.assertIn("writeback and journal attribution hooks: writeback_dirty_folio (off), "
+                      "writeback_dirty_page (off), ext4_sync_file_enter (off), "
+                      "ext4_sync_file_exit (off), ext4_sync_fs (off), jbd2_start_commit (off), "
+                      "jbd2_end_commit (off)", self.exporter.read_log())
+        held = {p["name"] for p in bpf_programs_of(self.exporter.proc.pid)}
+        self.assertTrue(held, "the exporter holds its bio program")
+        self.assertEqual(held & set(OWNER_PROGRAMS), set(), "no hook is loaded")
+
+    def test_writeback_and_forced_commits_stay_with_the_kernel_thread(self):
+        device = self.fs.name
+        before = self.exporter.scrape()
+        dd = WritebackTest.start_dirtier(self, "dirty")
+        subprocess.run(["sync"], check=True)
+        db = self.fs.path("test.db")
+        script = ["PRAGMA journal_mode=WAL;", "PRAGMA synchronous=FULL;",
+                  "CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT);"]
+        script += [f"INSERT INTO t(v) VALUES('row {i}');" for i in range(300)]
+        subprocess.run(["sqlite3", db], input="\n".join(script) + "\n", text=True, check=True,
+                       capture_output=True)
+        after = self.exporter.scrape()
+        written = device_bytes(before, after, device, "write")
+        self.assertGreaterEqual(written, DIRTY_MB * MIB)
+        self.assertEqual(series(after, BIO + "_count", device=device, syscall="writeback"), [],
+                         "no syscall=\"writeback\" series at all")
+        self.assertEqual(series(after, BIO + "_count", device=device, comm="dd", op="write"), [],
+                         f"no write counted for dd (pid {dd}), which only dirtied pages")
+        # What dd wrote through the page cache is the flusher's, as kernel.
+        kernel = (total(after, BIO + "_sum", device=device, op="write", syscall="kernel")
+                  - total(before, BIO + "_sum", absent_ok=True, device=device, op="write",
+                          syscall="kernel"))
+        self.assertGreaterEqual(kernel, DIRTY_MB * MIB, "dd's pages written back as kernel")
+        # Each synchronous commit forces a journal commit: jbd2's own now.
+        def jbd2_bios(samples):
+            return sum(value for labels, value in series(samples, BIO + "_count", device=device,
+                                                         syscall="kernel")
+                       if labels["comm"].startswith("jbd2/") and labels["op"] in ("write", "flush"))
+        jbd2 = jbd2_bios(after) - jbd2_bios(before)
+        report(self, f"{jbd2} write+flush bios of jbd2 as kernel")
+        self.assertGreaterEqual(jbd2, 300, "300 forced commits stay with jbd2")
 
 
 if __name__ == "__main__":

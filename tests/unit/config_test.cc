@@ -100,6 +100,8 @@ collectors:
   bio:
     enabled: false
     attach: raw_tp
+    writeback_attribution: false
+    journal_attribution: False
     size_buckets_bytes: [0, 4096, 1048576]
     exited_process_ttl: 2s
     max_processes: 50
@@ -124,6 +126,8 @@ collectors:
   const BioCollectorConfig& bio = config->collectors.bio;
   EXPECT_FALSE(bio.enabled);
   EXPECT_EQ(bio.attach, AttachMode::kRawTp);
+  EXPECT_FALSE(bio.writeback_attribution);
+  EXPECT_FALSE(bio.journal_attribution);
   EXPECT_EQ(bio.size_buckets_bytes, (std::vector<uint64_t>{0, 4096, 1048576}));
   EXPECT_EQ(bio.exited_process_ttl, absl::Seconds(2));
   EXPECT_EQ(bio.max_processes, 50);
@@ -508,6 +512,10 @@ std::vector<Mutation> OneChangePerKey() {
       {"paths.sysfs", [](Config& c) { c.paths.sysfs = "/host/sys"; }},
       {"collectors.bio.enabled", [](Config& c) { c.collectors.bio.enabled = false; }},
       {"collectors.bio.attach", [](Config& c) { c.collectors.bio.attach = AttachMode::kRawTp; }},
+      {"collectors.bio.writeback_attribution",
+       [](Config& c) { c.collectors.bio.writeback_attribution = false; }},
+      {"collectors.bio.journal_attribution",
+       [](Config& c) { c.collectors.bio.journal_attribution = false; }},
       {"collectors.bio.size_buckets_bytes",
        [](Config& c) {
          c.collectors.bio.size_buckets_bytes = {0, 4096};
@@ -594,6 +602,8 @@ TEST(ConfigReloadTest, RestartOnlyKeysAreTheDocumentedOnes) {
   EXPECT_THAT(RestartOnlyKeyPaths(),
               ElementsAre("web.listen_address", "web.telemetry_path", "paths.procfs", "paths.sysfs",
                           "collectors.bio.enabled", "collectors.bio.attach",
+                          "collectors.bio.writeback_attribution",
+                          "collectors.bio.journal_attribution",
                           "collectors.bio.size_buckets_bytes", "collectors.bio.labels",
                           "collectors.bio.process_labels", "collectors.bio.process_histogram",
                           "collectors.bio.bio_map_entries", "collectors.bio.process_map_entries",
