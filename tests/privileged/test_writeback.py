@@ -52,6 +52,16 @@ def device_bios(before, after, device, op, **match):
             - total(before, BIO + "_count", absent_ok=True, device=device, op=op, **match))
 
 
+def sqlite_wal_commits(db, rows=300):
+    """sqlite3 in WAL mode with synchronous=FULL inserts `rows` rows, one
+    synchronous commit each."""
+    script = ["PRAGMA journal_mode=WAL;", "PRAGMA synchronous=FULL;",
+              "CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT);"]
+    script += [f"INSERT INTO t(v) VALUES('row {i}');" for i in range(rows)]
+    subprocess.run(["sqlite3", db], input="\n".join(script) + "\n", text=True, check=True,
+                   capture_output=True)
+
+
 def report(test, text):
     """The measured share, in the test log (docs/benchmarks.md quotes them)."""
     print(f"{test.id()}: {text}", file=sys.stderr)
@@ -173,13 +183,8 @@ with open({path!r}, "r+b") as f:
         self.assert_counted_for_dirtier(before, after, disk_before, pid)
 
     def test_sqlite_wal_commits_are_counted_for_sqlite(self):
-        db = self.fs.path("test.db")
-        script = ["PRAGMA journal_mode=WAL;", "PRAGMA synchronous=FULL;",
-                  "CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT);"]
-        script += [f"INSERT INTO t(v) VALUES('row {i}');" for i in range(300)]
         before = self.exporter.scrape()
-        subprocess.run(["sqlite3", db], input="\n".join(script) + "\n", text=True, check=True,
-                       capture_output=True)
+        sqlite_wal_commits(self.fs.path("test.db"))
         after = self.exporter.scrape()
         device = self.fs.name
         everyone = sum(device_bios(before, after, device, op) for op in ("write", "flush"))
@@ -298,12 +303,7 @@ class AttributionOff(unittest.TestCase):
         before = self.exporter.scrape()
         dd = WritebackTest.start_dirtier(self, "dirty")
         subprocess.run(["sync"], check=True)
-        db = self.fs.path("test.db")
-        script = ["PRAGMA journal_mode=WAL;", "PRAGMA synchronous=FULL;",
-                  "CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT);"]
-        script += [f"INSERT INTO t(v) VALUES('row {i}');" for i in range(300)]
-        subprocess.run(["sqlite3", db], input="\n".join(script) + "\n", text=True, check=True,
-                       capture_output=True)
+        sqlite_wal_commits(self.fs.path("test.db"))
         after = self.exporter.scrape()
         written = device_bytes(before, after, device, "write")
         self.assertGreaterEqual(written, DIRTY_MB * MIB)
