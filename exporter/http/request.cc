@@ -123,6 +123,33 @@ RequestParser::State RequestParser::ParseHead(std::string_view head) {
                    [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
     request_.headers.emplace_back(std::move(lower), std::string(Trim(header_line.substr(colon + 1))));
   }
+  return CheckContentLength();
+}
+
+// Every Content-Length header, and every element of a comma-separated one
+// ("5, 5" is what a proxy that merged duplicates sends), must be the same run
+// of digits.
+RequestParser::State RequestParser::CheckContentLength() {
+  for (const auto& [name, value] : request_.headers) {
+    if (name != "content-length") continue;
+    std::string_view rest = value;
+    while (true) {
+      const size_t comma = rest.find(',');
+      std::string_view element = Trim(rest.substr(0, comma));
+      if (element.empty() || element.size() > 18 ||
+          !std::all_of(element.begin(), element.end(),
+                       [](unsigned char c) { return c >= '0' && c <= '9'; })) {
+        return Fail(400, "invalid Content-Length");
+      }
+      const unsigned long long length = std::stoull(std::string(element));
+      if (request_.content_length && *request_.content_length != length) {
+        return Fail(400, "conflicting Content-Length headers");
+      }
+      request_.content_length = length;
+      if (comma == std::string_view::npos) break;
+      rest.remove_prefix(comma + 1);
+    }
+  }
   state_ = State::kComplete;
   return state_;
 }

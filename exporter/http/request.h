@@ -18,6 +18,9 @@ struct HttpRequest {
   std::string query;   // after '?', without it
   // Header names lower-cased; values with surrounding whitespace removed.
   std::vector<std::pair<std::string, std::string>> headers;
+  // The body length every Content-Length header agrees on (the parser refuses
+  // a head where they disagree or one is not a number); nullopt without one.
+  std::optional<unsigned long long> content_length;
 
   // The first header of that (lower-case) name, or nullopt.
   std::optional<std::string_view> Header(std::string_view lower_name) const;
@@ -45,12 +48,16 @@ class RequestParser {
   // Valid when kComplete.
   const HttpRequest& request() const { return request_; }
   // When kError: the status to answer (400, 414, 431, 505) and a short reason.
+  // A Content-Length that is not a number, or several that disagree, is a 400:
+  // the body's framing is unknown (RFC 9112 section 6.3), so no proxy in front
+  // and this server may read the request differently.
   int error_status() const { return error_status_; }
   const std::string& error_reason() const { return error_reason_; }
 
  private:
   State Fail(int status, std::string reason);
   State ParseHead(std::string_view head);
+  State CheckContentLength();
 
   RequestLimits limits_;
   State state_ = State::kIncomplete;

@@ -448,8 +448,7 @@ void HttpServer::Impl::Dispatch(Connection& c) {
     return Respond(c, response);
   }
   // A body is never read: answer and close instead of draining it.
-  auto length = request.Header("content-length");
-  if (request.Header("transfer-encoding") || (length && *length != "0")) {
+  if (request.Header("transfer-encoding") || request.content_length.value_or(0) != 0) {
     return Respond(c, HttpResponse::Text(413, "request bodies are not accepted\n"));
   }
   const Route* route = FindRoute(request.path);

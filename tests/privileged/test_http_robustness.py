@@ -193,6 +193,11 @@ class HttpRobustnessTest(unittest.TestCase):
         self.assertIn(b"\r\nAllow: GET, HEAD\r\n", answer)
         answer = raw(b"GET /metrics HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n")
         self.assertTrue(answer.startswith(b"HTTP/1.1 413 "), answer[:80])
+        # Two Content-Lengths that disagree: the framing is unknown, so it is
+        # refused, not answered as if the first one held (RFC 9112 section 6.3).
+        answer = raw(b"GET /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n"
+                     b"Content-Length: 5\r\n\r\nabcde")
+        self.assertTrue(answer.startswith(b"HTTP/1.1 400 "), answer[:80])
         answer = raw(b"GET /metrics HTTP/1.1\r\nX: " + b"a" * 20000 + b"\r\n\r\n")
         self.assertTrue(answer.startswith(b"HTTP/1.1 431 "), answer[:80])
         answer = raw(b"GET /" + b"a" * 9000 + b" HTTP/1.1\r\n\r\n")

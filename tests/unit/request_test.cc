@@ -86,5 +86,31 @@ TEST(RequestParserTest, TooManyHeaders) {
   EXPECT_EQ(parser.error_status(), 431);
 }
 
+TEST(RequestParserTest, AgreeingContentLengthsGiveTheLength) {
+  for (const char* headers : {"Content-Length: 0\r\n", "Content-Length: 5\r\ncontent-length: 5\r\n",
+                              "Content-Length: 7, 7\r\n"}) {
+    RequestParser parser;
+    ASSERT_EQ(parser.Feed(std::string("GET / HTTP/1.1\r\n") + headers + "\r\n"), State::kComplete)
+        << headers;
+    EXPECT_TRUE(parser.request().content_length.has_value()) << headers;
+  }
+  RequestParser without;
+  ASSERT_EQ(without.Feed("GET / HTTP/1.1\r\nHost: a\r\n\r\n"), State::kComplete);
+  EXPECT_EQ(without.request().content_length, std::nullopt);
+}
+
+TEST(RequestParserTest, ConflictingOrMalformedContentLengthIsABadRequest) {
+  for (const char* headers :
+       {"Content-Length: 0\r\nContent-Length: 5\r\n", "Content-Length: 5, 6\r\n",
+        "Content-Length: -1\r\n", "Content-Length: 1e3\r\n", "Content-Length:\r\n",
+        "Content-Length: 5,\r\n", "Content-Length: +5\r\n",
+        "Content-Length: 99999999999999999999999\r\n"}) {
+    RequestParser parser;
+    EXPECT_EQ(parser.Feed(std::string("GET / HTTP/1.1\r\n") + headers + "\r\n"), State::kError)
+        << headers;
+    EXPECT_EQ(parser.error_status(), 400) << headers;
+  }
+}
+
 }  // namespace
 }  // namespace diskidle::http
