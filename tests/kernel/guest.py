@@ -13,6 +13,10 @@ import kernels
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ATTACH_MODES = ("tp_btf", "raw_tp")
+# A third exporter run in the same boot: attach tp_btf with
+# collectors.bio.writeback_attribution and journal_attribution false.
+HOOKS_OFF = "hooks_off"
+RUNS = ATTACH_MODES + (HOOKS_OFF,)
 
 
 class GuestError(Exception):
@@ -72,7 +76,7 @@ def build_initramfs(kernel_dir, exporter, iogen, out, fsyncs, direct_writes):
         shutil.copy(os.path.join(HERE, "guest_init.sh"), os.path.join(root, "init"))
         os.chmod(os.path.join(root, "init"), 0o755)
         for name, value in (("fsyncs", fsyncs), ("direct_writes", direct_writes),
-                            ("attach_modes", " ".join(ATTACH_MODES))):
+                            ("attach_modes", " ".join(RUNS))):
             with open(os.path.join(root, name), "w") as f:
                 f.write(f"{value}\n")
         # Uncompressed: under TCG the kernel's gunzip of it costs more than qemu's copy.

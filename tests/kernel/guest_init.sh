@@ -3,7 +3,8 @@
 # initramfs and boots it under qemu). It loads the modules the host listed in
 # /modules.order, mounts the virtio disk's ext4 at /disk and a loop device
 # backed by /disk/loop.img at /loop, then runs the exporter once per attach
-# mode with the same workloads on both disks. It asserts nothing itself: every
+# mode with the same workloads on both disks (and a third time, "hooks_off",
+# with tp_btf and both attribution hook groups turned off). It asserts nothing itself: every
 # fact goes to the console as one line starting "DISKIDLE", for the host to
 # check (better failure messages than a shell could give).
 /bin/busybox --install -s /bin
@@ -63,8 +64,13 @@ run_workload() {
 
 run_attach() {
   attach=$1
-  printf 'collectors:\n  bio:\n    attach: %s\n  diskstats:\n    utilization_window: 2s\n    utilization_sample_interval: 250ms\n' \
-    "$attach" > /tmp/config.yaml
+  case $attach in
+    hooks_off) mode=tp_btf
+               hooks='    writeback_attribution: false\n    journal_attribution: false\n' ;;
+    *) mode=$attach; hooks='' ;;
+  esac
+  printf "collectors:\n  bio:\n    attach: %s\n$hooks  diskstats:\n    utilization_window: 2s\n    utilization_sample_interval: 250ms\n" \
+    "$mode" > /tmp/config.yaml
   /work/diskidle_exporter --config.file=/tmp/config.yaml --web.listen-address=127.0.0.1:9436 \
     > /tmp/log-$attach 2>&1 &
   exporter=$!

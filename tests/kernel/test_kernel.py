@@ -3,6 +3,7 @@ DISKIDLE_KERNEL (6.1, 6.12 or 7.3; tests/kernel/kernels.py fetches it) booted
 under qemu with software emulation, the exporter built here inside it.
 
 One boot runs the exporter with `attach: tp_btf`, then with `attach: raw_tp`,
+then with tp_btf and both attribution hook groups off ("hooks_off"),
 each time with the same workloads on the guest's virtio disk (vda, ext4) and on
 a loop device (loop0, ext4 on a file on vda): 50 fsyncs of an unchanged file,
 then 16 O_DIRECT pwrites of 64 KiB. The guest prints its /metrics; the checks
@@ -247,7 +248,7 @@ class RefusedKernelTest(BootedKernel):
         self.check_the_guest_ran_to_the_end()
 
     def test_the_exporter_refuses_the_kernel_with_a_clear_line(self):
-        for attach in guest.ATTACH_MODES:
+        for attach in guest.RUNS:
             run = self.attach_run(attach)
             log = "\n".join(run.log)
             self.assertEqual(run.exit, 1, self.where(attach) + f"exit status; log:\n{log}")
@@ -259,6 +260,23 @@ def load_tests(loader, standard_tests, pattern):
     """Only the class that fits DISKIDLE_KERNEL runs (one boot per test run)."""
     chosen = RefusedKernelTest if KERNEL in REFUSED_KERNELS else KernelTest
     return loader.loadTestsFromTestCase(chosen)
+
+
+def run_workload_counts(self, run, name, disk, mode, count, **labels):
+    """(pid, per-process, complete view) counts of a workload of the run
+    `name`, from its baseline scrape (taken after its set-up) to the final
+    scrape."""
+    pid, ops, status, raw = run.workloads.get((disk, mode), (None, None, None, "missing"))
+    self.assertTrue(status == 0 and pid and ops == count,
+                    self.where(name, disk) + f"workload {mode} {count} did not run: {raw}")
+    before = run.baselines.get((disk, mode))
+    self.assertIsNotNone(before, self.where(name, disk) + f"no baseline scrape before {mode}")
+    ours = dict(device=DISKS[disk], comm=COMM, **labels)
+    try:
+        return (pid, process_delta(before, run.samples, pid=pid, **ours),
+                complete_delta(before, run.samples, **ours))
+    except AssertionError as e:  # a missing series: say where it is missing
+        self.fail(self.where(name, disk) + f"workload {mode} (pid {pid}): {e}")
 
 
 def _add_attach_tests(attach):
@@ -274,19 +292,7 @@ def _add_attach_tests(attach):
         self.assertEqual(run.exit, 0, self.where(attach) + f"exit status on SIGTERM; log:\n{log}")
 
     def workload(self, run, disk, mode, count, **labels):
-        """(per-process, complete view) counts of the workload, from its
-        baseline scrape (taken after its set-up) to the final scrape."""
-        pid, ops, status, raw = run.workloads.get((disk, mode), (None, None, None, "missing"))
-        self.assertTrue(status == 0 and pid and ops == count,
-                        self.where(attach, disk) + f"workload {mode} {count} did not run: {raw}")
-        before = run.baselines.get((disk, mode))
-        self.assertIsNotNone(before, self.where(attach, disk) + f"no baseline scrape before {mode}")
-        ours = dict(device=DISKS[disk], comm=COMM, **labels)
-        try:
-            return (pid, process_delta(before, run.samples, pid=pid, **ours),
-                    complete_delta(before, run.samples, **ours))
-        except AssertionError as e:  # a missing series: say where it is missing
-            self.fail(self.where(attach, disk) + f"workload {mode} (pid {pid}): {e}")
+        return run_workload_counts(self, run, attach, disk, mode, count, **labels)
 
     def test_fsync(self, disk):
         run = self.attach_run(attach)
@@ -366,6 +372,71 @@ def _add_attach_tests(attach):
 
 for _attach in guest.ATTACH_MODES:
     _add_attach_tests(_attach)
+
+
+# Hook programs by name prefix (bpf/owner_attribution.bpf.h): what must not be
+# loaded when both groups are off.
+HOOK_PROGRAM_PREFIXES = ("wb_", "jf_")
+
+
+def _add_hooks_off_tests():
+    """collectors.bio.writeback_attribution and journal_attribution false
+    (the run "hooks_off", attach tp_btf): on every kernel the exporter starts
+    without the hooks (and so without ext4's module BTF), counts the caller's
+    own bios exactly as before, and leaves writeback and forced commits to the
+    kernel threads."""
+    run_name = guest.HOOKS_OFF
+
+    def test_no_hook_is_loaded(self):
+        run = self.attach_run(run_name)
+        log = "\n".join(run.log)
+        self.assertEqual(run.exit, 0, self.where(run_name) + f"exit status on SIGTERM; log:\n{log}")
+        bio_programs = sorted((p.get("type"), p.get("name")) for p in run.programs or []
+                              if p.get("name", "").startswith("block_bio_queue"))
+        self.assertEqual(bio_programs, [expected_program("tp_btf", self.release)],
+                         self.where(run_name) + "the bio program the kernel runs")
+        hooks = sorted(p.get("name") for p in run.programs or []
+                       if p.get("name", "").startswith(HOOK_PROGRAM_PREFIXES))
+        self.assertEqual(hooks, [], self.where(run_name) + "hook programs loaded (bpftool prog show)")
+        line = re.search(r"writeback and journal attribution hooks: ([^\"]*)", log)
+        self.assertTrue(line, self.where(run_name) + f"no hook line in the log:\n{log}")
+        for tracepoint in ("writeback_dirty_folio", "ext4_sync_file_enter", "jbd2_start_commit"):
+            self.assertIn(f"{tracepoint} (off)", line.group(1), self.where(run_name) + line.group(0))
+
+    def test_fsync_still_exact(self):
+        run = self.attach_run(run_name)
+        for disk in DISKS:
+            pid, process, complete = run_workload_counts(self, run, run_name, disk, "fsync-loop",
+                                                         FSYNCS, syscall="fsync", op="flush")
+            where = self.where(run_name, disk) + f"{FSYNCS} fsyncs of an unchanged file, pid {pid}: "
+            self.assertEqual((process.zero_byte_bios, process.bios, process.bytes), (FSYNCS, FSYNCS, 0),
+                             where + "one zero-byte flush bio per fsync")
+            self.assertEqual(complete, process, where + "the complete view agrees")
+
+    def test_forced_commits_and_writeback_stay_with_the_kernel(self):
+        run = self.attach_run(run_name)
+        where = self.where(run_name, "disk")
+        pid, process, _ = run_workload_counts(self, run, run_name, "disk", "pwrite-fdatasync",
+                                              DATASYNCS, syscall="fdatasync", op="write")
+        # The caller's own data bio per call, and none of the jbd2 commits.
+        self.assertEqual(process.bios, DATASYNCS,
+                         where + f"{DATASYNCS} x (allocating pwrite + fdatasync), pid {pid}: "
+                         "only the caller's own data bios, no forced commit")
+        self.assertIsNotNone(run.buffered, where + "the buffered writer did not run")
+        writer, written = run.buffered
+        counted = total(run.samples, "diskidle_process_bio_bytes_total", absent_ok=True,
+                        device=DISKS["disk"], pid=writer, syscall="writeback", op="write")
+        self.assertEqual(counted, 0, where + f"{written} bytes written buffered by pid {writer}: "
+                         "no writeback counted for it with the hooks off")
+
+    for name, test in (("no_hook_is_loaded", test_no_hook_is_loaded),
+                       ("fsync_is_still_one_zero_byte_flush_each", test_fsync_still_exact),
+                       ("forced_commits_and_writeback_stay_with_the_kernel",
+                        test_forced_commits_and_writeback_stay_with_the_kernel)):
+        setattr(KernelTest, f"test_{run_name}_{name}", test)
+
+
+_add_hooks_off_tests()
 
 
 if __name__ == "__main__":
