@@ -49,17 +49,24 @@ struct owner {
 };
 
 /*
- * Inodes by (filesystem device, inode number, generation), not by the
- * struct inode pointer: an evicted inode's memory is reused for another
- * inode, which would inherit a stale dirtier, while (s_dev, i_ino) is the
- * identity the inode keeps for its life (and that stat() shows). The
+ * Inodes by (filesystem device, inode number, generation, struct inode
+ * address). The numbers alone are not unique: btrfs subvolumes and snapshots
+ * share one superblock, so one s_dev in the kernel (stat() shows each its
+ * own, made up by btrfs), and their files repeat inode numbers and
+ * generations (every subvolume's first file is 257; a snapshot's files keep
+ * the original's). Two such files are two struct inodes, so the address
+ * tells them apart. The address alone is not enough either: an evicted
+ * inode's memory is reused for another inode, which would inherit a stale
+ * dirtier; with the numbers in the key it can only inherit its own. The
  * generation tells a deleted inode's reused number apart on filesystems that
- * set it (ext4, XFS).
+ * set it (ext4, XFS). An inode is not evicted while it has dirty pages, so
+ * the dirtying and the writeback of one page see the same address.
  */
 struct inode_key {
 	u32 dev;
 	u32 generation;
 	u64 ino;
+	u64 inode_addr;
 };
 
 /* Last dirtier of each inode; LRU so that many files never fail an insert. */
@@ -158,6 +165,7 @@ static __always_inline void inode_key_of(struct inode *inode, struct inode_key *
 	k->dev = BPF_CORE_READ(inode, i_sb, s_dev);
 	k->generation = BPF_CORE_READ(inode, i_generation);
 	k->ino = BPF_CORE_READ(inode, i_ino);
+	k->inode_addr = (u64)inode;
 }
 
 /*

@@ -9,6 +9,7 @@ bound is a share of what the device itself received in the same window, read
 from the exporter's complete view and cross-checked with /proc/diskstats.
 """
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -249,6 +250,7 @@ class BtrfsCompressed(unittest.TestCase):
         # data, not btrfs's metadata, is most of what reaches the disk.
         writer = subprocess.Popen([sys.executable, "-c", f"""
 import os
+import shutil
 with open({self.fs.path("compressible")!r}, "w") as f:
     for _ in range({DIRTY_MB}):
         f.write(os.urandom({MIB // 2}).hex())
@@ -263,6 +265,64 @@ with open({self.fs.path("compressible")!r}, "w") as f:
                         f"{written} bytes for {DIRTY_MB} MiB: the data was not written compressed")
 
     assert_counted_for_dirtier = WritebackTest.assert_counted_for_dirtier
+
+
+class BtrfsSubvolumes(unittest.TestCase):
+    """btrfs subvolumes and snapshots share one superblock (one s_dev in the
+    kernel, although stat() shows each its own device), and their files
+    repeat inode numbers and generations: the first file of every new
+    subvolume is inode 257, and a snapshot's files are the original's numbers.
+    Two such files dirtied by two processes must each write back for their
+    own dirtier."""
+
+    def setUp(self):
+        require_privileges(self)
+        self.fs = tmpfs_loop_filesystem(self, "btrfs")
+        self.exporter = Exporter(self)  # built-in defaults
+
+    def dirty(self, path, comm):
+        """A copy of dd named `comm` writes DIRTY_MB to `path`, no fsync; its pid.
+        notrunc: btrfs writes a file truncated to 0 back itself when it is
+        closed (BTRFS_INODE_FLUSH_ON_CLOSE), in dd's close(), not the flusher."""
+        dd = os.path.join(self.fs.workdir, comm)  # not on the disk under test
+        shutil.copy(shutil.which("dd"), dd)
+        proc = subprocess.Popen([dd, "if=/dev/zero", f"of={path}", "bs=1M", "conv=notrunc",
+                                 f"count={DIRTY_MB}", "status=none"])
+        self.assertEqual(proc.wait(timeout=60), 0)
+        return proc.pid
+
+    def check_two_files(self, first, second):
+        self.assertEqual((os.stat(first).st_ino, os.stat(first).st_dev != os.stat(second).st_dev),
+                         (os.stat(second).st_ino, True),
+                         "the two files share an inode number in two subvolumes")
+        before = self.exporter.scrape()
+        pids = {"wb-first": self.dirty(first, "wb-first"),
+                "wb-second": self.dirty(second, "wb-second")}
+        subprocess.run(["sync"], check=True)  # another process; the flusher writes
+        after = self.exporter.scrape()
+        for comm, pid in pids.items():
+            ours = process_delta(before, after, pid=pid, comm=comm, device=self.fs.name,
+                                 syscall="writeback", op="write")
+            self.assertGreaterEqual(ours.bytes, 0.95 * DIRTY_MB * MIB,
+                                    f"{comm} (pid {pid}) dirtied {DIRTY_MB} MiB: {ours.bytes} "
+                                    f"bytes written back for it")
+            self.assertLessEqual(ours.bytes, DIRTY_MB * MIB + 64 * 1024,
+                                 f"{comm} (pid {pid}): another file's writeback counted for it")
+
+    def test_same_inode_number_in_two_subvolumes(self):
+        for name in ("sv1", "sv2"):
+            subprocess.run(["btrfs", "-q", "subvolume", "create", self.fs.path(name)], check=True)
+        for name in ("sv1", "sv2"):  # each subvolume's first file: inode 257
+            os.close(os.open(self.fs.path(f"{name}/f"), os.O_CREAT | os.O_WRONLY))
+        self.check_two_files(self.fs.path("sv1/f"), self.fs.path("sv2/f"))
+
+    def test_a_file_and_its_snapshot(self):
+        subprocess.run(["btrfs", "-q", "subvolume", "create", self.fs.path("sv")], check=True)
+        with open(self.fs.path("sv/f"), "w") as f:
+            f.write("x")
+        subprocess.run(["btrfs", "-q", "subvolume", "snapshot", self.fs.path("sv"),
+                        self.fs.path("snap")], check=True)
+        self.check_two_files(self.fs.path("sv/f"), self.fs.path("snap/f"))
 
 
 class Ext4RawTp(unittest.TestCase):
