@@ -43,9 +43,7 @@ void AppendEscaped(std::string& out, uint8_t b) {
   out += kHex[b & 0xf];
 }
 
-}  // namespace
-
-std::string SanitizeLabelValue(std::string_view raw) {
+std::string Sanitize(std::string_view raw, bool double_backslash) {
   std::string out;
   out.reserve(raw.size());
   for (size_t i = 0; i < raw.size();) {
@@ -56,10 +54,17 @@ std::string SanitizeLabelValue(std::string_view raw) {
       ++i;
       continue;
     }
+    if (b == '\\' && double_backslash) out += '\\';
     out.append(raw.substr(i, length));
     i += length;
   }
   return out;
 }
+
+}  // namespace
+
+std::string SanitizeLabelValue(std::string_view raw) { return Sanitize(raw, true); }
+
+std::string SanitizeText(std::string_view raw) { return Sanitize(raw, false); }
 
 }  // namespace diskidle

@@ -68,7 +68,7 @@ void SetLogOptions(LogLevel level, LogFormat format) {
 
 std::string FormatLogLine(LogFormat format, absl::string_view ts, LogLevel level,
                           absl::string_view message) {
-  std::string msg = Quoted(SanitizeLabelValue(std::string_view(message.data(), message.size())));
+  std::string msg = Quoted(SanitizeText(std::string_view(message.data(), message.size())));
   if (format == LogFormat::kJson) {
     return absl::StrCat("{\"ts\":\"", ts, "\",\"level\":\"", LevelName(level), "\",\"msg\":", msg,
                         "}\n");

@@ -24,7 +24,7 @@ absl::StatusOr<LogFormat> ParseLogFormat(absl::string_view text);
 void SetLogOptions(LogLevel level, LogFormat format);
 
 // The line (with its trailing newline) that Log would write; exposed for tests.
-// Message bytes pass through SanitizeLabelValue (invalid UTF-8 and control
+// Message bytes pass through SanitizeText (invalid UTF-8 and control
 // characters become `\xHH`), so a line is always one line of valid UTF-8, and
 // in JSON `"` and `\` are escaped: every line is one valid JSON object.
 std::string FormatLogLine(LogFormat format, absl::string_view ts, LogLevel level,

@@ -6,7 +6,8 @@ with every byte value 0x01-0xff, and Cyrillic and Chinese names cut
 mid-character, fsync() on a loop device while a real Prometheus scrapes the
 exporter every second. Every scrape must stay valid (promtool, and Prometheus's
 `up == 1`), every name must appear as the documented escape
-(docs/metrics.md: invalid bytes and control characters become `\\xHH`), and
+(docs/metrics.md: invalid bytes and control characters become `\\xHH`, a
+backslash two, so no two names share a value), and
 every flush must still be counted: under the right pid in the per-process
 view, and under the escaped name on the test's disk in the complete view.
 """
@@ -65,6 +66,9 @@ def expected_label(raw):
         if n == 0 or raw[i] < 0x20 or raw[i] == 0x7f:
             out.append("\\x%02x" % raw[i])
             i += 1
+        elif raw[i] == 0x5c:  # a backslash is doubled: no two names share a value
+            out.append("\\\\")
+            i += 1
         else:
             out.append(raw[i:i + n].decode("utf-8"))
             i += n
@@ -77,6 +81,9 @@ def names():
     result.append("обработчик-журнала".encode()[:15])  # ends in half of "ч"
     result.append("a数据库写入服务".encode()[:15])       # ends in 2 of 3 bytes of "入"
     result.append('q"uote\\back'.encode())
+    # Pairs that were one label value before backslashes were doubled: the
+    # four characters \xff and the byte 0xff, the characters \x09 and a tab.
+    result += [b"q\\xff", b"q\xff", b"tab\\x09", b"tab\t"]
     return result
 
 
