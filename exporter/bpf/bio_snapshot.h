@@ -35,6 +35,13 @@ struct CgroupLabels {
   bool operator==(const CgroupLabels&) const = default;
 };
 
+// The kernel's accounting of one BPF program (0 unless kernel.bpf_stats_enabled=1).
+struct ProgramRunStats {
+  std::string name;
+  uint64_t run_time_ns = 0;
+  uint64_t run_count = 0;
+};
+
 struct BioSnapshot {
   std::vector<BioCount> counts;
   std::map<ProcessId, std::string> comms;  // from the kernel's process table
@@ -49,6 +56,10 @@ struct BioSnapshot {
   // Runs the kernel skipped because the program was already running on that
   // CPU (a bio submitted from an interrupt during our run): lost events.
   uint64_t program_recursion_misses = 0;
+  // The same for every other program of the bio object that is loaded: the
+  // task hooks and the writeback and journal attribution hooks, which an
+  // fsync()-bound workload runs more often than the bio program.
+  std::vector<ProgramRunStats> hook_programs;
   // Not from the kernel: the collector fills it, when a view has a namespace,
   // pod or container label, with the labels of every cgroup id in `counts`.
   absl::flat_hash_map<uint64_t, CgroupLabels> cgroup_labels;

@@ -5,8 +5,10 @@ Everything created here is registered for cleanup on the test case, so a
 failing test still detaches its loop devices and stops its processes.
 """
 import collections
+import ctypes
 import json
 import os
+import platform
 import queue
 import re
 import struct
@@ -261,6 +263,21 @@ def total(samples, name, absent_ok=False, **match):
 
 def _format_labels(match):
     return ",".join(f'{k}="{v}"' for k, v in sorted(match.items()))
+
+
+def enable_bpf_stats(test):
+    """Keeps the kernel's per-program run counters on for the test (BPF_ENABLE_STATS:
+    reference counted, so it neither needs nor disturbs kernel.bpf_stats_enabled)."""
+    nr_bpf = {"x86_64": 321, "aarch64": 280}[platform.machine()]
+    bpf_enable_stats, bpf_stats_run_time = 32, 0
+    libc = ctypes.CDLL(None, use_errno=True)
+    attr = ctypes.create_string_buffer(bpf_stats_run_time.to_bytes(4, "little"), 128)
+    fd = libc.syscall(ctypes.c_long(nr_bpf), ctypes.c_long(bpf_enable_stats), attr,
+                      ctypes.c_long(len(attr)))
+    if fd < 0:
+        test.fail(f"BPF_ENABLE_STATS failed: {os.strerror(ctypes.get_errno())}")
+    test.addCleanup(os.close, fd)
+
 
 
 def series(samples, name, **match):

@@ -15,8 +15,9 @@ import sys
 import time
 import unittest
 
-from diskidle_testlib import (BIO, OWNER_PROGRAMS, Exporter, attached_programs, bpf_programs_of,
-                              complete_delta, diskstats, process_counts, process_delta,
+from diskidle_testlib import (BIO, OWNER_PROGRAMS, Exporter, IoGen, attached_programs,
+                              bpf_programs_of, complete_delta, diskstats, enable_bpf_stats,
+                              process_counts, process_delta,
                               require_privileges, series, tmpfs_loop_filesystem, total, wait_for)
 
 MIB = 1 << 20
@@ -228,6 +229,38 @@ with open({path!r}, "r+b") as f:
 
 class Ext4(WritebackTest, unittest.TestCase):
     fstype = "ext4"
+
+    def test_the_hooks_report_their_runs(self):
+        """diskidle_bpf_program_runs_total and _run_seconds_total have a series
+        per loaded program: each fsync runs ext4_sync_file_enter's and _exit's
+        hooks once, which is where an fsync-bound workload's cost is."""
+        enable_bpf_stats(self)
+        fsyncs = 200
+
+        def runs(samples, program):
+            return total(samples, "diskidle_bpf_program_runs_total", program=program)
+
+        gen = IoGen(self, "fsync-loop", self.fs.path("unchanged"), fsyncs, wait=True)
+        before = self.exporter.scrape()
+        gen.go()
+        self.assertEqual(gen.wait_done(self), fsyncs)
+        def scrape_with_every_run():  # the snapshot behind a scrape is up to a second old
+            samples = self.exporter.scrape()
+            done = runs(samples, "jf_sync_x_btf") - runs(before, "jf_sync_x_btf") >= fsyncs
+            return samples if done else None
+
+        after = wait_for("the fsyncs' hook runs in a scrape", scrape_with_every_run,
+                         timeout=10, interval=0.5)
+        for program in ("jf_sync_btf", "jf_sync_x_btf"):
+            self.assertGreaterEqual(runs(after, program) - runs(before, program), fsyncs, program)
+            self.assertGreater(total(after, "diskidle_bpf_program_run_seconds_total", program=program),
+                               0, program)
+        self.assertGreaterEqual(runs(after, "block_bio_queue_btf") - runs(before, "block_bio_queue_btf"),
+                                fsyncs, "the bio program ran for every flush")
+        names = {labels["program"] for labels, _ in series(after, "diskidle_bpf_program_runs_total")}
+        self.assertEqual(names, {"block_bio_queue_btf", "task_rename_btf", "task_newtask_btf"}
+                         | {f"{prefix}_btf" for prefix in HOOKS.values()},
+                         "one series per loaded program, none for those not loaded")
 
 
 class Xfs(WritebackTest, unittest.TestCase):

@@ -110,6 +110,7 @@ TEST_F(BioCollectorTest, RendersTheSnapshotAsTheGoldenExposition) {
   s.program_name = "block_bio_queue_btf";
   s.program_run_time_ns = 1500000000;
   s.program_run_count = 12345;
+  s.hook_programs = {{"jf_sync_btf", 250000000, 6000}, {"wb_folio_btf", 0, 0}};
 
   BioCollectorConfig config;  // default buckets and a long TTL: nothing expires here
   BioCollector collector(config, procfs_.string(), &maps);
