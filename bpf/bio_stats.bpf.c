@@ -272,11 +272,19 @@ static __always_inline int add_to_map(const struct bio_key *key, u64 bios, u64 b
 
 #include "owner_attribution.bpf.h"
 
-/* The bits of bi_opf that classify_op() looks at besides the size. */
+/* REQ_SWAP: set on every swap-out bio (mm/page_io.c) since Linux 4.14. */
+static __always_inline u32 req_swap(void)
+{
+	return 1U << bpf_core_enum_value(enum req_flag_bits, __REQ_SWAP);
+}
+
+/* The bits of bi_opf that classify_op() looks at besides the size, and
+ * REQ_SWAP: a swap-out bio is never a hit for a slot of the same thread's
+ * other bios, nor the other way round, at no cost to the compare. */
 static __always_inline u32 op_bits(u32 opf)
 {
 	return opf & (REQ_OP_MASK |
-		      1U << bpf_core_enum_value(enum req_flag_bits, __REQ_PREFLUSH));
+		      1U << bpf_core_enum_value(enum req_flag_bits, __REQ_PREFLUSH) | req_swap());
 }
 
 /*
@@ -319,6 +327,7 @@ static __always_inline int count_bio(const void *tp_args, struct bio *bio, u32 o
 	u8 op, bucket;
 	int added;
 	bool slot_taken = false; /* still holds counts the map had no room for */
+	bool kernel_thread;
 
 	/* By the thread's stack (16 KiB on x86_64 and arm64) and the device. */
 	index = ((u32)(here >> 14) * 2654435761u ^ bd_dev) >> 7 & (DISKIDLE_CACHE_SLOTS - 1);
@@ -344,11 +353,15 @@ static __always_inline int count_bio(const void *tp_args, struct bio *bio, u32 o
 	key.tgid = task->tgid;
 	key.dev = whole_disk(bdev);
 	key.syscall_nr = current_syscall(task);
+	kernel_thread = key.syscall_nr == DISKIDLE_SYSCALL_KERNEL_THREAD;
 	/* A kernel thread's bio for a process (writeback of its pages, a journal
 	 * commit it forced) is counted for that process, outside the cache. */
-	if (key.syscall_nr == DISKIDLE_SYSCALL_KERNEL_THREAD &&
-	    count_owned_bio(bio, op, bytes, bdev))
+	if (kernel_thread && count_owned_bio(bio, op, bytes, bdev))
 		return 0;
+	/* Swap-out is memory pressure, not the syscall the reclaiming task (or
+	 * kswapd) happens to be in. */
+	if (opf & req_swap())
+		key.syscall_nr = DISKIDLE_SYSCALL_SWAP;
 	key.op = op;
 	key.size_bucket = bucket;
 	/* The current task's cgroup2 id; 0 is never a valid id. A thread moved to
@@ -389,7 +402,7 @@ static __always_inline int count_bio(const void *tp_args, struct bio *bio, u32 o
 	 * kernel thread's: its next bio may be another process's writeback or
 	 * forced commit, which a hit would merge into this key; so its bios all
 	 * take this path, where count_owned_bio() decides. */
-	if (!hot.cache_bypass && !slot_taken && key.syscall_nr != DISKIDLE_SYSCALL_KERNEL_THREAD) {
+	if (!hot.cache_bypass && !slot_taken && !kernel_thread) {
 		struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(task);
 
 		slot->key = key;
@@ -397,9 +410,10 @@ static __always_inline int count_bio(const void *tp_args, struct bio *bio, u32 o
 		slot->bd_dev = bd_dev;
 		slot->opf_bits = op_bits(opf);
 		bucket_range(bucket, &slot->bytes_min, &slot->bytes_span);
-		/* io workers make no syscall: nothing to read on a hit (their key
-		 * says so, and a thread never changes kind). */
-		if (task->flags & PF_IO_WORKER) {
+		/* io workers make no syscall, and a swap-out's key does not depend
+		 * on it (only swap-outs hit its slot: op_bits): nothing to read on
+		 * a hit. */
+		if ((task->flags & PF_IO_WORKER) || key.syscall_nr == DISKIDLE_SYSCALL_SWAP) {
 			slot->regs = 0;
 			slot->syscall_nr = 0;
 		} else {

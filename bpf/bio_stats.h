@@ -31,6 +31,10 @@ enum diskidle_op {
 /* A kernel thread wrote back pages this key's process dirtied (page cache
  * writeback by a flusher); the key names the dirtier, not the kernel thread. */
 #define DISKIDLE_SYSCALL_WRITEBACK (-4)
+/* A swap-out bio (REQ_SWAP): anonymous pages written to swap by whoever
+ * reclaims memory, a process in direct reclaim or kswapd, from inside
+ * whatever it was doing. Swap-in has no such flag (a fault reads it). */
+#define DISKIDLE_SYSCALL_SWAP (-5)
 
 /* Size bucket: 0 for a zero-byte bio, otherwise 1 + ceil(log2(bytes)), so
  * bucket b (b >= 1) holds sizes in (2^(b-2), 2^(b-1)]. bi_size is 32 bits. */

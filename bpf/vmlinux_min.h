@@ -111,6 +111,7 @@ enum req_op {
 
 enum req_flag_bits {
 	__REQ_PREFLUSH = 18,
+	__REQ_SWAP = 24,
 };
 
 #endif /* DISKIDLE_VMLINUX_MIN_H */

@@ -19,6 +19,9 @@ bool ClassifyMarker(int32_t nr, std::string_view& out) {
     case DISKIDLE_SYSCALL_WRITEBACK:
       out = "writeback";  // a kernel thread wrote back pages this process dirtied
       return true;
+    case DISKIDLE_SYSCALL_SWAP:
+      out = "swap";  // swap-out (REQ_SWAP) by a reclaiming process or kswapd
+      return true;
     case DISKIDLE_SYSCALL_NONE:
       out = "pagefault";  // a user task in the kernel for a fault (mmap), not a syscall
       return true;

@@ -9,7 +9,7 @@ namespace diskidle {
 // The `syscall` label values, in documentation order.
 inline constexpr std::string_view kSyscallClasses[] = {
     "write", "pwrite", "writev", "pwritev", "fsync", "fdatasync", "sync_file_range", "sync",
-    "syncfs", "msync", "io_uring", "aio", "read", "other", "kernel", "writeback", "pagefault"};
+    "syncfs", "msync", "io_uring", "aio", "read", "other", "kernel", "writeback", "pagefault", "swap"};
 
 // `nr` is bio_key.syscall_nr: a syscall number of the exporter's own
 // architecture, or one of the DISKIDLE_SYSCALL_* markers from bpf/bio_stats.h.

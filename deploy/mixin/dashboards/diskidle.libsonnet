@@ -316,6 +316,7 @@
       'Block I/Os per second by the syscall the submitting task was in (fsync, '
       + "fdatasync, write, ...; 'writeback' = page-cache writeback, counted for the "
       + "process that dirtied the pages; 'pagefault' = reads under mmap faults; "
+      + "'swap' = swap-out by a process reclaiming memory, or by kswapd; "
       + "'kernel' = kernel threads working for no process, e.g. periodic journal commits).",
       'ops',
       [target(sumRate('diskidle_bio_size_bytes_count', 'syscall'), '{{syscall}}')],
