@@ -262,6 +262,12 @@ def load_tests(loader, standard_tests, pattern):
     return loader.loadTestsFromTestCase(chosen)
 
 
+def loaded_bio_programs(run):
+    """(type, name) of each block_bio_queue program bpftool listed in the guest."""
+    return sorted((p.get("type"), p.get("name")) for p in run.programs or []
+                  if p.get("name", "").startswith("block_bio_queue"))
+
+
 def run_workload_counts(self, run, name, disk, mode, count, **labels):
     """(pid, per-process, complete view) counts of a workload of the run
     `name`, from its baseline scrape (taken after its set-up) to the final
@@ -283,21 +289,17 @@ def _add_attach_tests(attach):
     def test_program(self):
         run = self.attach_run(attach)
         log = "\n".join(run.log)
-        bio_programs = sorted((p.get("type"), p.get("name")) for p in run.programs or []
-                              if p.get("name", "").startswith("block_bio_queue"))
+        bio_programs = loaded_bio_programs(run)
         self.assertEqual(bio_programs, [expected_program(attach, self.release)],
                          self.where(attach) + "the bio program the kernel runs (bpftool prog show)")
         self.assertIn(f"BPF program attached: {attach}/block_bio_queue", log,
                       self.where(attach) + f"the exporter's log:\n{log}")
         self.assertEqual(run.exit, 0, self.where(attach) + f"exit status on SIGTERM; log:\n{log}")
 
-    def workload(self, run, disk, mode, count, **labels):
-        return run_workload_counts(self, run, attach, disk, mode, count, **labels)
-
     def test_fsync(self, disk):
         run = self.attach_run(attach)
-        pid, process, complete = workload(self, run, disk, "fsync-loop", FSYNCS,
-                                          syscall="fsync", op="flush")
+        pid, process, complete = run_workload_counts(self, run, attach, disk, "fsync-loop", FSYNCS,
+                                                     syscall="fsync", op="flush")
         where = self.where(attach, disk) + f"{FSYNCS} fsyncs of an unchanged file, pid {pid}: "
         self.assertEqual(process.zero_byte_bios, FSYNCS, where + "one zero-byte flush bio per fsync")
         self.assertEqual(process.bios, FSYNCS, where + "and no flush bio of another size")
@@ -307,8 +309,8 @@ def _add_attach_tests(attach):
 
     def test_direct_pwrite(self, disk):
         run = self.attach_run(attach)
-        pid, process, complete = workload(self, run, disk, "direct-pwrite", DIRECT_WRITES,
-                                          syscall="pwrite", op="write")
+        pid, process, complete = run_workload_counts(self, run, attach, disk, "direct-pwrite",
+                                                     DIRECT_WRITES, syscall="pwrite", op="write")
         where = self.where(attach, disk) + f"O_DIRECT pwrite of {DIRECT_WRITES} x 64 KiB, pid {pid}: "
         self.assertEqual(process.bytes, DIRECT_WRITES * DIRECT_SIZE, where + "exact bytes")
         self.assertEqual(process.bios, DIRECT_WRITES, where + "one bio per pwrite")
@@ -350,8 +352,8 @@ def _add_attach_tests(attach):
         self.assertTrue(hooks and "jbd2_start_commit (not" not in hooks.group(1)
                         and "jbd2_start_commit" in hooks.group(1),
                         self.where(attach) + f"the journal hooks are attached; log:\n{log}")
-        pid, process, complete = workload(self, run, "disk", "pwrite-fdatasync", DATASYNCS,
-                                          syscall="fdatasync", op="write")
+        pid, process, complete = run_workload_counts(self, run, attach, "disk", "pwrite-fdatasync",
+                                                     DATASYNCS, syscall="fdatasync", op="write")
         # Without the journal hooks the caller has exactly one data bio per
         # call and jbd2 has the commits (descriptor, metadata, commit block).
         self.assertGreaterEqual(process.bios, 2 * DATASYNCS,
@@ -391,8 +393,7 @@ def _add_hooks_off_tests():
         run = self.attach_run(run_name)
         log = "\n".join(run.log)
         self.assertEqual(run.exit, 0, self.where(run_name) + f"exit status on SIGTERM; log:\n{log}")
-        bio_programs = sorted((p.get("type"), p.get("name")) for p in run.programs or []
-                              if p.get("name", "").startswith("block_bio_queue"))
+        bio_programs = loaded_bio_programs(run)
         self.assertEqual(bio_programs, [expected_program("tp_btf", self.release)],
                          self.where(run_name) + "the bio program the kernel runs")
         hooks = sorted(p.get("name") for p in run.programs or []
