@@ -410,14 +410,90 @@ class AttributionOff(unittest.TestCase):
                           syscall="kernel"))
         self.assertGreaterEqual(kernel, DIRTY_MB * MIB, "dd's pages written back as kernel")
         # Each synchronous commit forces a journal commit: jbd2's own now.
-        def jbd2_bios(samples):
-            return sum(value for labels, value in series(samples, BIO + "_count", device=device,
-                                                         syscall="kernel")
-                       if labels["comm"].startswith("jbd2/") and labels["op"] in ("write", "flush"))
-        jbd2 = jbd2_bios(after) - jbd2_bios(before)
+        jbd2 = jbd2_kernel_bios(after, device) - jbd2_kernel_bios(before, device)
         report(self, f"{jbd2} write+flush bios of jbd2 as kernel")
         self.assertGreaterEqual(jbd2, 300, "300 forced commits stay with jbd2")
 
+
+
+def jbd2_kernel_bios(samples, device):
+    """write+flush bios of the device's jbd2 thread counted as its own (kernel)."""
+    return sum(value for labels, value in series(samples, BIO + "_count", device=device,
+                                                 syscall="kernel")
+               if labels["comm"].startswith("jbd2/") and labels["op"] in ("write", "flush"))
+
+
+class OneGroupOff:
+    """One of the two hook groups off, the other on (docs/metrics.md suggests
+    journal_attribution: false alone for fsync-bound hosts): only that group's
+    programs are missing, and the other group still counts for the process."""
+    off = None  # the config key set to false
+    fstype = "ext4"
+    start_dirtier = WritebackTest.start_dirtier
+    assert_counted_for_dirtier = WritebackTest.assert_counted_for_dirtier
+
+    def setUp(self):
+        require_privileges(self)
+        self.fs = tmpfs_loop_filesystem(self, "ext4")
+        self.exporter = Exporter(self, CONFIG.format(attach="tp_btf") + f"    {self.off}: false\n")
+
+    def held_hooks(self):
+        held = {p["name"] for p in bpf_programs_of(self.exporter.proc.pid)}
+        return held & {f"{prefix}_btf" for prefix in HOOKS.values()}
+
+
+class JournalAttributionOff(OneGroupOff, unittest.TestCase):
+    off = "journal_attribution"
+
+    def test_only_the_journal_hooks_are_off(self):
+        self.assertIn("writeback and journal attribution hooks: writeback_dirty_folio, "
+                      "writeback_dirty_page (not loaded), ext4_sync_file_enter (off), "
+                      "ext4_sync_file_exit (off), ext4_sync_fs (off), jbd2_start_commit (off), "
+                      "jbd2_end_commit (off)", self.exporter.read_log())
+        self.assertEqual(self.held_hooks(), {"wb_folio_btf"})
+
+    def test_writeback_still_counts_for_the_dirtier(self):
+        before, disk_before = self.exporter.scrape(), diskstats(self.fs.name)
+        pid = self.start_dirtier("dirty")
+        subprocess.run(["sync"], check=True)
+        after = self.exporter.scrape()
+        self.assert_counted_for_dirtier(before, after, disk_before, pid)
+
+    def test_forced_commits_stay_with_jbd2(self):
+        before = self.exporter.scrape()
+        sqlite_wal_commits(self.fs.path("test.db"))
+        after = self.exporter.scrape()
+        device = self.fs.name
+        jbd2 = jbd2_kernel_bios(after, device) - jbd2_kernel_bios(before, device)
+        self.assertGreaterEqual(jbd2, 300, "300 forced commits stay with jbd2")
+        sqlite = sum(device_bios(before, after, device, op, comm="sqlite3")
+                     for op in ("write", "flush"))
+        self.assertGreaterEqual(sqlite, 300, "sqlite3's own WAL writes still count for it")
+
+
+class WritebackAttributionOff(OneGroupOff, unittest.TestCase):
+    off = "writeback_attribution"
+    test_sqlite_wal_commits_are_counted_for_sqlite = \
+        WritebackTest.test_sqlite_wal_commits_are_counted_for_sqlite
+
+    def test_only_the_writeback_hooks_are_off(self):
+        self.assertIn("writeback and journal attribution hooks: writeback_dirty_folio (off), "
+                      "writeback_dirty_page (off), ext4_sync_file_enter, ext4_sync_file_exit, "
+                      "ext4_sync_fs, jbd2_start_commit, jbd2_end_commit", self.exporter.read_log())
+        self.assertEqual(self.held_hooks(),
+                         {f"{prefix}_btf" for prefix in HOOKS.values() if prefix.startswith("jf_")})
+
+    def test_writeback_stays_with_the_flusher(self):
+        device = self.fs.name
+        before = self.exporter.scrape()
+        dd = self.start_dirtier("dirty")
+        subprocess.run(["sync"], check=True)
+        after = self.exporter.scrape()
+        self.assertGreaterEqual(device_bytes(before, after, device, "write"), DIRTY_MB * MIB)
+        self.assertEqual(series(after, BIO + "_count", device=device, syscall="writeback"), [],
+                         "no syscall=\"writeback\" series at all")
+        self.assertEqual(series(after, BIO + "_count", device=device, comm="dd", op="write"), [],
+                         f"no write counted for dd (pid {dd}), which only dirtied pages")
 
 if __name__ == "__main__":
     unittest.main()
