@@ -6,9 +6,11 @@ absorbs another process's counts; a full kernel map counts what it could not
 hold; SIGHUP swaps a valid config in and keeps the old one for an invalid one."""
 import os
 import signal
+import sys
 import time
 import unittest
 
+from prometheus_testlib import Prometheus
 from diskidle_testlib import (BIO, PROCESS_ZERO_BYTE_BIOS, Exporter, IoGen, Watcher,
                               bpf_map_keys, complete_counts, enable_bpf_stats, kernel_dev,
                               pids_in_view,
@@ -289,16 +291,68 @@ collectors:
                 own[pid] = v
             last["own"] = own
 
+        prometheus = Prometheus(self, exporter.port)
+        # Warm-up rounds first, until a flush of ours was counted (not dropped):
+        # Prometheus cannot tell what a series held when it first appeared, so
+        # the judged series exists before the run starts.
+        for _ in range(20):
+            self.full_map_round(exporter, children=5)
+            if flushes(exporter.scrape(), self.fs.name, absent_ok=True) > 0:
+                break
+        start = prometheus.wait_for_scrape_after(time.time())
         watcher = Watcher(self, watch, interval=0.02)
+
+        def paced_round():  # a round takes well under a second: spread them over scrapes
+            d = self.full_map_round(exporter, children=200)
+            time.sleep(1)
+            return d
         try:
-            report = [self.full_map_round(exporter, children=200) for _ in range(10)]
+            report = [paced_round() for _ in range(10)]
         finally:
             watcher.stop()
+        end = prometheus.wait_for_scrape_after(time.time())
         self.assertGreater(scrapes[0], 20, "too few scrapes to judge")
         self.assertGreater(sum(d["dropped"] for d in report), 0,
                            f"the tiny map overflowed: {report}")
         self.assertEqual(problems, [], "(series, last, now) that went backwards or held more "
                                        "than a child's 3 flushes")
+        self.check_what_prometheus_sees(prometheus, start, end, generated=3 * 200 * 10)
+
+    def check_what_prometheus_sees(self, prometheus, start, end, generated):
+        """A real Prometheus scraping every second over [start, end]: no stored
+        sample of any of our counters is below the one before it (a series that
+        ends and comes back lower is a reset to increase()), and increase() of
+        our flushes plus the drops is every flush the children made, counted
+        once: the two-sided bound of full_map_round, from Prometheus's numbers."""
+        samples = prometheus.raw_samples('{__name__=~"diskidle_.*(_total|_count|_sum|_bucket)"}',
+                                         start, end)
+        decreases = []
+        for labels, values in samples.items():
+            labels = dict(labels)
+            # A loop device detached and attached again by another test restarts
+            # its diskstats at 0: a new device, not a decrease of ours.
+            if labels["__name__"].startswith("diskidle_disk_") and labels.get("device") != self.fs.name:
+                continue
+            decreases += [f"{labels}: {v1:g} at {t1:.3f} then {v2:g} at {t2:.3f}"
+                          for (t1, v1), (t2, v2) in zip(values, values[1:]) if v2 < v1]
+        self.assertEqual(decreases, [], "counter samples that went backwards in Prometheus")
+        # start and end are scrape times (ms): over exactly that range (both
+        # ends included in this Prometheus) increase() needs no extrapolation.
+        window = f"{round((end - start) * 1000)}ms"
+
+        def increase(selector):
+            result = prometheus.query(f"sum(increase({selector}[{window}]))", at=end)
+            return float(result[0]["value"][1]) if result else 0.0
+        d = {"flushes": increase(f'{BIO}_count{{comm="{COMM}",device="{self.fs.name}",'
+                                 f'syscall="fsync",op="flush"}}'),
+             "dropped": increase(f'{DROPPED}{{reason="bio_map_full"}}'),
+             "runs": increase('diskidle_bpf_program_runs_total{program=~"block_bio_queue.*"}')}
+        print(f"{self.id()}: Prometheus's increase() over the run: {d}", file=sys.stderr)
+        self.assertGreaterEqual(d["flushes"] + d["dropped"], generated,
+                                f"increase(): every one of {generated} flushes counted or dropped: {d}")
+        self.assertLessEqual(d["flushes"] + d["dropped"], d["runs"],
+                             f"increase(): nothing counted or dropped that the program did not "
+                             f"see, nothing twice: {d}")
 
     def test_sighup_applies_a_valid_config_and_keeps_the_old_one_for_an_invalid_one(self):
         exporter = Exporter(self, "collectors:\n  bio:\n    exited_process_ttl: 1h\n")
