@@ -317,16 +317,7 @@ absl::StatusOr<BioSnapshot> BioProgram::Snapshot() {
     snap.program_run_count = info.run_cnt;
     snap.program_recursion_misses = info.recursion_misses;
   }
-  const int bio_fd = program_fd();
-  bpf_program* prog = nullptr;
-  bpf_object__for_each_program(prog, skel->obj) {
-    const int fd = bpf_program__fd(prog);
-    if (fd < 0 || fd == bio_fd) continue;  // not loaded (other mode, off, missing), or the bio program
-    bpf_prog_info hook{};
-    uint32_t hook_len = sizeof(hook);
-    if (bpf_obj_get_info_by_fd(fd, &hook, &hook_len) != 0) continue;
-    snap.hook_programs.push_back({bpf_program__name(prog), hook.run_time_ns, hook.run_cnt});
-  }
+  snap.hook_programs = LoadedProgramStats(skel->obj, program_fd());
   return snap;
 }
 

@@ -14,6 +14,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "bio_stats.h"
+#include "bpf/program_stats.h"
 
 namespace diskidle {
 
@@ -33,13 +34,6 @@ struct CgroupLabels {
   std::string pod;
   std::string container;
   bool operator==(const CgroupLabels&) const = default;
-};
-
-// The kernel's accounting of one BPF program (0 unless kernel.bpf_stats_enabled=1).
-struct ProgramRunStats {
-  std::string name;
-  uint64_t run_time_ns = 0;
-  uint64_t run_count = 0;
 };
 
 struct BioSnapshot {

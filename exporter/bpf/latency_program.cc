@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "bpf/loader_support.h"
 #include "bpf/map_helpers.h"
+#include "bpf/program_stats.h"
 #include "disk_latency.skel.h"
 
 namespace diskidle {
@@ -114,6 +115,7 @@ absl::StatusOr<LatencySnapshot> LatencyProgram::Snapshot() {
     }
     snap.events[event] = counters.Sum();
   }
+  snap.programs = LoadedProgramStats(skel_->obj);
   return snap;
 }
 

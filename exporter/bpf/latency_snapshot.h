@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "bpf/program_stats.h"
 #include "disk_latency.h"
 
 namespace diskidle {
@@ -23,6 +24,7 @@ struct LatencyHistogram {
 struct LatencySnapshot {
   std::vector<LatencyHistogram> histograms;
   std::array<uint64_t, DISKIDLE_LAT_EVENTS> events{};  // enum diskidle_latency_event
+  std::vector<ProgramRunStats> programs;  // the issue and completion programs
 };
 
 class LatencyMaps {

@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "bpf/loader_support.h"
 #include "bpf/map_helpers.h"
+#include "bpf/program_stats.h"
 #include "syscall_stats.skel.h"
 
 namespace diskidle {
@@ -269,6 +270,7 @@ absl::StatusOr<SyscallSnapshot> SyscallProgram::Snapshot() {
     }
     snap.drops[reason] = values.Sum();
   }
+  snap.programs = LoadedProgramStats(skel->obj);
   return snap;
 }
 

@@ -45,6 +45,7 @@ struct SyscallSnapshot {
   uint32_t map_capacity = 0;
   uint32_t process_map_capacity = 0;
   uint32_t process_map_entries = 0;
+  std::vector<ProgramRunStats> programs;  // every loaded entry and exit program
 };
 
 class SyscallMaps {

@@ -210,23 +210,10 @@ absl::Status BioCollector::Collect(std::vector<prometheus::MetricFamily>& out) {
   out.push_back(std::move(capacity));
 
   if (!snap.program_name.empty()) {
-    auto run_seconds = MakeFamily(
-        "diskidle_bpf_program_run_seconds_total",
-        "Time the kernel spent in the BPF program (needs sysctl kernel.bpf_stats_enabled=1).",
-        prometheus::MetricType::Counter);
-    AddSample(run_seconds, {{"program", snap.program_name}}, snap.program_run_time_ns / 1e9);
-    for (const ProgramRunStats& hook : snap.hook_programs) {
-      AddSample(run_seconds, {{"program", hook.name}}, hook.run_time_ns / 1e9);
-    }
-    out.push_back(std::move(run_seconds));
-    auto runs = MakeFamily("diskidle_bpf_program_runs_total",
-                           "Runs of the BPF program (needs sysctl kernel.bpf_stats_enabled=1).",
-                           prometheus::MetricType::Counter);
-    AddSample(runs, {{"program", snap.program_name}}, static_cast<double>(snap.program_run_count));
-    for (const ProgramRunStats& hook : snap.hook_programs) {
-      AddSample(runs, {{"program", hook.name}}, static_cast<double>(hook.run_count));
-    }
-    out.push_back(std::move(runs));
+    std::vector<ProgramRunStats> programs = {
+        {snap.program_name, snap.program_run_time_ns, snap.program_run_count}};
+    programs.insert(programs.end(), snap.hook_programs.begin(), snap.hook_programs.end());
+    AddProgramRunFamilies(programs, out);
   }
 
   if (impl_->cgroup_misses) {

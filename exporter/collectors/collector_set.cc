@@ -67,6 +67,7 @@ std::vector<prometheus::MetricFamily> CollectorSet::Run(std::string* text) {
     }
   }
   last_status_ = std::move(status);
+  MergeFamiliesByName(out);  // e.g. each collector's diskidle_bpf_program_* series
   out.push_back(std::move(success));
   out.push_back(std::move(duration));
 

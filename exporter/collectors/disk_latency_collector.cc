@@ -124,6 +124,7 @@ absl::Status DiskLatencyCollector::Collect(std::vector<prometheus::MetricFamily>
       prometheus::MetricType::Counter);
   AddSample(dropped, {}, static_cast<double>(snap->events[DISKIDLE_LAT_DROP_MAP_FULL]));
   out.push_back(std::move(dropped));
+  AddProgramRunFamilies(snap->programs, out);
   return absl::OkStatus();
 }
 

@@ -5,6 +5,7 @@
 #include <utility>
 #include <vector>
 
+#include "bpf/program_stats.h"
 #include "prometheus/client_metric.h"
 #include "prometheus/metric_family.h"
 
@@ -17,5 +18,16 @@ prometheus::MetricFamily MakeFamily(std::string name, std::string help,
 
 // Appends one sample with `labels` to a counter or gauge family.
 void AddSample(prometheus::MetricFamily& family, const LabelPairs& labels, double value);
+
+// diskidle_bpf_program_run_seconds_total and diskidle_bpf_program_runs_total,
+// one series per program. Every collector with BPF programs adds its own; the
+// scrape merges the families of one name (MergeFamiliesByName).
+void AddProgramRunFamilies(const std::vector<ProgramRunStats>& programs,
+                           std::vector<prometheus::MetricFamily>& out);
+
+// Moves the samples of every later family of a name into the first one of that
+// name, keeping the order of first appearance: the text format allows one
+// HELP/TYPE block per name.
+void MergeFamiliesByName(std::vector<prometheus::MetricFamily>& families);
 
 }  // namespace diskidle

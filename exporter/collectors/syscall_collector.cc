@@ -140,6 +140,7 @@ absl::Status SyscallCollector::Collect(std::vector<prometheus::MetricFamily>& ou
   AddSample(dropped, {{"reason", "inflight_unavailable"}},
             snap.drops[DISKIDLE_SYSCALL_DROP_INFLIGHT_UNAVAILABLE]);
   out.push_back(std::move(dropped));
+  AddProgramRunFamilies(snap.programs, out);
   return absl::OkStatus();
 }
 

@@ -22,6 +22,7 @@ import sys
 import unittest
 
 from diskidle_testlib import (Exporter, IoGen, LoopFilesystem, bpf_programs_of, diskstats,
+                              enable_bpf_stats,
                               loaded_programs, require_privileges, series, total, wait_for)
 
 FAMILY = "diskidle_disk_request_duration_seconds"
@@ -99,6 +100,24 @@ class DiskLatencyTest:
         # Freed after an RCU grace period: poll.
         wait_for("the disk latency program to be unloaded after SIGTERM",
                  lambda: not ids & set(loaded_programs()), timeout=10)
+
+    def test_its_program_reports_its_runs(self):
+        """The disk-latency program has its series in diskidle_bpf_program_*
+        (one run per completed request), next to the bio collector's."""
+        enable_bpf_stats(self)
+        name = self.PROGRAM[1]
+        runs_before = total(self.exporter.scrape(), "diskidle_bpf_program_runs_total", program=name)
+        ds_before = diskstats(self.fs.name)
+        direct_io(self.data, DIRECT_IOS, write=True)
+        after = self.exporter.scrape()
+        completed = diskstats(self.fs.name)["writes"] - ds_before["writes"]
+        self.assertGreaterEqual(completed, DIRECT_IOS)
+        runs = total(after, "diskidle_bpf_program_runs_total", program=name) - runs_before
+        self.assertGreaterEqual(runs, completed, f"{name} ran for each of {completed} requests")
+        self.assertGreater(total(after, "diskidle_bpf_program_run_seconds_total", program=name), 0)
+        programs = {labels["program"] for labels, _ in series(after, "diskidle_bpf_program_runs_total")}
+        self.assertTrue({p for p in programs if p.startswith("block_bio_queue")},
+                        f"the bio program's series in the same family: {programs}")
 
     def test_flush_count_equals_diskstats_flushes(self):
         hist_before = self.baseline("flush")

@@ -23,6 +23,7 @@ import tempfile
 import unittest
 
 from diskidle_testlib import (EXPORTER, IOGEN, Exporter, free_port, IoGen, attached_bio_programs, bpf_programs_of,
+                              enable_bpf_stats,
                               bpftool_listing,
                               RenamingFsync, require_privileges, series, tmpfs_loop_filesystem,
                               total, wait_for)
@@ -205,6 +206,29 @@ class SyscallCollectorTest(unittest.TestCase):
         for name in FAMILIES:
             self.assertEqual(series(after, name, pid=bystander.pid), [], name)
         self.assertIn(DURATION, after.families)
+
+    def test_its_programs_report_their_runs(self):
+        """diskidle_bpf_program_runs_total and _run_seconds_total cover the
+        syscall collector's programs too (one family with the bio collector's),
+        so summing them gives what the exporter costs in the kernel."""
+        enable_bpf_stats(self)
+        exporter = Exporter(self, ENABLED)
+        wait_attached(exporter)
+        gen = IoGen(self, "fsync-loop", self.fs.path("unchanged"), FSYNCS, wait=True)
+        before = exporter.scrape()
+        gen.go()
+        self.assertEqual(gen.wait_done(self), FSYNCS)
+        after = exporter.scrape()
+        names = {labels["program"] for labels, _ in series(after, "diskidle_bpf_program_runs_total")}
+        expected = {f"sc_{side}_{name}" for name in TRACED for side in ("enter", "exit")}
+        self.assertLessEqual(expected, names, "a series for each syscall program")
+        self.assertIn("block_bio_queue_btf", names, "next to the bio collector's programs")
+        for program in ("sc_enter_fsync", "sc_exit_fsync"):
+            runs = (total(after, "diskidle_bpf_program_runs_total", program=program)
+                    - total(before, "diskidle_bpf_program_runs_total", program=program))
+            self.assertGreaterEqual(runs, FSYNCS, f"{program} ran for each of {FSYNCS} fsync()s")
+            self.assertGreater(total(after, "diskidle_bpf_program_run_seconds_total",
+                                     program=program), 0, program)
 
     def test_every_traced_syscall_is_attached_by_one_path(self):
         """The path the log names is the one attached, for all 11 syscalls,

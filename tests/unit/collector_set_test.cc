@@ -92,5 +92,59 @@ TEST(CollectorSetTest, ReplaceSwapsTheCollectorOfTheSameName) {
   EXPECT_EQ(set.Replace(std::make_shared<FakeCollector>("new", absl::OkStatus())), nullptr);
 }
 
+// Adds its programs' run counters, as the bio, syscall and disk-latency
+// collectors each do.
+class ProgramsCollector : public Collector {
+ public:
+  ProgramsCollector(std::string name, std::vector<ProgramRunStats> programs)
+      : name_(std::move(name)), programs_(std::move(programs)) {}
+  std::string_view Name() const override { return name_; }
+  absl::Status Collect(std::vector<prometheus::MetricFamily>& out) override {
+    AddProgramRunFamilies(programs_, out);
+    return absl::OkStatus();
+  }
+
+ private:
+  std::string name_;
+  std::vector<ProgramRunStats> programs_;
+};
+
+TEST(CollectorSetTest, FamiliesOfOneNameFromSeveralCollectorsAreExportedOnce) {
+  CollectorSet set;
+  set.Add(std::make_shared<ProgramsCollector>(
+      "bio", std::vector<ProgramRunStats>{{"block_bio_queue_btf", 2'000'000'000, 7}}));
+  set.Add(std::make_shared<FakeCollector>("between", absl::OkStatus()));
+  set.Add(std::make_shared<ProgramsCollector>(
+      "syscalls", std::vector<ProgramRunStats>{{"sys_enter_fsync", 500'000'000, 3},
+                                               {"sys_exit_fsync", 0, 3}}));
+  std::string text = set.Render();
+  for (const char* family : {"diskidle_bpf_program_run_seconds_total",
+                             "diskidle_bpf_program_runs_total"}) {
+    const std::string type = std::string("# TYPE ") + family + " counter\n";
+    const size_t at = text.find(type);
+    ASSERT_NE(at, std::string::npos) << family;
+    EXPECT_EQ(text.find(type, at + 1), std::string::npos) << family << " typed twice:\n" << text;
+  }
+  // Every program's series follows its family's one TYPE line.
+  const size_t block = text.find("# TYPE diskidle_bpf_program_runs_total counter\n");
+  const size_t next = text.find("# HELP", block);
+  const std::string runs = text.substr(block, next - block);
+  EXPECT_NE(runs.find("diskidle_bpf_program_runs_total{program=\"block_bio_queue_btf\"} 7\n"),
+            std::string::npos) << runs;
+  EXPECT_NE(runs.find("diskidle_bpf_program_runs_total{program=\"sys_enter_fsync\"} 3\n"),
+            std::string::npos) << runs;
+  EXPECT_NE(runs.find("diskidle_bpf_program_runs_total{program=\"sys_exit_fsync\"} 3\n"),
+            std::string::npos) << runs;
+  EXPECT_NE(text.find("diskidle_bpf_program_run_seconds_total{program=\"sys_enter_fsync\"} 0.5\n"),
+            std::string::npos) << text;
+  EXPECT_NE(text.find("between_value 42\n"), std::string::npos) << text;
+}
+
+TEST(CollectorSetTest, NoProgramsNoProgramFamilies) {
+  std::vector<prometheus::MetricFamily> out;
+  AddProgramRunFamilies({}, out);
+  EXPECT_TRUE(out.empty());
+}
+
 }  // namespace
 }  // namespace diskidle
