@@ -242,6 +242,15 @@ int Run(int argc, char** argv) {
                                 " at it)"));
     }
   }
+  // A directory that is not a procfs (an empty mount point, a wrong path)
+  // would start and then fail every scrape. Every procfs has a stat file.
+  // (diskstats is not asked for here: until it is read, /healthz says 503.)
+  if (struct stat st {}; stat(absl::StrCat(config->paths.procfs, "/stat").c_str(), &st) != 0 ||
+                         !S_ISREG(st.st_mode)) {
+    return Fatal(absl::StrCat("paths.procfs: ", config->paths.procfs, " has no stat file, so it "
+                              "is not a procfs (in a container, mount the host's /proc there and "
+                              "point paths.procfs at it)"));
+  }
 
   // Missing privileges fail at once, before the server starts listening.
   if (config->collectors.bio.enabled || config->collectors.syscalls.enabled) {

@@ -369,6 +369,15 @@ class StartStopTest(unittest.TestCase):
                             f"container, mount the host's {host} there and point paths.{key} "
                             f"at it)")
 
+    def test_a_proc_root_that_is_not_a_procfs_names_the_setting(self):
+        # An empty mount point: a directory, but no procfs mounted on it.
+        empty = os.path.join(self.dir, "proc")
+        os.mkdir(empty)
+        _, result = self.bad_config(f"paths:\n  procfs: {empty}\n")
+        self.assert_fatal_line(
+            result, f"paths.procfs: {empty} has no stat file, so it is not a procfs (in a "
+                    "container, mount the host's /proc there and point paths.procfs at it)")
+
     def test_a_fifo_or_device_as_config_file_is_one_line_not_a_hang(self):
         fifo = os.path.join(self.dir, "config.fifo")
         os.mkfifo(fifo)
