@@ -296,8 +296,13 @@ std::vector<ProcessId> BasicProcessLedger<Traits>::Update(const Snapshot& snapsh
   // series end at once (the new one never continues them). Only a process
   // seen for the first time can reuse a pid.
   if (!new_processes.empty()) {
+    // Several new processes can share a pid (reused again within one update):
+    // the one that started last is the newest, whatever the set's order.
     absl::flat_hash_map<uint32_t, ProcessId> newest;
-    for (const ProcessId& id : new_processes) newest[id.first] = id;
+    for (const ProcessId& id : new_processes) {
+      auto [it, inserted] = newest.try_emplace(id.first, id);
+      if (!inserted && id.second > it->second.second) it->second = id;
+    }
     std::vector<ProcessId> superseded;
     for (const auto& [id, process] : processes_) {
       auto it = newest.find(id.first);

@@ -207,6 +207,26 @@ TEST_F(LedgerTest, PidReuseGetsAFreshSeriesAndTheOldOneEndsAtOnce) {
   EXPECT_EQ(kernel_.Snapshot().counts.size(), 1u);
 }
 
+TEST_F(LedgerTest, APidReusedSeveralTimesWithinOneUpdateHasOneSeries) {
+  // Short-lived processes that get the same pid one after another (a busy
+  // pid space, ns_last_pid) all appear in one update: only the newest keeps
+  // its series, whatever order the ledger meets them in.
+  for (uint64_t start : {5, 2, 9, 1, 7}) kernel_.Fsync(100, start, start, "dd");
+  Round();
+  int series = 0;
+  uint64_t bios = 0;
+  ledger_.ForEachProcessSeries([&](const SeriesKey& key, const SeriesCounts& counts) {
+    if (key.pid == "100") {
+      ++series;
+      bios = counts.bios;
+    }
+  });
+  EXPECT_EQ(series, 1) << "one series per label set in the exposition";
+  EXPECT_EQ(bios, 9u) << "the newest process's own";
+  EXPECT_EQ(ledger_.tracked_processes(), 1u);
+  EXPECT_THAT(CompleteBios("dd"), Optional(5u + 2 + 9 + 1 + 7)) << "all of them, once";
+}
+
 TEST_F(LedgerTest, FailedKernelRemovalNeverCountsTwice) {
   kernel_.Fsync(100, 1, 5, "java");
   Round();
