@@ -233,6 +233,13 @@ absl::Status BioCollector::Collect(std::vector<prometheus::MetricFamily>& out) {
                             prometheus::MetricType::Gauge);
   AddSample(tracked, {}, static_cast<double>(impl_->ledger.tracked_processes()));
   out.push_back(std::move(tracked));
+  auto early = MakeFamily("diskidle_process_early_expiries_total",
+                          "Exited processes removed before exited_process_ttl because a kernel "
+                          "map was over 3/4 full (a burst of short-lived processes); their "
+                          "per-process series ended early, the complete view is unaffected.",
+                          prometheus::MetricType::Counter);
+  AddSample(early, {}, static_cast<double>(impl_->ledger.early_expiries()));
+  out.push_back(std::move(early));
   if (impl_->config.max_processes > 0) {
     auto in_view = MakeFamily("diskidle_process_view_processes",
                               "Processes holding a slot of the per-process view (diskidle_process_*); a "

@@ -109,6 +109,14 @@ enum class Liveness {
 
 using DeviceNameFn = std::function<std::string(uint32_t dev)>;
 
+// How full the kernel maps behind a snapshot are (a capacity of 0: unknown).
+struct MapFill {
+  size_t entries = 0;  // the counts map
+  size_t capacity = 0;
+  size_t process_entries = 0;  // the process-name map
+  size_t process_capacity = 0;
+};
+
 // What the ledger needs to know about one kind of kernel entry:
 //   Snapshot         has `counts` (a vector of Entry) and `comms` (ProcessId -> comm);
 //   Counts           a series' counts: Add(), operator==;
@@ -119,6 +127,7 @@ using DeviceNameFn = std::function<std::string(uint32_t dev)>;
 //   Events(entry)    its calls or bios so far, the measure of a process's activity;
 //   Key(snapshot, entry, name) its labels other than pid and comm (a raw,
 //                    unbounded thread name);
+//   Fill(snapshot)   how full its kernel maps are (MapFill);
 //   kHasOp           whether keys carry an op.
 template <typename Traits>
 class BasicProcessLedger {
@@ -156,6 +165,9 @@ class BasicProcessLedger {
   bool keyed_by_pod() const { return process_labels_.pod && !process_labels_.pid; }
   size_t processes_in_view() const;
   uint64_t evictions() const { return evictions_; }
+  // Exited processes removed before their TTL because the kernel maps were
+  // nearly full (ExpireUnderPressure).
+  uint64_t early_expiries() const { return early_expiries_; }
 
  private:
   struct Process {
@@ -183,6 +195,7 @@ class BasicProcessLedger {
   SeriesKey FullKey(const Snapshot& snapshot, const Entry& entry, const Process& process,
                     const DeviceName& device_name);
   void Expire(const ProcessId& id, std::vector<ProcessId>& to_forget);
+  void ExpireUnderPressure(const Snapshot& snapshot, std::vector<ProcessId>& to_forget);
   void LeaveView(Process& process);
   void ChooseTopProcesses(absl::Time now);
   void EndSeriesOfGonePods();
@@ -207,6 +220,7 @@ class BasicProcessLedger {
   // until, with a pod label, the last process of their pod has expired.
   std::map<SeriesKey, Counts> departed_;
   uint64_t evictions_ = 0;
+  uint64_t early_expiries_ = 0;
 };
 
 // Bios: bio_counts entries of bio_stats.bpf.c, one size bucket each. Their
@@ -230,6 +244,10 @@ struct BioLedgerTraits {
   static uint64_t Events(const BioCount& count) { return count.bios; }
   static SeriesKey Key(const BioSnapshot& snapshot, const BioCount& count,
                        const DeviceNameFn& device_name);
+  static MapFill Fill(const BioSnapshot& snapshot) {
+    return {snapshot.counts.size(), snapshot.bio_map_capacity, snapshot.process_map_entries,
+            snapshot.process_map_capacity};
+  }
 };
 
 extern template class BasicProcessLedger<BioLedgerTraits>;

@@ -23,6 +23,11 @@ inline constexpr absl::Duration kActivityHalfLife = absl::Seconds(30);
 inline constexpr absl::Duration kMinTimeInView = absl::Seconds(10);
 // A newcomer takes a slot from a live process only when clearly busier.
 inline constexpr double kEvictionFactor = 2.0;
+// Kernel maps fuller than kPressureHigh (a burst of short-lived processes, each
+// with entries until its TTL ends) shed exited processes, the longest gone
+// first, down to kPressureLow: a full map drops every new process's bios.
+inline constexpr double kPressureHigh = 0.75;
+inline constexpr double kPressureLow = 0.5;
 // A renamed process counts under its new name (exec(), prctl), and each name
 // it does I/O under has series of its own in the per-process view; a process
 // that keeps renaming itself keeps its name after this many, so its series
@@ -319,8 +324,40 @@ std::vector<ProcessId> BasicProcessLedger<Traits>::Update(const Snapshot& snapsh
     }
   }
   for (const ProcessId& id : expired) Expire(id, to_forget);
+  ExpireUnderPressure(snapshot, to_forget);
   if (keyed_by_pod()) EndSeriesOfGonePods();
   return to_forget;
+}
+
+template <typename Traits>
+void BasicProcessLedger<Traits>::ExpireUnderPressure(const Snapshot& snapshot,
+                                                     std::vector<ProcessId>& to_forget) {
+  const MapFill fill = Traits::Fill(snapshot);
+  size_t entries = fill.entries;
+  size_t process_entries = fill.process_entries;
+  auto above = [&](double share) {
+    return (fill.capacity > 0 && entries > share * fill.capacity) ||
+           (fill.process_capacity > 0 && process_entries > share * fill.process_capacity);
+  };
+  if (!above(ledger_internal::kPressureHigh)) return;
+  // Everything they did is in both views already; what the kernel still sends
+  // for them later (writeback of their pages) is ignored like any entry of a
+  // removed process: the price of keeping room for the living.
+  absl::flat_hash_map<ProcessId, size_t> entries_of;
+  for (const Entry& entry : snapshot.counts) ++entries_of[Traits::Id(entry)];
+  std::vector<std::pair<absl::Time, ProcessId>> exited;
+  for (const auto& [id, process] : processes_) {
+    if (process.exited) exited.emplace_back(process.exited_at, id);
+  }
+  std::sort(exited.begin(), exited.end());
+  for (const auto& [exited_at, id] : exited) {
+    if (!above(ledger_internal::kPressureLow)) break;
+    auto found = entries_of.find(id);
+    entries -= found == entries_of.end() ? 0 : std::min(found->second, entries);
+    process_entries -= process_entries > 0 ? 1 : 0;
+    Expire(id, to_forget);
+    ++early_expiries_;
+  }
 }
 
 template <typename Traits>

@@ -25,6 +25,10 @@ struct SyscallLedgerTraits {
   static uint64_t Events(const SyscallCount& count) { return count.counts.calls(); }
   static SeriesKey Key(const SyscallSnapshot& snapshot, const SyscallCount& count,
                        const DeviceNameFn& device_name);
+  static MapFill Fill(const SyscallSnapshot& snapshot) {
+    return {snapshot.counts.size(), snapshot.map_capacity, snapshot.process_map_entries,
+            snapshot.process_map_capacity};
+  }
 };
 
 extern template class BasicProcessLedger<SyscallLedgerTraits>;

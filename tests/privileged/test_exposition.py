@@ -23,6 +23,7 @@ DEFAULT_FAMILIES = {
     "diskidle_process_view_processes": "gauge",
     "diskidle_process_view_evictions_total": "counter",
     "diskidle_tracked_processes": "gauge",
+    "diskidle_process_early_expiries_total": "counter",
     "diskidle_bpf_events_dropped_total": "counter",
     "diskidle_bpf_map_entries": "gauge",
     "diskidle_bpf_map_capacity": "gauge",

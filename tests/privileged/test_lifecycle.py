@@ -354,6 +354,40 @@ collectors:
                              f"increase(): nothing counted or dropped that the program did not "
                              f"see, nothing twice: {d}")
 
+    def test_a_burst_of_short_lived_processes_does_not_blind_the_exporter(self):
+        """The default exited_process_ttl (5m) keeps an exited process's kernel
+        entries for minutes: a burst of processes that each do a little I/O
+        (a build, a test run) used to fill bio_counts, and every process after
+        it, on every disk, had its bios dropped until the TTLs ran out. Now
+        exited processes leave early while the maps are over 3/4 full, so a
+        process that starts after the burst is counted exactly."""
+        exporter = Exporter(self, """
+collectors:
+  bio:
+    bio_map_entries: 256
+    process_map_entries: 256
+""")
+        for _ in range(4):  # 4 x 150 children, one kernel entry each
+            gen = IoGen(self, "forks", self.fs.path("unchanged"), 150)
+            gen.wait_done(self)
+        wait_for("the exited children to leave the nearly full maps", lambda: total(
+            exporter.scrape(), "diskidle_bpf_map_entries", map="bio_counts") <= 192,
+            timeout=15, interval=0.5)
+        after_burst = exporter.scrape()
+        self.assertGreater(total(after_burst, "diskidle_process_early_expiries_total"), 0)
+        victim = IoGen(self, "fsync-loop", self.fs.path("victim"), 200, wait=True)
+        before = exporter.scrape()
+        victim.go()
+        self.assertEqual(victim.wait_done(self), 200)
+        after = wait_for("the victim's flushes in a scrape", lambda: (lambda s: s if own_flushes(
+            s, self.fs.name, victim.pid, absent_ok=True) >= 200 else None)(exporter.scrape()),
+            timeout=10, interval=0.5)
+        self.assertEqual(own_flushes(after, self.fs.name, victim.pid), 200,
+                         "a process after the burst is counted exactly")
+        self.assertEqual(total(after, DROPPED, reason="bio_map_full")
+                         - total(before, DROPPED, reason="bio_map_full"), 0,
+                         "nothing dropped after the burst")
+
     def test_sighup_applies_a_valid_config_and_keeps_the_old_one_for_an_invalid_one(self):
         exporter = Exporter(self, "collectors:\n  bio:\n    exited_process_ttl: 1h\n")
         gens = [IoGen(self, "fsync-loop", self.fs.path(f"f{i}"), 50 * (i + 1), wait=True)

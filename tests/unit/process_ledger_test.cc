@@ -56,8 +56,12 @@ class FakeKernel {
     BioSnapshot snap;
     for (const auto& [id, count] : counts_) snap.counts.push_back(count);
     snap.comms = comms_;
+    snap.bio_map_capacity = capacity_;
+    snap.process_map_entries = static_cast<uint32_t>(comms_.size());
+    snap.process_map_capacity = capacity_;
     return snap;
   }
+  void SetCapacity(uint32_t entries) { capacity_ = entries; }  // of both maps; 0: unknown
   Liveness Check(const ProcessId& id) const {
     auto it = liveness_.find(id);
     return it == liveness_.end() ? Liveness::kExited : it->second;
@@ -67,6 +71,7 @@ class FakeKernel {
   std::map<ProcessId, BioCount> counts_;
   std::map<ProcessId, std::string> comms_;
   std::map<ProcessId, Liveness> liveness_;
+  uint32_t capacity_ = 0;
 };
 
 using Series = std::map<SeriesKey, SeriesCounts>;
@@ -225,6 +230,38 @@ TEST_F(LedgerTest, APidReusedSeveralTimesWithinOneUpdateHasOneSeries) {
   EXPECT_EQ(bios, 9u) << "the newest process's own";
   EXPECT_EQ(ledger_.tracked_processes(), 1u);
   EXPECT_THAT(CompleteBios("dd"), Optional(5u + 2 + 9 + 1 + 7)) << "all of them, once";
+}
+
+class LongTtlLedgerTest : public LedgerTest {
+ protected:
+  LongTtlLedgerTest() : LedgerTest({absl::Hours(1), 1000, 500}) {}
+};
+
+TEST_F(LongTtlLedgerTest, NearlyFullMapsShedExitedProcessesLongestGoneFirst) {
+  // Maps of 20 entries, TTL 1 h: 16 short-lived processes (one entry each)
+  // exit one per round, and with a live one fill the maps past 3/4.
+  kernel_.SetCapacity(20);
+  kernel_.Fsync(1000, 1, 1, "alive");
+  for (uint32_t i = 0; i < 16; ++i) {
+    kernel_.Fsync(100 + i, 10 + i, 1, "dd");
+    Round();
+    kernel_.Exit(100 + i, 10 + i);
+  }
+  Round();  // the last one's exit is noticed
+  // Each time more than 15 of 20 entries were used, the longest gone left
+  // until 10 remained: the maps never stay past 3/4.
+  EXPECT_LE(kernel_.Snapshot().counts.size(), 15u);
+  EXPECT_GE(ledger_.early_expiries(), 6u);
+  EXPECT_EQ(ledger_.early_expiries() + kernel_.Snapshot().counts.size(), 17u) << "none twice";
+  EXPECT_THAT(OwnBios(1000, "alive"), Optional(1u)) << "a live process never leaves early";
+  EXPECT_FALSE(OwnBios(100, "dd")) << "the first to exit left first";
+  EXPECT_THAT(OwnBios(115, "dd"), Optional(1u)) << "the last to exit keeps its series";
+  EXPECT_THAT(CompleteBios("dd"), Optional(16u)) << "the complete view keeps every bio";
+  // Room again: a new process's bios are counted.
+  kernel_.Fsync(500, 99, 4, "victim-db");
+  Round();
+  EXPECT_THAT(OwnBios(500, "victim-db"), Optional(4u));
+  EXPECT_THAT(CompleteBios("dd"), Optional(16u));
 }
 
 TEST_F(LedgerTest, FailedKernelRemovalNeverCountsTwice) {
