@@ -457,27 +457,6 @@ int block_bio_queue_raw(struct bpf_raw_tracepoint_args *ctx)
 			 BPF_CORE_READ(bdev, bd_dev), false);
 }
 
-/* A process renames itself: its new name in `processes` (process_rename.bpf.h). */
-SEC("tp_btf/task_rename")
-int task_rename_btf(u64 *ctx)
-{
-	struct task_struct *task = (struct task_struct *)ctx[0];
-
-	rename_in_table(&processes, task->pid, task->tgid, task->start_boottime,
-			(const char *)ctx[1]);
-	return 0;
-}
-
-SEC("raw_tp/task_rename")
-int task_rename_raw(struct bpf_raw_tracepoint_args *ctx)
-{
-	struct task_struct *task = (struct task_struct *)ctx->args[0];
-
-	rename_in_table(&processes, BPF_CORE_READ(task, pid), BPF_CORE_READ(task, tgid),
-			BPF_CORE_READ(task, start_boottime), (const char *)ctx->args[1]);
-	return 0;
-}
-
 /* Any task is created (fork, clone, a kernel thread, an io worker): its kernel
  * stack may be one an exited thread had, so the cache slots filled for that
  * stack stop matching (hot.stack_births). task_newtask fires in copy_process()
@@ -488,6 +467,36 @@ static __always_inline int note_new_stack(u64 stack)
 
 	if (index < DISKIDLE_STACK_BIRTH_SLOTS)
 		__sync_fetch_and_add(&hot.stack_births[index], 1);
+	return 0;
+}
+
+/* A process renames itself: its new name in `processes` (process_rename.bpf.h). */
+SEC("tp_btf/task_rename")
+int task_rename_btf(u64 *ctx)
+{
+	struct task_struct *task = (struct task_struct *)ctx[0];
+
+	rename_in_table(&processes, task->pid, task->tgid, task->start_boottime,
+			(const char *)ctx[1]);
+	/* The thread name is part of the key (the thread label): the renamed
+	 * thread's cache slots, on every CPU, must stop matching. The thread
+	 * renames itself (prctl, exec) before its next bio; a write to another
+	 * thread's /proc/<pid>/comm can race with that thread's next bio, which
+	 * may cache the old name once more. */
+	if (record_threads)
+		note_new_stack((u64)BPF_CORE_READ(task, stack));
+	return 0;
+}
+
+SEC("raw_tp/task_rename")
+int task_rename_raw(struct bpf_raw_tracepoint_args *ctx)
+{
+	struct task_struct *task = (struct task_struct *)ctx->args[0];
+
+	rename_in_table(&processes, BPF_CORE_READ(task, pid), BPF_CORE_READ(task, tgid),
+			BPF_CORE_READ(task, start_boottime), (const char *)ctx->args[1]);
+	if (record_threads)
+		note_new_stack((u64)BPF_CORE_READ(task, stack));
 	return 0;
 }
 

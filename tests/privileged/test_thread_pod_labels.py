@@ -30,24 +30,27 @@ from diskidle_testlib import (EXPORTER, Exporter, IoGen, LoopFilesystem, complet
 N = 16  # O_DIRECT 4 KiB writes per workload: exactly N write bios
 
 # A thread that names itself, then writes N blocks with O_DIRECT from its own
-# context; the process is named too, so the comm is ours alone on the machine.
+# context (and, given more names, renames itself and writes N more under each);
+# the process is named too, so the comm is ours alone on the machine.
 THREAD_WORKLOAD = r"""
 import ctypes, mmap, os, sys, threading
 libc = ctypes.CDLL(None, use_errno=True)
 PR_SET_NAME = 15
 libc.prctl(PR_SET_NAME, sys.argv[2].encode(), 0, 0, 0)
 path, thread_name, n = sys.argv[1], sys.argv[3], int(sys.argv[4])
+later_names = sys.argv[5:]
 with open(path, "wb") as f:  # allocate first: the O_DIRECT writes are pure data
     f.write(b"\0" * 4096 * n)
     f.flush()
     os.fsync(f.fileno())
 def work():
-    libc.prctl(PR_SET_NAME, thread_name.encode(), 0, 0, 0)
     fd = os.open(path, os.O_WRONLY | os.O_DIRECT)
     block = mmap.mmap(-1, 4096)  # page-aligned, as O_DIRECT needs
     block.write(b"x" * 4096)
-    for i in range(n):
-        assert os.pwrite(fd, block, i * 4096) == 4096
+    for name in [thread_name] + later_names:
+        libc.prctl(PR_SET_NAME, name.encode(), 0, 0, 0)
+        for i in range(n):
+            assert os.pwrite(fd, block, i * 4096) == 4096
     os.close(fd)
 t = threading.Thread(target=work)
 t.start()
@@ -73,9 +76,9 @@ class ThreadLabelTest(unittest.TestCase):
         self.fs = LoopFilesystem(self, "ext4", size_mb=64)
         self.comm = f"dkthr{os.getpid() % 100000}"
 
-    def run_workload(self, thread_name):
+    def run_workload(self, thread_name, *later_names):
         out = subprocess.run([sys.executable, "-c", THREAD_WORKLOAD, self.fs.path("t"),
-                              self.comm, thread_name, str(N)],
+                              self.comm, thread_name, str(N), *later_names],
                              capture_output=True, text=True, timeout=60)
         self.assertEqual(out.returncode, 0, out.stderr)
 
@@ -96,6 +99,26 @@ class ThreadLabelTest(unittest.TestCase):
         # The process's main thread did the buffered set-up, not these writes.
         self.assertEqual({labels.get("thread") for labels, _ in
                           series(samples, BIO + "_count", **match)}, {thread})
+
+    def test_a_thread_that_renames_itself_counts_under_each_name(self):
+        # Back-to-back bios of one thread hit the per-CPU cache, whose key holds
+        # the thread name: a rename (prctl) must end that, or every later bio
+        # stays under the first name.
+        exporter = Exporter(self, "collectors:\n  bio:\n"
+                                  "    labels: [device, comm, thread, syscall, op]\n"
+                                  "    process_labels: [device, pid, comm, thread, syscall, op]\n"
+                                  "    exited_process_ttl: 1h\n")
+        names = ("phase-one", "phase-two", "phase-three")
+        self.run_workload(*names)
+        match = dict(device=self.fs.name, comm=self.comm, syscall="pwrite", op="write")
+        wait_for("the workload's writes", lambda: complete_counts(
+            exporter.scrape(), absent_ok=True, **match).bios >= len(names) * N)
+        samples = exporter.scrape()
+        for name in names:
+            self.assertEqual(complete_counts(samples, absent_ok=True, thread=name, **match).bios, N,
+                             f"{N} bios after the rename to {name}")
+            self.assertEqual(process_counts(samples, absent_ok=True, thread=name, **match).bios, N,
+                             name)
 
     def test_no_thread_label_unless_configured(self):
         exporter = Exporter(self, "collectors:\n  bio:\n    exited_process_ttl: 1h\n")
