@@ -359,6 +359,7 @@ int Run(int argc, char** argv) {
     auto loaded = BioProgram::Load({.attach = b.attach,
                                     .bio_map_entries = b.bio_map_entries,
                                     .process_map_entries = b.process_map_entries,
+                                    .dirtier_map_entries = b.dirtier_map_entries,
                                     .record_threads = WantsThreadLabel(b),
                                     .writeback_hooks = b.writeback_attribution,
                                     .journal_hooks = b.journal_attribution,

@@ -36,7 +36,8 @@ BioProgram::~BioProgram() = default;
 
 absl::StatusOr<std::unique_ptr<BioProgram>> BioProgram::Load(const BioProgramOptions& options) {
   QuietLibbpf();
-  if (options.bio_map_entries == 0 || options.process_map_entries == 0) {
+  if (options.bio_map_entries == 0 || options.process_map_entries == 0 ||
+      options.dirtier_map_entries == 0) {
     return absl::InvalidArgumentError("BPF map sizes must be at least 1 entry");
   }
   if (absl::Status s = CheckBpfPrivileges(); !s.ok()) return s;
@@ -103,6 +104,7 @@ absl::StatusOr<std::unique_ptr<BioProgram>> BioProgram::Load(const BioProgramOpt
     bio_stats* skel = program->skel_.get();
     bpf_map__set_max_entries(skel->maps.bio_counts, options.bio_map_entries);
     bpf_map__set_max_entries(skel->maps.processes, options.process_map_entries);
+    bpf_map__set_max_entries(skel->maps.dirtiers, options.dirtier_map_entries);
     skel->rodata->record_threads = options.record_threads ? 1 : 0;
     bool use_btf = mode == AttachMode::kTpBtf;
     bpf_program__set_autoload(skel->progs.block_bio_queue_btf, use_btf && variant.fast);

@@ -18,9 +18,10 @@ namespace diskidle {
 struct BioProgramOptions {
   // tp_btf, raw_tp, or auto (tp_btf, falling back to raw_tp).
   AttachMode attach = AttachMode::kAuto;
-  // Sizes (entries) of the bio_counts and processes maps; both must be >= 1.
+  // Sizes (entries) of the bio_counts, processes and dirtiers maps; each >= 1.
   uint32_t bio_map_entries = 0;
   uint32_t process_map_entries = 0;
+  uint32_t dirtier_map_entries = 16384;
   // Fill bio_key.thread with the submitting thread's name (the thread label).
   bool record_threads = false;
   // Load the writeback and the journal attribution hooks (owner_hooks.h).

@@ -364,6 +364,8 @@ const std::vector<Key>& Keys() {
                           IntCodec<uint32_t>(1, kMaxMapEntries)),
       DISKIDLE_CONFIG_KEY(collectors.bio.process_map_entries, Reload::kRestartOnly,
                           IntCodec<uint32_t>(1, kMaxMapEntries)),
+      DISKIDLE_CONFIG_KEY(collectors.bio.dirtier_map_entries, Reload::kRestartOnly,
+                          IntCodec<uint32_t>(1, kMaxMapEntries)),
       DISKIDLE_CONFIG_KEY(collectors.diskstats.enabled, Reload::kRestartOnly, BoolCodec()),
       DISKIDLE_CONFIG_KEY(collectors.diskstats.device_include, Reload::kApplies,
                           TextCodec(CheckRegex, /*null_is_empty=*/true)),

@@ -74,6 +74,8 @@ struct BioCollectorConfig {
   // Kernel map sizes (entries). Restart-only.
   uint32_t bio_map_entries = 16384;
   uint32_t process_map_entries = 16384;  // at most one process per bio_counts entry
+  // Files whose last dirtier is remembered for writeback attribution (LRU).
+  uint32_t dirtier_map_entries = 16384;
   bool operator==(const BioCollectorConfig&) const = default;
 };
 

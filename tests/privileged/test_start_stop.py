@@ -31,7 +31,7 @@ PREFIX = "diskidle_exporter: "
 UNKNOWN_BIO_KEY = ("unknown key; expected one of enabled, attach, writeback_attribution, "
                    "journal_attribution, size_buckets_bytes, labels, max_processes, "
                    "process_labels, process_histogram, exited_process_ttl, max_comms, "
-                   "max_threads, bio_map_entries, process_map_entries")
+                   "max_threads, bio_map_entries, process_map_entries, dirtier_map_entries")
 BUCKETS_EXPECTED = ("expected a list of increasing byte sizes, each 0 (first only) or a power of "
                     "two up to 4294967296, e.g. [0, 512, 4096]")
 

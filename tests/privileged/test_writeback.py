@@ -416,6 +416,49 @@ class AttributionOff(unittest.TestCase):
 
 
 
+class DirtierMapSize(unittest.TestCase):
+    """collectors.bio.dirtier_map_entries sizes the LRU of files' dirtiers: a
+    process that dirties more files than it holds before the writeback loses
+    the oldest records to the kernel thread; within it, every file counts."""
+    FILES, FILE_KIB = 400, 64
+
+    def setUp(self):
+        require_privileges(self)
+        self.fs = tmpfs_loop_filesystem(self, "ext4")
+
+    def writeback_share(self, entries):
+        """Share of the device's written bytes counted as the writer's writeback
+        when one process writes FILES small files, then sync."""
+        exporter = Exporter(self, CONFIG.format(attach="tp_btf")
+                            + f"    dirtier_map_entries: {entries}\n")
+        before, disk_before = exporter.scrape(), diskstats(self.fs.name)
+        os.makedirs(self.fs.path(f"tree{entries}"))
+        writer = subprocess.Popen([sys.executable, "-c", f"""
+import os
+for i in range({self.FILES}):
+    with open(os.path.join({self.fs.path(f"tree{entries}")!r}, str(i)), "wb") as f:
+        f.write(b"w" * {self.FILE_KIB * 1024})
+"""])
+        self.assertEqual(writer.wait(timeout=60), 0)
+        subprocess.run(["sync"], check=True)
+        after = exporter.scrape()
+        written = device_bytes(before, after, self.fs.name, "write")
+        ours = process_delta(before, after, pid=writer.pid, device=self.fs.name,
+                             syscall="writeback", op="write")
+        self.assertGreaterEqual(written, self.FILES * self.FILE_KIB * 1024)
+        share = ours.bytes / written
+        report(self, f"dirtier_map_entries {entries}: {share:.1%} of {written} bytes for the writer")
+        exporter.stop()
+        return share
+
+    def test_the_map_size_is_the_files_remembered(self):
+        self.assertGreaterEqual(self.writeback_share(4 * self.FILES), 0.95,
+                                f"{self.FILES} files within a map of {4 * self.FILES}")
+        self.assertLess(self.writeback_share(self.FILES // 4), 0.5,
+                        f"{self.FILES} files through a map of {self.FILES // 4}: the oldest "
+                        "records were evicted")
+
+
 def jbd2_kernel_bios(samples, device):
     """write+flush bios of the device's jbd2 thread counted as its own (kernel)."""
     return sum(value for labels, value in series(samples, BIO + "_count", device=device,

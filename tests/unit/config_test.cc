@@ -108,6 +108,7 @@ collectors:
     max_comms: 7
     bio_map_entries: 64
     process_map_entries: 32
+    dirtier_map_entries: 48
   diskstats:
     enabled: False
     device_include: "loop\\d+"
@@ -134,6 +135,7 @@ collectors:
   EXPECT_EQ(bio.max_comms, 7);
   EXPECT_EQ(bio.bio_map_entries, 64u);
   EXPECT_EQ(bio.process_map_entries, 32u);
+  EXPECT_EQ(bio.dirtier_map_entries, 48u);
   const DiskstatsCollectorConfig& ds = config->collectors.diskstats;
   EXPECT_FALSE(ds.enabled);
   EXPECT_EQ(ds.device_include, "loop\\d+");
@@ -534,6 +536,8 @@ std::vector<Mutation> OneChangePerKey() {
       {"collectors.bio.bio_map_entries", [](Config& c) { c.collectors.bio.bio_map_entries = 64; }},
       {"collectors.bio.process_map_entries",
        [](Config& c) { c.collectors.bio.process_map_entries = 32; }},
+      {"collectors.bio.dirtier_map_entries",
+       [](Config& c) { c.collectors.bio.dirtier_map_entries = 48; }},
       {"collectors.diskstats.enabled", [](Config& c) { c.collectors.diskstats.enabled = false; }},
       {"collectors.diskstats.device_include",
        [](Config& c) { c.collectors.diskstats.device_include = "sd.*"; }},
@@ -607,6 +611,7 @@ TEST(ConfigReloadTest, RestartOnlyKeysAreTheDocumentedOnes) {
                           "collectors.bio.size_buckets_bytes", "collectors.bio.labels",
                           "collectors.bio.process_labels", "collectors.bio.process_histogram",
                           "collectors.bio.bio_map_entries", "collectors.bio.process_map_entries",
+                          "collectors.bio.dirtier_map_entries",
                           "collectors.diskstats.enabled", "collectors.syscalls.enabled",
                           "collectors.syscalls.attach", "collectors.syscalls.map_entries",
                           "collectors.disk_latency.enabled", "collectors.disk_latency.attach",
