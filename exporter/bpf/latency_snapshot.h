@@ -24,7 +24,7 @@ struct LatencyHistogram {
 struct LatencySnapshot {
   std::vector<LatencyHistogram> histograms;
   std::array<uint64_t, DISKIDLE_LAT_EVENTS> events{};  // enum diskidle_latency_event
-  std::vector<ProgramRunStats> programs;  // the issue and completion programs
+  std::vector<ProgramRunStats> programs;  // its loaded program (block_rq_complete)
 };
 
 class LatencyMaps {
