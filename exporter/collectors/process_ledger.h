@@ -198,7 +198,7 @@ class BasicProcessLedger {
   void ExpireUnderPressure(const Snapshot& snapshot, std::vector<ProcessId>& to_forget);
   void LeaveView(Process& process);
   void ChooseTopProcesses(absl::Time now);
-  void EndSeriesOfGonePods();
+  void EndSeriesOfGonePods(absl::Time now);
 
   LedgerLimits limits_;
   const LabelSet complete_labels_;
@@ -219,6 +219,9 @@ class BasicProcessLedger {
   // no pid label: their series live on in the sum (they must not decrease)
   // until, with a pod label, the last process of their pod has expired.
   std::map<SeriesKey, Counts> departed_;
+  // Pods whose processes left the kernel maps early (ExpireUnderPressure):
+  // their series stay until the TTL after those processes exited.
+  std::map<std::pair<std::string, std::string>, absl::Time> pod_held_until_;
   uint64_t evictions_ = 0;
   uint64_t early_expiries_ = 0;
 };

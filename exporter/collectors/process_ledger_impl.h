@@ -297,21 +297,23 @@ std::vector<ProcessId> BasicProcessLedger<Traits>::Update(const Snapshot& snapsh
     if (!joined_late.contains(change.process)) shown.Add(change.delta);
   }
 
-  // (e) A pid now used by a newer process: the older one has exited, and its
-  // series end at once (the new one never continues them). Only a process
-  // seen for the first time can reuse a pid.
+  // (e) Processes sharing a pid: only the one that started last is alive, and
+  // the others' series end at once (the newest never continues them). Only a
+  // process seen for the first time can share a pid: a newer one reusing it,
+  // several reusing it within one update (whatever the set's order), or an
+  // exited one removed early whose late writeback made it anew while a newer
+  // process holds its pid (that one it must not shadow).
   if (!new_processes.empty()) {
-    // Several new processes can share a pid (reused again within one update):
-    // the one that started last is the newest, whatever the set's order.
     absl::flat_hash_map<uint32_t, ProcessId> newest;
-    for (const ProcessId& id : new_processes) {
-      auto [it, inserted] = newest.try_emplace(id.first, id);
-      if (!inserted && id.second > it->second.second) it->second = id;
+    for (const ProcessId& id : new_processes) newest.emplace(id.first, id);
+    for (const auto& [id, process] : processes_) {
+      auto it = newest.find(id.first);
+      if (it != newest.end() && id.second > it->second.second) it->second = id;
     }
     std::vector<ProcessId> superseded;
     for (const auto& [id, process] : processes_) {
       auto it = newest.find(id.first);
-      if (it != newest.end() && it->second.second > id.second) superseded.push_back(id);
+      if (it != newest.end() && it->second != id) superseded.push_back(id);
     }
     for (const ProcessId& id : superseded) Expire(id, to_forget);
   }
@@ -325,7 +327,7 @@ std::vector<ProcessId> BasicProcessLedger<Traits>::Update(const Snapshot& snapsh
   }
   for (const ProcessId& id : expired) Expire(id, to_forget);
   ExpireUnderPressure(snapshot, to_forget);
-  if (keyed_by_pod()) EndSeriesOfGonePods();
+  if (keyed_by_pod()) EndSeriesOfGonePods(now);
   return to_forget;
 }
 
@@ -340,11 +342,21 @@ void BasicProcessLedger<Traits>::ExpireUnderPressure(const Snapshot& snapshot,
            (fill.process_capacity > 0 && process_entries > share * fill.process_capacity);
   };
   if (!above(ledger_internal::kPressureHigh)) return;
-  // Everything they did is in both views already; what the kernel still sends
-  // for them later (writeback of their pages) is ignored like any entry of a
-  // removed process: the price of keeping room for the living.
   absl::flat_hash_map<ProcessId, size_t> entries_of;
   for (const Entry& entry : snapshot.counts) ++entries_of[Traits::Id(entry)];
+  auto leaves = [&](const ProcessId& id) {
+    auto found = entries_of.find(id);
+    if (found == entries_of.end()) return;
+    entries -= std::min(found->second, entries);
+    process_entries -= process_entries > 0 ? 1 : 0;
+    entries_of.erase(found);
+  };
+  // What this update removes anyway (TTL, superseded pids, removed before).
+  for (const ProcessId& id : to_forget) leaves(id);
+  if (!above(ledger_internal::kPressureHigh)) return;
+  // Everything they did is in both views already. What the kernel sends for
+  // them in the next second is ignored like any entry of a removed process;
+  // later writeback of their pages makes them anew (section (e)).
   std::vector<std::pair<absl::Time, ProcessId>> exited;
   for (const auto& [id, process] : processes_) {
     if (process.exited) exited.emplace_back(process.exited_at, id);
@@ -352,16 +364,23 @@ void BasicProcessLedger<Traits>::ExpireUnderPressure(const Snapshot& snapshot,
   std::sort(exited.begin(), exited.end());
   for (const auto& [exited_at, id] : exited) {
     if (!above(ledger_internal::kPressureLow)) break;
-    auto found = entries_of.find(id);
-    entries -= found == entries_of.end() ? 0 : std::min(found->second, entries);
-    process_entries -= process_entries > 0 ? 1 : 0;
+    leaves(id);
+    // A pod's series end exited_process_ttl after its last process exited,
+    // as if the process had stayed (EndSeriesOfGonePods).
+    if (keyed_by_pod()) {
+      const absl::Time until = exited_at + limits_.exited_process_ttl;
+      for (const auto& pod : processes_.at(id).pods) {
+        auto [it, inserted] = pod_held_until_.try_emplace(pod, until);
+        if (!inserted) it->second = std::max(it->second, until);
+      }
+    }
     Expire(id, to_forget);
     ++early_expiries_;
   }
 }
 
 template <typename Traits>
-void BasicProcessLedger<Traits>::EndSeriesOfGonePods() {
+void BasicProcessLedger<Traits>::EndSeriesOfGonePods(absl::Time now) {
   // Pods come and go (each rollout, each Job): a pod's series would otherwise
   // stay forever. They end like a process's (exited_process_ttl after the
   // last of its processes exited), never decreasing before that.
@@ -369,6 +388,8 @@ void BasicProcessLedger<Traits>::EndSeriesOfGonePods() {
   for (const auto& [id, process] : processes_) {
     live_pods.insert(process.pods.begin(), process.pods.end());
   }
+  std::erase_if(pod_held_until_, [now](const auto& held) { return held.second <= now; });
+  for (const auto& [pod, until] : pod_held_until_) live_pods.insert(pod);
   std::erase_if(departed_, [&live_pods](const auto& entry) {
     const SeriesKey& key = entry.first;
     return !key.pod.empty() && !live_pods.contains({key.namespace_name, key.pod});

@@ -140,6 +140,13 @@ absl::Status SyscallCollector::Collect(std::vector<prometheus::MetricFamily>& ou
   AddSample(dropped, {{"reason", "inflight_unavailable"}},
             snap.drops[DISKIDLE_SYSCALL_DROP_INFLIGHT_UNAVAILABLE]);
   out.push_back(std::move(dropped));
+  auto early = MakeFamily("diskidle_syscall_early_expiries_total",
+                          "Exited processes removed from the syscall collector's kernel maps "
+                          "before exited_process_ttl because a map was over 3/4 full; their "
+                          "series ended early.",
+                          prometheus::MetricType::Counter);
+  AddSample(early, {}, static_cast<double>(impl_->ledger.early_expiries()));
+  out.push_back(std::move(early));
   AddProgramRunFamilies(snap.programs, out);
   return absl::OkStatus();
 }

@@ -120,12 +120,14 @@ class Prometheus:
         samples = self.raw_samples(f'up{{job="{self.job}"}}', start, end)
         return sorted(t for values in samples.values() for t, v in values if v == 1)
 
-    def wait_for_scrape_after(self, when, timeout=30):
-        """The timestamp of the first scrape that started after `when` (polled)."""
+    def wait_for_scrape_after(self, when, timeout=30, successful=False):
+        """The timestamp of the first scrape that started after `when` (polled);
+        with `successful`, of the first that succeeded."""
+        times = self.successful_scrape_times if successful else self.scrape_times
         deadline = time.monotonic() + timeout
         while True:
             now = time.time()
-            later = [t for t in self.scrape_times(min(when, now) - 5, now) if t > when]
+            later = [t for t in times(min(when, now) - 5, now) if t > when]
             if later:
                 return later[0]
             if time.monotonic() > deadline:

@@ -299,7 +299,7 @@ collectors:
             self.full_map_round(exporter, children=5)
             if flushes(exporter.scrape(), self.fs.name, absent_ok=True) > 0:
                 break
-        start = prometheus.wait_for_scrape_after(time.time())
+        start = prometheus.wait_for_scrape_after(time.time(), successful=True)
         watcher = Watcher(self, watch, interval=0.02)
 
         def paced_round():  # a round takes well under a second: spread them over scrapes
@@ -310,7 +310,7 @@ collectors:
             report = [paced_round() for _ in range(10)]
         finally:
             watcher.stop()
-        end = prometheus.wait_for_scrape_after(time.time())
+        end = prometheus.wait_for_scrape_after(time.time(), successful=True)
         self.assertGreater(scrapes[0], 20, "too few scrapes to judge")
         self.assertGreater(sum(d["dropped"] for d in report), 0,
                            f"the tiny map overflowed: {report}")
@@ -336,8 +336,9 @@ collectors:
             decreases += [f"{labels}: {v1:g} at {t1:.3f} then {v2:g} at {t2:.3f}"
                           for (t1, v1), (t2, v2) in zip(values, values[1:]) if v2 < v1]
         self.assertEqual(decreases, [], "counter samples that went backwards in Prometheus")
-        # start and end are scrape times (ms): over exactly that range (both
-        # ends included in this Prometheus) increase() needs no extrapolation.
+        # start and end are successful scrapes' times (ms): over exactly that
+        # range (both ends included in this Prometheus) increase() needs no
+        # extrapolation.
         window = f"{round((end - start) * 1000)}ms"
 
         def increase(selector):

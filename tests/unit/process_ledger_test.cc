@@ -23,10 +23,12 @@ constexpr int32_t kFsync = 74;
 // A fake kernel: cumulative counts per process, what /proc says, a clock.
 class FakeKernel {
  public:
-  void Fsync(uint32_t tgid, uint64_t start, uint64_t n, const std::string& comm) {
+  void Fsync(uint32_t tgid, uint64_t start, uint64_t n, const std::string& comm,
+             uint64_t cgroup = 0) {
     bio_key key{};
     key.tgid = tgid;
     key.start_boottime_ns = start;
+    key.cgroup_id = cgroup;
     key.dev = kDev;
     key.syscall_nr = kFsync;
     key.op = DISKIDLE_OP_FLUSH;
@@ -59,8 +61,11 @@ class FakeKernel {
     snap.bio_map_capacity = capacity_;
     snap.process_map_entries = static_cast<uint32_t>(comms_.size());
     snap.process_map_capacity = capacity_;
+    snap.cgroup_labels.insert(pods_.begin(), pods_.end());
     return snap;
   }
+  // Cgroup `cgroup` is a container of pod `pod` in namespace "ns".
+  void SetPod(uint64_t cgroup, const std::string& pod) { pods_[cgroup] = {"ns", pod, "c"}; }
   void SetCapacity(uint32_t entries) { capacity_ = entries; }  // of both maps; 0: unknown
   Liveness Check(const ProcessId& id) const {
     auto it = liveness_.find(id);
@@ -72,6 +77,7 @@ class FakeKernel {
   std::map<ProcessId, std::string> comms_;
   std::map<ProcessId, Liveness> liveness_;
   uint32_t capacity_ = 0;
+  std::map<uint64_t, CgroupLabels> pods_;
 };
 
 using Series = std::map<SeriesKey, SeriesCounts>;
@@ -262,6 +268,85 @@ TEST_F(LongTtlLedgerTest, NearlyFullMapsShedExitedProcessesLongestGoneFirst) {
   Round();
   EXPECT_THAT(OwnBios(500, "victim-db"), Optional(4u));
   EXPECT_THAT(CompleteBios("dd"), Optional(16u));
+}
+
+TEST_F(LongTtlLedgerTest, WhatTheTtlRemovesIsNotShedAgain) {
+  // Maps of 100 entries, TTL 1 h. In one update 60 exited processes reach
+  // their TTL while 10 new ones bring the snapshot to 80 entries: the TTL
+  // leaves 20, far below 3/4, so no other exited process leaves early.
+  kernel_.SetCapacity(100);
+  for (uint32_t i = 0; i < 60; ++i) kernel_.Fsync(100 + i, 1, 1, "old");
+  Round();
+  for (uint32_t i = 0; i < 60; ++i) kernel_.Exit(100 + i, 1);
+  for (uint32_t i = 0; i < 10; ++i) kernel_.Fsync(500 + i, 3, 1, "recent");
+  Round();  // the old ones' exit is noticed
+  for (uint32_t i = 0; i < 10; ++i) kernel_.Exit(500 + i, 3);
+  now_ += absl::Hours(1) - absl::Seconds(2);
+  Round();  // the recent ones' exit is noticed
+  for (uint32_t i = 0; i < 10; ++i) kernel_.Fsync(300 + i, 2, 1, "new");
+  Round();  // the old ones' TTL ends
+  EXPECT_EQ(ledger_.early_expiries(), 0u);
+  EXPECT_THAT(OwnBios(500, "recent"), Optional(1u)) << "kept until its own TTL";
+}
+
+TEST_F(LedgerTest, AProcessMadeAnewUnderAReusedPidDoesNotShadowItsHolder) {
+  // X exits and leaves the maps; Y reuses its pid; then writeback of pages X
+  // dirtied makes X's entry anew: counted in the complete view, but the pid's
+  // per-process series stay Y's alone.
+  kernel_.Fsync(100, 1, 5, "dd");
+  Round();
+  kernel_.Exit(100, 1);
+  for (int i = 0; i < 13; ++i) Round();  // past the TTL: X is gone from the maps
+  kernel_.Fsync(100, 50, 3, "dd");        // Y
+  Round();
+  kernel_.Fsync(100, 1, 7, "dd");  // X's late writeback
+  kernel_.Exit(100, 1);
+  Round();
+  int series = 0;
+  uint64_t bios = 0;
+  ledger_.ForEachProcessSeries([&](const SeriesKey& key, const SeriesCounts& counts) {
+    if (key.pid == "100") {
+      ++series;
+      bios = counts.bios;
+    }
+  });
+  EXPECT_EQ(series, 1) << "one series per label set in the exposition";
+  EXPECT_EQ(bios, 3u) << "Y's own";
+  EXPECT_THAT(CompleteBios("dd"), Optional(15u)) << "X's late writeback counted, once";
+}
+
+TEST(LedgerPods, APodsSeriesOutliveItsProcessesLeavingEarly) {
+  // The per-process view keyed by pod: the pod's one-after-another processes
+  // leave the nearly full maps early, and its series still only grows.
+  const LabelSet by_pod{.device = true, .pid = false, .comm = false, .syscall = true,
+                        .op = true, .namespace_name = true, .pod = true, .container = true};
+  FakeKernel kernel;
+  ProcessLedger ledger({absl::Hours(1), 1000, 500}, kCompleteLabels, by_pod);
+  absl::Time now = absl::FromUnixSeconds(1000);
+  auto round = [&] {
+    now += absl::Seconds(1);
+    kernel.Forget(ledger.Update(
+        kernel.Snapshot(), now, [&](const ProcessId& id) { return kernel.Check(id); },
+        [](uint32_t) { return std::string("loop3"); }));
+  };
+  kernel.SetCapacity(20);
+  kernel.SetPod(5, "pod-a");
+  for (uint32_t i = 0; i < 16; ++i) kernel.Fsync(2000 + i, 1, 1, "filler");
+  uint64_t last = 0;
+  for (uint32_t j = 0; j < 6; ++j) {
+    kernel.Fsync(100 + j, 10 + j, 10, "job", /*cgroup=*/5);
+    round();
+    uint64_t shown = 0;
+    for (const auto& [key, counts] : ledger.ProcessSeries()) {
+      if (key.pod == "pod-a") shown += counts.bios;
+    }
+    EXPECT_EQ(shown, last + 10) << "process " << j;
+    last = shown;
+    kernel.Exit(100 + j, 10 + j);
+    round();
+    round();
+  }
+  EXPECT_GT(ledger.early_expiries(), 0u) << "the scenario sheds";
 }
 
 TEST_F(LedgerTest, FailedKernelRemovalNeverCountsTwice) {
