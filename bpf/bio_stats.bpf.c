@@ -481,8 +481,9 @@ int task_rename_btf(u64 *ctx)
 	/* The thread name is part of the key (the thread label): the renamed
 	 * thread's cache slots, on every CPU, must stop matching. The thread
 	 * renames itself (prctl, exec) before its next bio; a write to another
-	 * thread's /proc/<pid>/comm can race with that thread's next bio, which
-	 * may cache the old name once more. */
+	 * thread's /proc/<pid>/comm can race with that thread's next bio (this
+	 * hook runs before the new name is copied), which may then cache the old
+	 * name again on its CPU until that slot is replaced. */
 	if (record_threads)
 		note_new_stack((u64)BPF_CORE_READ(task, stack));
 	return 0;
