@@ -3,8 +3,9 @@
 # initramfs and boots it under qemu). It loads the modules the host listed in
 # /modules.order, mounts the virtio disk's ext4 at /disk and a loop device
 # backed by /disk/loop.img at /loop, then runs the exporter once per attach
-# mode with the same workloads on both disks (and a third time, "hooks_off",
-# with tp_btf and both attribution hook groups turned off). It asserts nothing itself: every
+# mode with the same workloads on both disks (and again with tp_btf: "hooks_off"
+# with both attribution hook groups turned off, "journal_off" with only the
+# journal hooks off). It asserts nothing itself: every
 # fact goes to the console as one line starting "DISKIDLE", for the host to
 # check (better failure messages than a shell could give).
 /bin/busybox --install -s /bin
@@ -67,6 +68,7 @@ run_attach() {
   case $attach in
     hooks_off) mode=tp_btf
                hooks='    writeback_attribution: false\n    journal_attribution: false\n' ;;
+    journal_off) mode=tp_btf; hooks='    journal_attribution: false\n' ;;
     *) mode=$attach; hooks='' ;;
   esac
   printf "collectors:\n  bio:\n    attach: %s\n$hooks  diskstats:\n    utilization_window: 2s\n    utilization_sample_interval: 250ms\n" \

@@ -3,7 +3,8 @@ DISKIDLE_KERNEL (6.1, 6.12 or 7.3; tests/kernel/kernels.py fetches it) booted
 under qemu with software emulation, the exporter built here inside it.
 
 One boot runs the exporter with `attach: tp_btf`, then with `attach: raw_tp`,
-then with tp_btf and both attribution hook groups off ("hooks_off"),
+then with tp_btf and both attribution hook groups off ("hooks_off"), then
+with tp_btf and only the journal hooks off ("journal_off"),
 each time with the same workloads on the guest's virtio disk (vda, ext4) and on
 a loop device (loop0, ext4 on a file on vda): 50 fsyncs of an unchanged file,
 then 16 O_DIRECT pwrites of 64 KiB. The guest prints its /metrics; the checks
@@ -442,3 +443,51 @@ _add_hooks_off_tests()
 
 if __name__ == "__main__":
     unittest.main()
+
+
+def _add_journal_off_tests():
+    """collectors.bio.journal_attribution false alone (the run "journal_off",
+    attach tp_btf), as docs/metrics.md suggests for fsync-bound hosts: on
+    every kernel the journal hooks are not loaded, forced commits stay with
+    jbd2, and writeback is still counted for the writer."""
+    run_name = guest.JOURNAL_OFF
+
+    def test_only_the_journal_hooks_are_off(self):
+        run = self.attach_run(run_name)
+        log = "\n".join(run.log)
+        self.assertEqual(run.exit, 0, self.where(run_name) + f"exit status on SIGTERM; log:\n{log}")
+        loaded = sorted(p.get("name") for p in run.programs or []
+                        if p.get("name", "").startswith(HOOK_PROGRAM_PREFIXES))
+        self.assertEqual([n for n in loaded if n.startswith("jf_")], [],
+                         self.where(run_name) + "journal hooks loaded (bpftool prog show)")
+        self.assertTrue([n for n in loaded if n.startswith("wb_")],
+                        self.where(run_name) + f"no writeback hook loaded: {loaded}")
+        line = re.search(r"writeback and journal attribution hooks: ([^\"]*)", log)
+        self.assertTrue(line, self.where(run_name) + f"no hook line in the log:\n{log}")
+        for tracepoint in ("ext4_sync_file_enter", "jbd2_start_commit"):
+            self.assertIn(f"{tracepoint} (off)", line.group(1), self.where(run_name) + line.group(0))
+
+    def test_forced_commits_stay_with_jbd2_and_writeback_counts(self):
+        run = self.attach_run(run_name)
+        where = self.where(run_name, "disk")
+        pid, process, _ = run_workload_counts(self, run, run_name, "disk", "pwrite-fdatasync",
+                                              DATASYNCS, syscall="fdatasync", op="write")
+        self.assertEqual(process.bios, DATASYNCS,
+                         where + f"{DATASYNCS} x (allocating pwrite + fdatasync), pid {pid}: "
+                         "only the caller's own data bios, no forced commit")
+        self.assertIsNotNone(run.buffered, where + "the buffered writer did not run")
+        writer, written = run.buffered
+        counted = total(run.samples, "diskidle_process_bio_bytes_total", absent_ok=True,
+                        device=DISKS["disk"], pid=writer, syscall="writeback", op="write")
+        self.assertGreaterEqual(counted, 0.95 * written,
+                                where + f"{written} bytes written buffered by pid {writer}, then "
+                                "sync: still counted for the writer as writeback")
+        self.assertLessEqual(counted, written, where + "no more than it wrote")
+
+    for name, test in (("only_the_journal_hooks_are_off", test_only_the_journal_hooks_are_off),
+                       ("forced_commits_stay_with_jbd2_and_writeback_counts",
+                        test_forced_commits_stay_with_jbd2_and_writeback_counts)):
+        setattr(KernelTest, f"test_{run_name}_{name}", test)
+
+
+_add_journal_off_tests()
