@@ -382,6 +382,38 @@ for _attach in guest.ATTACH_MODES:
 HOOK_PROGRAM_PREFIXES = ("wb_", "jf_")
 
 
+def loaded_hook_programs(run):
+    """Names of the attribution hook programs bpftool listed in the guest."""
+    return sorted(p.get("name") for p in run.programs or []
+                  if p.get("name", "").startswith(HOOK_PROGRAM_PREFIXES))
+
+
+def hook_log_line(self, run, run_name):
+    """The hooks the exporter's log lists, e.g. "jbd2_start_commit (off), ..."."""
+    log = "\n".join(run.log)
+    self.assertEqual(run.exit, 0, self.where(run_name) + f"exit status on SIGTERM; log:\n{log}")
+    line = re.search(r"writeback and journal attribution hooks: ([^\"]*)", log)
+    self.assertTrue(line, self.where(run_name) + f"no hook line in the log:\n{log}")
+    return line.group(1)
+
+
+def datasync_and_writeback_counts(self, run, run_name):
+    """With the journal hooks off: asserts the fdatasyncs counted only their
+    own data bios (no forced commit); returns (written, counted) of the
+    buffered writer, counted being its bytes as syscall="writeback"."""
+    where = self.where(run_name, "disk")
+    pid, process, _ = run_workload_counts(self, run, run_name, "disk", "pwrite-fdatasync",
+                                          DATASYNCS, syscall="fdatasync", op="write")
+    self.assertEqual(process.bios, DATASYNCS,
+                     where + f"{DATASYNCS} x (allocating pwrite + fdatasync), pid {pid}: "
+                     "only the caller's own data bios, no forced commit")
+    self.assertIsNotNone(run.buffered, where + "the buffered writer did not run")
+    writer, written = run.buffered
+    counted = total(run.samples, "diskidle_process_bio_bytes_total", absent_ok=True,
+                    device=DISKS["disk"], pid=writer, syscall="writeback", op="write")
+    return written, counted
+
+
 def _add_hooks_off_tests():
     """collectors.bio.writeback_attribution and journal_attribution false
     (the run "hooks_off", attach tp_btf): on every kernel the exporter starts
@@ -392,18 +424,14 @@ def _add_hooks_off_tests():
 
     def test_no_hook_is_loaded(self):
         run = self.attach_run(run_name)
-        log = "\n".join(run.log)
-        self.assertEqual(run.exit, 0, self.where(run_name) + f"exit status on SIGTERM; log:\n{log}")
+        hooks = hook_log_line(self, run, run_name)
         bio_programs = loaded_bio_programs(run)
         self.assertEqual(bio_programs, [expected_program("tp_btf", self.release)],
                          self.where(run_name) + "the bio program the kernel runs")
-        hooks = sorted(p.get("name") for p in run.programs or []
-                       if p.get("name", "").startswith(HOOK_PROGRAM_PREFIXES))
-        self.assertEqual(hooks, [], self.where(run_name) + "hook programs loaded (bpftool prog show)")
-        line = re.search(r"writeback and journal attribution hooks: ([^\"]*)", log)
-        self.assertTrue(line, self.where(run_name) + f"no hook line in the log:\n{log}")
+        self.assertEqual(loaded_hook_programs(run), [],
+                         self.where(run_name) + "hook programs loaded (bpftool prog show)")
         for tracepoint in ("writeback_dirty_folio", "ext4_sync_file_enter", "jbd2_start_commit"):
-            self.assertIn(f"{tracepoint} (off)", line.group(1), self.where(run_name) + line.group(0))
+            self.assertIn(f"{tracepoint} (off)", hooks, self.where(run_name) + hooks)
 
     def test_fsync_still_exact(self):
         run = self.attach_run(run_name)
@@ -417,19 +445,9 @@ def _add_hooks_off_tests():
 
     def test_forced_commits_and_writeback_stay_with_the_kernel(self):
         run = self.attach_run(run_name)
-        where = self.where(run_name, "disk")
-        pid, process, _ = run_workload_counts(self, run, run_name, "disk", "pwrite-fdatasync",
-                                              DATASYNCS, syscall="fdatasync", op="write")
-        # The caller's own data bio per call, and none of the jbd2 commits.
-        self.assertEqual(process.bios, DATASYNCS,
-                         where + f"{DATASYNCS} x (allocating pwrite + fdatasync), pid {pid}: "
-                         "only the caller's own data bios, no forced commit")
-        self.assertIsNotNone(run.buffered, where + "the buffered writer did not run")
-        writer, written = run.buffered
-        counted = total(run.samples, "diskidle_process_bio_bytes_total", absent_ok=True,
-                        device=DISKS["disk"], pid=writer, syscall="writeback", op="write")
-        self.assertEqual(counted, 0, where + f"{written} bytes written buffered by pid {writer}: "
-                         "no writeback counted for it with the hooks off")
+        written, counted = datasync_and_writeback_counts(self, run, run_name)
+        self.assertEqual(counted, 0, self.where(run_name, "disk") + f"{written} bytes written "
+                         "buffered: no writeback counted for the writer with the hooks off")
 
     for name, test in (("no_hook_is_loaded", test_no_hook_is_loaded),
                        ("fsync_is_still_one_zero_byte_flush_each", test_fsync_still_exact),
@@ -441,10 +459,6 @@ def _add_hooks_off_tests():
 _add_hooks_off_tests()
 
 
-if __name__ == "__main__":
-    unittest.main()
-
-
 def _add_journal_off_tests():
     """collectors.bio.journal_attribution false alone (the run "journal_off",
     attach tp_btf), as docs/metrics.md suggests for fsync-bound hosts: on
@@ -454,34 +468,22 @@ def _add_journal_off_tests():
 
     def test_only_the_journal_hooks_are_off(self):
         run = self.attach_run(run_name)
-        log = "\n".join(run.log)
-        self.assertEqual(run.exit, 0, self.where(run_name) + f"exit status on SIGTERM; log:\n{log}")
-        loaded = sorted(p.get("name") for p in run.programs or []
-                        if p.get("name", "").startswith(HOOK_PROGRAM_PREFIXES))
+        hooks = hook_log_line(self, run, run_name)
+        loaded = loaded_hook_programs(run)
         self.assertEqual([n for n in loaded if n.startswith("jf_")], [],
                          self.where(run_name) + "journal hooks loaded (bpftool prog show)")
         self.assertTrue([n for n in loaded if n.startswith("wb_")],
                         self.where(run_name) + f"no writeback hook loaded: {loaded}")
-        line = re.search(r"writeback and journal attribution hooks: ([^\"]*)", log)
-        self.assertTrue(line, self.where(run_name) + f"no hook line in the log:\n{log}")
         for tracepoint in ("ext4_sync_file_enter", "jbd2_start_commit"):
-            self.assertIn(f"{tracepoint} (off)", line.group(1), self.where(run_name) + line.group(0))
+            self.assertIn(f"{tracepoint} (off)", hooks, self.where(run_name) + hooks)
 
     def test_forced_commits_stay_with_jbd2_and_writeback_counts(self):
         run = self.attach_run(run_name)
         where = self.where(run_name, "disk")
-        pid, process, _ = run_workload_counts(self, run, run_name, "disk", "pwrite-fdatasync",
-                                              DATASYNCS, syscall="fdatasync", op="write")
-        self.assertEqual(process.bios, DATASYNCS,
-                         where + f"{DATASYNCS} x (allocating pwrite + fdatasync), pid {pid}: "
-                         "only the caller's own data bios, no forced commit")
-        self.assertIsNotNone(run.buffered, where + "the buffered writer did not run")
-        writer, written = run.buffered
-        counted = total(run.samples, "diskidle_process_bio_bytes_total", absent_ok=True,
-                        device=DISKS["disk"], pid=writer, syscall="writeback", op="write")
+        written, counted = datasync_and_writeback_counts(self, run, run_name)
         self.assertGreaterEqual(counted, 0.95 * written,
-                                where + f"{written} bytes written buffered by pid {writer}, then "
-                                "sync: still counted for the writer as writeback")
+                                where + f"{written} bytes written buffered, then sync: still "
+                                "counted for the writer as writeback")
         self.assertLessEqual(counted, written, where + "no more than it wrote")
 
     for name, test in (("only_the_journal_hooks_are_off", test_only_the_journal_hooks_are_off),
@@ -491,3 +493,7 @@ def _add_journal_off_tests():
 
 
 _add_journal_off_tests()
+
+
+if __name__ == "__main__":
+    unittest.main()

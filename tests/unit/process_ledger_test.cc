@@ -123,6 +123,15 @@ class LedgerTest : public ::testing::Test {
   std::optional<uint64_t> OwnBios(uint32_t pid, const std::string& comm) const {
     return Bios(ledger_.ProcessSeries(), Own(pid, comm));
   }
+  // How many per-process series the exposition would have for `pid` (visited
+  // as they are written, not merged into a map), and the bios of the last.
+  std::pair<int, uint64_t> SeriesOfPid(uint32_t pid) const {
+    std::pair<int, uint64_t> found{0, 0};
+    ledger_.ForEachProcessSeries([&](const SeriesKey& key, const SeriesCounts& counts) {
+      if (key.pid == absl::StrCat(pid)) found = {found.first + 1, counts.bios};
+    });
+    return found;
+  }
 
   FakeKernel kernel_;
   ProcessLedger ledger_;
@@ -224,14 +233,7 @@ TEST_F(LedgerTest, APidReusedSeveralTimesWithinOneUpdateHasOneSeries) {
   // its series, whatever order the ledger meets them in.
   for (uint64_t start : {5, 2, 9, 1, 7}) kernel_.Fsync(100, start, start, "dd");
   Round();
-  int series = 0;
-  uint64_t bios = 0;
-  ledger_.ForEachProcessSeries([&](const SeriesKey& key, const SeriesCounts& counts) {
-    if (key.pid == "100") {
-      ++series;
-      bios = counts.bios;
-    }
-  });
+  auto [series, bios] = SeriesOfPid(100);
   EXPECT_EQ(series, 1) << "one series per label set in the exposition";
   EXPECT_EQ(bios, 9u) << "the newest process's own";
   EXPECT_EQ(ledger_.tracked_processes(), 1u);
@@ -302,14 +304,7 @@ TEST_F(LedgerTest, AProcessMadeAnewUnderAReusedPidDoesNotShadowItsHolder) {
   kernel_.Fsync(100, 1, 7, "dd");  // X's late writeback
   kernel_.Exit(100, 1);
   Round();
-  int series = 0;
-  uint64_t bios = 0;
-  ledger_.ForEachProcessSeries([&](const SeriesKey& key, const SeriesCounts& counts) {
-    if (key.pid == "100") {
-      ++series;
-      bios = counts.bios;
-    }
-  });
+  auto [series, bios] = SeriesOfPid(100);
   EXPECT_EQ(series, 1) << "one series per label set in the exposition";
   EXPECT_EQ(bios, 3u) << "Y's own";
   EXPECT_THAT(CompleteBios("dd"), Optional(15u)) << "X's late writeback counted, once";
