@@ -48,7 +48,8 @@ char LICENSE[] SEC("license") = "GPL";
 #define REQ_OP_DRV_IN 34 /* passthrough ops: 34 and 35 since Linux 4.11 */
 #define REQ_OP_DRV_OUT 35
 
-/* 4 ops per disk: room for 256 disks. Entries are never deleted. */
+/* 4 ops per disk: room for 256 disks. The exporter deletes a disk's entries
+ * once the disk has been gone from /proc/diskstats for exited_process_ttl. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
 	__uint(max_entries, 1024);

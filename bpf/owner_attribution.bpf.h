@@ -28,6 +28,11 @@
 
 #define DISKIDLE_S_IFMT 00170000
 #define DISKIDLE_S_IFBLK 0060000
+#define DISKIDLE_S_IFREG 0100000
+/* btrfs's super magic, and the inode number of its btree inode, whose page
+ * cache holds every tree block (metadata) of the filesystem. */
+#define DISKIDLE_BTRFS_SUPER_MAGIC 0x9123683EUL
+#define DISKIDLE_BTRFS_BTREE_INODE 1
 /* Low bits of page->mapping that mark anon, KSM and movable pages. */
 #define DISKIDLE_MAPPING_FLAGS 3UL
 /* How long a forcer recorded by ext4_sync_fs (which has no exit tracepoint)
@@ -112,6 +117,8 @@ struct forcer_slot {
 	u32 pending_pid; /* that thread while its call waits for a commit; else 0 */
 	u64 start_boottime_ns; /* of its process */
 	s32 syscall_nr; /* of its latest call */
+	u32 tid; /* the journal transaction its latest call waits for */
+	u32 has_tid; /* 0: unknown (sync(), a directory): no precedence */
 	u32 pad;
 };
 
@@ -189,6 +196,15 @@ static __always_inline int note_dirtier(struct address_space *mapping)
 	if (!inode || is_block_device_inode(inode))
 		return 0; /* metadata through the block device's cache */
 	inode_key_of(inode, &k);
+	/* btrfs metadata: a tree block is dirtied by whichever task changes the
+	 * tree (a file create, a rename, a subvolume ioctl) and written back
+	 * with every other task's changes in the transaction's commit. As one
+	 * "file" with a latest dirtier it would hand the whole filesystem's
+	 * metadata to the last task that touched a new tree block, so it stays
+	 * `kernel` like other filesystems' metadata. */
+	if (k.ino == DISKIDLE_BTRFS_BTREE_INODE &&
+	    BPF_CORE_READ(inode, i_sb, s_magic) == DISKIDLE_BTRFS_SUPER_MAGIC)
+		return 0;
 	old = bpf_map_lookup_elem(&dirtiers, &k);
 	/* The thread only matters when its name is recorded: otherwise the
 	 * threads of one process writing a file in turn are one dirtier. */
@@ -359,8 +375,36 @@ static __always_inline int count_owned_bio(struct bio *bio, u8 op, u32 bytes,
 	return 1; /* counted, or counted as dropped by add_to_map */
 }
 
-/* The current task asks the journal of filesystem `fs_dev` for a commit. */
-static __always_inline int note_forcer(u32 fs_dev, u64 expires_ns)
+/*
+ * The journal transaction an fsync() of `inode` (a regular file) will wait
+ * for, as ext4 recorded it when the inode (or, for fdatasync, its data) last
+ * changed: ext4_fsync_journal() reads the same field after writing back the
+ * file's dirty pages. Read from the struct ext4_inode_info around the VFS
+ * inode, as btrfs_bio_dirtier() reads the btrfs_bio around a bio. Returns
+ * false where it is unknown: not a regular file (ext4_force_commit() commits
+ * whatever is running), or a kernel without these fields.
+ */
+static __always_inline bool fsync_tid(struct inode *inode, u16 mode, int datasync, u32 *tid)
+{
+	struct ext4_inode_info___owner *ei;
+
+	if ((mode & DISKIDLE_S_IFMT) != DISKIDLE_S_IFREG ||
+	    !bpf_core_field_exists(struct ext4_inode_info___owner, i_sync_tid) ||
+	    !bpf_core_field_exists(struct ext4_inode_info___owner, i_datasync_tid))
+		return false;
+	ei = (void *)inode - bpf_core_field_offset(struct ext4_inode_info___owner, vfs_inode);
+	if (datasync)
+		*tid = BPF_CORE_READ(ei, i_datasync_tid);
+	else
+		*tid = BPF_CORE_READ(ei, i_sync_tid);
+	return true;
+}
+
+/*
+ * The current task asks the journal of filesystem `fs_dev` for a commit.
+ * `has_tid`/`tid`: the transaction it waits for (fsync_tid()), if known.
+ */
+static __always_inline int note_forcer(u32 fs_dev, u64 expires_ns, bool has_tid, u32 tid)
 {
 	struct task_struct *task = bpf_get_current_task_btf();
 	struct forcer_slot *slot;
@@ -376,6 +420,20 @@ static __always_inline int note_forcer(u32 fs_dev, u64 expires_ns)
 	slot = forcer_slot_of(fs_dev);
 	if (!slot)
 		return 0;
+	/* A caller still waiting for a later transaction than ours keeps its
+	 * place: transactions commit in order, so every commit that can start
+	 * before ours is done is one it needs too, and ours (already committed,
+	 * or committing now) needs no new one. Without this, a process that
+	 * fsync()s an unchanged file in a loop is the latest caller nearly all
+	 * the time and takes the commits other processes' fsync()s force. The
+	 * tid is read before the fsync writes back dirty pages, which can move
+	 * its inode to a newer transaction; such a caller is then not recorded,
+	 * and its commit goes to the waiting caller or stays `kernel`. Two words
+	 * of the slot read racily: at worst the latest caller wins, as without
+	 * tids. Signed difference: tids wrap around. */
+	if (has_tid && slot->fs_dev == fs_dev && slot->pending_pid &&
+	    slot->pending_pid != task->pid && slot->has_tid && (s32)(tid - slot->tid) < 0)
+		return 0;
 	nr = current_syscall(task);
 	/* The common case, one thread syncing again and again: it is the
 	 * recorded caller already, so only the syscall (fsync, then fdatasync)
@@ -383,6 +441,8 @@ static __always_inline int note_forcer(u32 fs_dev, u64 expires_ns)
 	if (!expires_ns && slot->fs_dev == fs_dev && slot->pid == task->pid &&
 	    slot->tgid == task->tgid && slot->start_boottime_ns == start) {
 		slot->syscall_nr = nr;
+		slot->tid = tid;
+		slot->has_tid = has_tid;
 		slot->pending_pid = task->pid;
 		return 0;
 	}
@@ -395,6 +455,8 @@ static __always_inline int note_forcer(u32 fs_dev, u64 expires_ns)
 	slot->tgid = task->tgid;
 	slot->start_boottime_ns = start;
 	slot->syscall_nr = nr;
+	slot->tid = tid;
+	slot->has_tid = has_tid;
 	slot->pending_pid = task->pid;
 	return 0;
 }
@@ -417,7 +479,7 @@ static __always_inline int on_sync_fs(struct super_block *sb)
 	if (!sb)
 		return 0;
 	return note_forcer(BPF_CORE_READ(sb, s_dev),
-			   bpf_ktime_get_ns() + DISKIDLE_SYNC_FS_FORCE_NS);
+			   bpf_ktime_get_ns() + DISKIDLE_SYNC_FS_FORCE_NS, false, 0);
 }
 
 /* In the journal thread: a commit starts. It is forced if a caller is
@@ -502,20 +564,32 @@ SEC("tp_btf/ext4_sync_file_enter")
 int jf_sync_btf(u64 *ctx)
 {
 	struct file *file = (struct file *)ctx[0];
+	struct inode *inode;
+	bool has_tid;
+	u32 tid = 0;
 
 	if (!file)
 		return 0;
-	return note_forcer(file->f_inode->i_sb->s_dev, 0);
+	inode = file->f_inode;
+	has_tid = fsync_tid(inode, inode->i_mode, (int)ctx[1], &tid);
+	return note_forcer(inode->i_sb->s_dev, 0, has_tid, tid);
 }
 
 SEC("raw_tp/ext4_sync_file_enter")
 int jf_sync_raw(struct bpf_raw_tracepoint_args *ctx)
 {
 	struct file *file = (struct file *)ctx->args[0];
+	struct inode *inode;
+	bool has_tid;
+	u32 tid = 0;
 
 	if (!file)
 		return 0;
-	return note_forcer(BPF_CORE_READ(file, f_inode, i_sb, s_dev), 0);
+	inode = BPF_CORE_READ(file, f_inode);
+	if (!inode)
+		return 0;
+	has_tid = fsync_tid(inode, BPF_CORE_READ(inode, i_mode), (int)ctx->args[1], &tid);
+	return note_forcer(BPF_CORE_READ(inode, i_sb, s_dev), 0, has_tid, tid);
 }
 
 /* ext4_sync_file_exit(struct inode *, int ret) */

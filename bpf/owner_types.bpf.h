@@ -47,6 +47,7 @@ struct address_space {
 
 struct super_block {
 	u32 s_dev;
+	unsigned long s_magic;
 };
 
 struct inode {
@@ -62,6 +63,15 @@ struct file {
 
 struct journal_s {
 	struct block_device *j_fs_dev; /* the filesystem's device (its s_dev) */
+};
+
+/* ext4's in-memory inode embeds the VFS inode. The two tids are the journal
+ * transactions that last changed the inode (for fsync) and its data (for
+ * fdatasync): what ext4_fsync_journal() waits for. tid_t is unsigned int. */
+struct ext4_inode_info___owner {
+	struct inode vfs_inode;
+	unsigned int i_sync_tid;
+	unsigned int i_datasync_tid;
 };
 
 /* btrfs (6.3+ layout): the bio it submits is embedded in a struct btrfs_bio

@@ -335,6 +335,7 @@ int Run(int argc, char** argv) {
     latency_program = std::move(*loaded);
     disk_latency = std::make_shared<DiskLatencyCollector>(
         config->collectors.diskstats, config->paths.procfs, latency_program.get());
+    disk_latency->SetRemovedDiskTtl(config->collectors.bio.exited_process_ttl);
     collectors->Add(disk_latency);
     LogInfo(absl::StrCat("BPF program attached: ", AttachModeName(latency_program->attach_mode()),
                          "/block_rq_complete (disk latency)"));
@@ -413,7 +414,10 @@ int Run(int argc, char** argv) {
       }
       if (bio) bio->SetConfig(plan.config.collectors.bio);
       if (syscalls) syscalls->SetConfig(plan.config.collectors.syscalls);
-      if (disk_latency) disk_latency->SetDeviceFilter(plan.config.collectors.diskstats);
+      if (disk_latency) {
+        disk_latency->SetDeviceFilter(plan.config.collectors.diskstats);
+        disk_latency->SetRemovedDiskTtl(plan.config.collectors.bio.exited_process_ttl);
+      }
       if (diskstats.sampler && config->collectors.diskstats != plan.config.collectors.diskstats) {
         DiskstatsSampling old = std::move(diskstats);
         diskstats = StartDiskstats(plan.config, *collectors, readiness, *live);

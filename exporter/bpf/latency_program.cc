@@ -101,7 +101,7 @@ absl::StatusOr<LatencySnapshot> LatencyProgram::Snapshot() {
     snap.histograms.clear();  // a walk that failed half-way: read key by key instead
     PerCpuValues<latency_value> values(num_cpus_);
     ForEachKey<latency_key>(fd, [&](const latency_key& key) {
-      if (!values.Lookup(fd, &key)) return;  // cannot happen: entries are never deleted
+      if (!values.Lookup(fd, &key)) return;  // a removed disk's, deleted (Forget) meanwhile
       LatencyHistogram h;
       for (int cpu = 0; cpu < num_cpus_; ++cpu) add(key, values.At(cpu), h);
       snap.histograms.push_back(h);
@@ -117,6 +117,19 @@ absl::StatusOr<LatencySnapshot> LatencyProgram::Snapshot() {
   }
   snap.programs = LoadedProgramStats(skel_->obj);
   return snap;
+}
+
+absl::Status LatencyProgram::Forget(const std::vector<uint32_t>& devs) {
+  int fd = bpf_map__fd(skel_->maps.latency);
+  for (uint32_t dev : devs) {
+    for (uint32_t op = 0; op < DISKIDLE_LAT_OPS; ++op) {
+      latency_key key{.dev = dev, .op = op};
+      if (bpf_map_delete_elem(fd, &key) != 0 && errno != ENOENT) {
+        return absl::InternalError(absl::StrCat("delete from BPF map latency: ", ErrnoText(errno)));
+      }
+    }
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace diskidle

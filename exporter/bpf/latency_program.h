@@ -25,6 +25,7 @@ class LatencyProgram : public LatencyMaps {
   LatencyProgram& operator=(const LatencyProgram&) = delete;
 
   absl::StatusOr<LatencySnapshot> Snapshot() override;
+  absl::Status Forget(const std::vector<uint32_t>& devs) override;
 
   // kTpBtf or kRawTp: what is attached.
   AttachMode attach_mode() const { return attach_mode_; }

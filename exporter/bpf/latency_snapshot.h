@@ -31,6 +31,9 @@ class LatencyMaps {
  public:
   virtual ~LatencyMaps() = default;
   virtual absl::StatusOr<LatencySnapshot> Snapshot() = 0;
+  // Removes the histograms of these disks (whole-disk numbers, as in
+  // LatencyHistogram::dev), every op; missing ones are no error.
+  virtual absl::Status Forget(const std::vector<uint32_t>& devs) = 0;
 };
 
 }  // namespace diskidle

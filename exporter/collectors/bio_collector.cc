@@ -118,10 +118,10 @@ struct BioCollector::Impl {
     if (!snapshot.ok()) return snapshot.status();
     kernel_entries = snapshot->counts.size();
     if (resolve_cgroup) LabelCgroups(*snapshot, scrape);
-    if (auto text = ReadFileToString(procfs + "/diskstats"); text.ok()) {
-      device_names.Update(*text);
-    }
     const absl::Time now = absl::Now();
+    if (auto text = ReadFileToString(procfs + "/diskstats"); text.ok()) {
+      device_names.Update(*text, now);
+    }
     liveness.NewUpdate();
     std::vector<LedgerChange> changes;
     ProcessLedger::ChangeVisitor collect_change;
@@ -134,6 +134,8 @@ struct BioCollector::Impl {
         *snapshot, now, [this, now](const ProcessId& id) { return liveness.Check(id, now); },
         [this](uint32_t dev) { return device_names.Name(dev); }, collect_change);
     if (observer) observer(changes);
+    // A disk gone as long as an exited process's series stay: its series end.
+    ledger.ForgetDevices(DeviceNames::NamesOf(device_names.TakeGone(now, config.exited_process_ttl)));
     // Kept for the next update; the ledger has used them.
     if (resolve_cgroup) cgroups = std::move(snapshot->cgroup_labels);
     liveness.Forget(expired);

@@ -21,6 +21,7 @@ struct DiskLatencyCollector::Impl {
   LatencyMaps* maps;
   std::mutex mu;  // guards the filter (a reload) and device_names (scrapes)
   DeviceNames device_names;
+  absl::Duration removed_disk_ttl = absl::Minutes(5);
   std::optional<std::regex> include;  // nullopt: every device
   std::optional<std::regex> exclude;
   absl::Status config_error;
@@ -61,17 +62,32 @@ void DiskLatencyCollector::SetDeviceFilter(const DiskstatsCollectorConfig& devic
   impl_->SetFilter(devices);
 }
 
+void DiskLatencyCollector::SetRemovedDiskTtl(absl::Duration ttl) {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  impl_->removed_disk_ttl = ttl;
+}
+
 absl::Status DiskLatencyCollector::Collect(std::vector<prometheus::MetricFamily>& out) {
   std::lock_guard<std::mutex> lock(impl_->mu);
   if (!impl_->config_error.ok()) return impl_->config_error;
-  absl::StatusOr<LatencySnapshot> snap = impl_->maps->Snapshot();
-  if (!snap.ok()) return snap.status();
   // Names (already passed through the label sanitizer by the diskstats
   // parser) are kept for devices that disappear, so a detached loop device's
-  // series keep their label instead of turning into unknown:7:0.
+  // series keep their label instead of turning into unknown:7:0, until the
+  // disk has been gone for removed_disk_ttl: then its histograms leave the
+  // kernel map (which has room for 256 disks) and the exposition.
+  const absl::Time now = absl::Now();
   if (auto text = ReadFileToString(impl_->diskstats_path); text.ok()) {
-    impl_->device_names.Update(*text);
+    impl_->device_names.Update(*text, now);
   }
+  std::vector<uint32_t> gone;
+  for (const auto& [dev, name] : impl_->device_names.TakeGone(now, impl_->removed_disk_ttl)) {
+    gone.push_back(dev);
+  }
+  if (!gone.empty()) {
+    if (absl::Status s = impl_->maps->Forget(gone); !s.ok()) return s;
+  }
+  absl::StatusOr<LatencySnapshot> snap = impl_->maps->Snapshot();
+  if (!snap.ok()) return snap.status();
 
   // Every op of every disk seen, zero or not: a disk's first flush then
   // raises an existing series, which rate() and increase() see.

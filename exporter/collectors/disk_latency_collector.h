@@ -7,6 +7,7 @@
 #include <string_view>
 #include <vector>
 
+#include "absl/time/time.h"
 #include "bpf/latency_snapshot.h"
 #include "collectors/collector.h"
 #include "config/config.h"
@@ -26,6 +27,12 @@ class DiskLatencyCollector : public Collector {
 
   // A reload's new device_include/device_exclude.
   void SetDeviceFilter(const DiskstatsCollectorConfig& devices);
+
+  // How long a disk that has left /proc/diskstats keeps its histograms, in the
+  // kernel map and here: collectors.bio.exited_process_ttl, as its bio series
+  // (5 minutes until set). Without it a host that keeps making and removing
+  // disks (loop devices of CI jobs) would fill the map for good.
+  void SetRemovedDiskTtl(absl::Duration ttl);
 
  private:
   struct Impl;

@@ -151,6 +151,12 @@ class BasicProcessLedger {
                                 const LivenessCheck& liveness, const DeviceName& device_name,
                                 const ChangeVisitor& on_change = nullptr);
 
+  // Ends the series of devices that have left the system (DeviceNames::TakeGone):
+  // the complete view's, and the per-process view's when it has a device label
+  // (without one, a series sums every device and must not go down). Nothing
+  // can count for a removed device any more, so no series shrinks.
+  void ForgetDevices(const std::vector<std::string>& devices);
+
   // The complete view, projected on its labels.
   const std::map<SeriesKey, Counts>& complete() const { return complete_; }
   // The per-process view, projected on its labels (empty when max_processes is 0).

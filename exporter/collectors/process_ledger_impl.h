@@ -167,6 +167,19 @@ void BasicProcessLedger<Traits>::ChooseTopProcesses(absl::Time now) {
 }
 
 template <typename Traits>
+void BasicProcessLedger<Traits>::ForgetDevices(const std::vector<std::string>& devices) {
+  if (devices.empty()) return;
+  const std::set<std::string> gone(devices.begin(), devices.end());
+  auto of_gone_device = [&gone](const auto& series) {
+    return !series.first.device.empty() && gone.contains(series.first.device);
+  };
+  std::erase_if(complete_, of_gone_device);
+  if (!process_labels_.device) return;
+  std::erase_if(departed_, of_gone_device);
+  for (auto& [id, process] : processes_) std::erase_if(process.shown, of_gone_device);
+}
+
+template <typename Traits>
 std::vector<ProcessId> BasicProcessLedger<Traits>::Update(const Snapshot& snapshot,
                                                           absl::Time now,
                                                           const LivenessCheck& liveness,

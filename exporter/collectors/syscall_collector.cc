@@ -75,14 +75,15 @@ struct SyscallCollector::Impl {
   absl::Status Update() {
     auto snapshot = maps->Snapshot();
     if (!snapshot.ok()) return snapshot.status();
-    if (auto text = ReadFileToString(procfs + "/diskstats"); text.ok()) {
-      device_names.Update(*text);
-    }
     const absl::Time now = absl::Now();
+    if (auto text = ReadFileToString(procfs + "/diskstats"); text.ok()) {
+      device_names.Update(*text, now);
+    }
     liveness.NewUpdate();
     auto expired = ledger.Update(
         *snapshot, now, [this, now](const ProcessId& id) { return liveness.Check(id, now); },
         [this](uint32_t dev) { return device_names.Name(dev); });
+    ledger.ForgetDevices(DeviceNames::NamesOf(device_names.TakeGone(now, config.exited_process_ttl)));
     liveness.Forget(expired);
     if (absl::Status s = maps->Forget(expired); !s.ok()) return s;
     last = *std::move(snapshot);

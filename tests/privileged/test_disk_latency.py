@@ -15,14 +15,17 @@ op="discard" (exactly as diskstats counts them), every sum is above 0, and the
 buckets are a valid cumulative histogram. Each class pins `attach` and first
 proves which program the kernel runs. Series are read strictly after the
 workload: a missing or renamed series fails instead of reading as 0."""
+import fcntl
 import mmap
 import os
 import subprocess
 import sys
+import tempfile
+import time
 import unittest
 
-from diskidle_testlib import (Exporter, IoGen, LoopFilesystem, bpf_programs_of, diskstats,
-                              enable_bpf_stats,
+from diskidle_testlib import (BIO, Exporter, IoGen, LoopFilesystem, bpf_map_keys,
+                              bpf_programs_of, diskstats, enable_bpf_stats, kernel_dev,
                               loaded_programs, require_privileges, series, total, wait_for)
 
 FAMILY = "diskidle_disk_request_duration_seconds"
@@ -212,6 +215,100 @@ class DiskLatencyTest:
         self.assertEqual(values, sorted(values), f"{op}: cumulative buckets")
         self.assertEqual(by_le[-1][0], float("inf"))
         self.assertGreaterEqual(by_le[-1][1], count)  # a later scrape may have grown
+
+
+LOOP_CTL_ADD = 0x4C80  # <linux/loop.h>: make /dev/loopN, N the argument
+LOOP_CTL_REMOVE = 0x4C81  # remove an unattached /dev/loopN
+
+
+class RemovedDiskTest(unittest.TestCase):
+    """A disk that leaves the system (a CI job's loop device, an unplugged USB
+    disk) takes its series along exited_process_ttl later, and its latency
+    histograms leave the kernel map, which has room for 256 disks: a host that
+    keeps making and removing disks would otherwise fill it for good and show
+    no latency for its newer disks (a new user's trial: 289 requests dropped
+    after 800 loop devices), and keep every removed disk's series forever."""
+
+    def setUp(self):
+        require_privileges(self)
+        self.exporter = Exporter(self, """
+collectors:
+  disk_latency:
+    enabled: true
+  bio:
+    exited_process_ttl: 2s
+""")
+        workdir = tempfile.mkdtemp(prefix="diskidle-removed-")
+        self.addCleanup(os.rmdir, workdir)
+        self.image = os.path.join(workdir, "disk.img")
+        with open(self.image, "wb") as f:
+            f.truncate(16 << 20)
+        self.addCleanup(os.remove, self.image)
+        # A loop device of our own, made for this test, with a number nobody uses.
+        with open("/dev/loop-control", "rb") as control:
+            for number in range(900, 1100):
+                if not os.path.exists(f"/sys/block/loop{number}"):
+                    try:
+                        fcntl.ioctl(control, LOOP_CTL_ADD, number)
+                        break
+                    except OSError:
+                        continue
+            else:
+                self.fail("no free loop device number in 900..1099")
+        self.number = number
+        self.name = f"loop{number}"
+        self.device = f"/dev/{self.name}"
+        self.addCleanup(self.remove_device)
+        wait_for(f"{self.device}", lambda: os.path.exists(self.device), timeout=10)
+        subprocess.run(["losetup", self.device, self.image], check=True)
+
+    def remove_device(self):
+        """Detaches and removes our loop device (idempotent: also the cleanup)."""
+        if not os.path.exists(f"/sys/block/{self.name}"):
+            return
+        subprocess.run(["losetup", "-d", self.device], capture_output=True)
+        deadline = time.monotonic() + 10
+        with open("/dev/loop-control", "rb") as control:
+            while True:
+                try:
+                    fcntl.ioctl(control, LOOP_CTL_REMOVE, self.number)
+                    return
+                except OSError:  # EBUSY while the detach completes
+                    if time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.2)
+
+    def test_a_removed_disks_series_and_kernel_entries_go(self):
+        dev = kernel_dev(self.device)
+        direct_io(self.device, 8, write=True)
+        direct_io(self.device, 8, write=False)
+
+        def present():
+            samples = self.exporter.scrape()
+            return samples if series(samples, f"{FAMILY}_count", device=self.name, op="read") \
+                and series(samples, BIO + "_count", device=self.name) else None
+
+        samples = wait_for(f"latency and bio series of {self.name}", present, timeout=10)
+        self.assertEqual(total(samples, BIO + "_count", device=self.name, op="write"), 8)
+        self.assertIn(dev, [k["dev"] for k in bpf_map_keys(self.exporter.proc.pid, "latency")])
+
+        self.remove_device()
+        self.assertNotIn(self.name, [d.split()[2] for d in open("/proc/diskstats")])
+
+        def gone():
+            samples = self.exporter.scrape()
+            left = [labels for family in (f"{FAMILY}_count", BIO + "_count")
+                    for labels, _ in series(samples, family)
+                    if labels.get("device") in (self.name, f"unknown:7:{self.number}")]
+            left += [labels for labels, _ in series(samples, "diskidle_process_bios_total",
+                                                    device=self.name)]
+            return None if left else samples
+
+        # exited_process_ttl (2 s) after the exporter first missed it, plus the
+        # housekeeping second.
+        wait_for(f"the series of the removed {self.name} to end", gone, timeout=15)
+        self.assertNotIn(dev, [k["dev"] for k in bpf_map_keys(self.exporter.proc.pid, "latency")],
+                         "its histograms left the kernel map")
 
 
 class TpBtfTest(DiskLatencyTest, unittest.TestCase):

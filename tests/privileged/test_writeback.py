@@ -263,8 +263,70 @@ class Ext4(WritebackTest, unittest.TestCase):
                          "one series per loaded program, none for those not loaded")
 
 
+    def test_an_fsync_storm_takes_no_commit_another_process_forces(self):
+        """A process that fsync()s an unchanged file in a loop (the anomaly this
+        exporter is for) waits in fsync() nearly all the time, so it is nearly
+        always the latest caller; the journal commits another process's
+        fdatasync()s force are still that process's (docs/metrics.md, "Several
+        forcers of one commit"): the storm's calls need no new transaction."""
+        rounds = 200
+        storm = IoGen(self, "fsync-for", self.fs.path("unchanged"), 60000, wait=True)
+        writer = IoGen(self, "pwrite-fdatasync", self.fs.path("log"), rounds, wait=True)
+        before = self.exporter.scrape()
+        storm.go()
+        writer.go()
+        self.assertEqual(writer.wait_done(self), rounds)
+        after = self.exporter.scrape()
+        self.assertIsNone(storm.proc.poll(), "the storm ran for the writer's whole run")
+        device = self.fs.name
+        written = device_bytes(before, after, device, "write")
+        ours = process_delta(before, after, pid=writer.pid, device=device,
+                             syscall="fdatasync", op="write")
+        storms = process_delta(before, after, pid=storm.pid, device=device, op="write")
+        flushes = process_delta(before, after, pid=storm.pid, device=device, op="flush")
+        report(self, f"{ours.bytes / written:.2%} of {written} written bytes counted for the "
+                     f"writer, {storms.bytes} for the storm ({flushes.bios} flushes)")
+        self.assertGreater(flushes.bios, rounds // 2, "the storm fsync()ed all along")
+        # Its data and each commit's descriptor and commit blocks, at least.
+        self.assertGreaterEqual(ours.bios, 3 * rounds)
+        self.assertGreaterEqual(ours.bytes, 0.90 * written,
+                                f"of {written} bytes written to {device}, {ours.bytes} counted "
+                                f"for the writer and {storms.bytes} for the storm")
+        self.assertLessEqual(storms.bytes, 0.05 * written)
+
+
 class Xfs(WritebackTest, unittest.TestCase):
     fstype = "xfs"
+
+
+class BtrfsMetadata(unittest.TestCase):
+    """btrfs keeps its tree blocks (metadata) in the page cache of one inode,
+    dirtied by every task that changes a tree and written back together at the
+    transaction's commit: they stay `kernel`, as on other filesystems."""
+
+    def setUp(self):
+        require_privileges(self)
+        self.fs = tmpfs_loop_filesystem(self, "btrfs")
+        self.exporter = Exporter(self)  # built-in defaults
+
+    def test_metadata_is_not_writeback_of_the_last_task_that_changed_a_tree(self):
+        top = self.fs.path("files")
+        os.mkdir(top)
+        subprocess.run(["sync", "-f", top], check=True)
+        before = self.exporter.scrape()
+        # Empty files: there is no file data to write back, only metadata.
+        names = [os.path.join(top, f"f{i}") for i in range(3000)]
+        for start in range(0, len(names), 500):
+            subprocess.run(["touch", *names[start:start + 500]], check=True)
+        subprocess.run(["mkdir", self.fs.path("last")], check=True)
+        subprocess.run(["sync", "-f", top], check=True)
+        after = self.exporter.scrape()
+        device = self.fs.name
+        written = device_bytes(before, after, device, "write")
+        writeback = device_bios(before, after, device, "write", syscall="writeback")
+        report(self, f"{written} bytes written, {writeback} bios counted as writeback")
+        self.assertGreaterEqual(written, 256 * 1024, "3000 new files wrote their metadata")
+        self.assertEqual(writeback, 0, "no task's writeback: the files hold no data")
 
 
 class BtrfsCompressed(unittest.TestCase):
@@ -368,6 +430,8 @@ class Ext4RawTp(unittest.TestCase):
     test_sync_writes_back_for_the_dirtier = WritebackTest.test_sync_writes_back_for_the_dirtier
     test_sqlite_wal_commits_are_counted_for_sqlite = \
         WritebackTest.test_sqlite_wal_commits_are_counted_for_sqlite
+    test_an_fsync_storm_takes_no_commit_another_process_forces = \
+        Ext4.test_an_fsync_storm_takes_no_commit_another_process_forces
 
 
 class AttributionOff(unittest.TestCase):

@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
 #include <optional>
@@ -14,12 +15,22 @@ namespace diskidle {
 namespace {
 
 using ::testing::DoubleEq;
+using ::testing::ElementsAre;
+using ::testing::IsEmpty;
 using ::testing::Optional;
 
 class FakeLatencyMaps : public LatencyMaps {
  public:
   absl::StatusOr<LatencySnapshot> Snapshot() override { return snapshot; }
+  absl::Status Forget(const std::vector<uint32_t>& devs) override {
+    std::erase_if(snapshot.histograms, [&devs](const LatencyHistogram& h) {
+      return std::find(devs.begin(), devs.end(), h.dev) != devs.end();
+    });
+    forgotten.insert(forgotten.end(), devs.begin(), devs.end());
+    return absl::OkStatus();
+  }
   LatencySnapshot snapshot;
+  std::vector<uint32_t> forgotten;
 };
 
 // A temporary directory standing in for /proc with one diskstats file.
@@ -129,6 +140,33 @@ TEST(DiskLatencyCollectorTest, DevicesFollowTheDiskstatsFilterAndUnknownOnesAreN
   ASSERT_TRUE(collector.Collect(out).ok());
   EXPECT_THAT(Count(out, "loop0", "read"), Optional(1u));
   EXPECT_EQ(Count(out, "nvme0n1", "read"), std::nullopt);
+}
+
+TEST(DiskLatencyCollectorTest, ARemovedDiskLeavesTheKernelMapAfterTheTtl) {
+  FakeLatencyMaps maps;
+  maps.snapshot.histograms = {Histogram(Dev(7, 0), DISKIDLE_LAT_READ, 6, 5, 250'000),
+                              Histogram(Dev(259, 0), DISKIDLE_LAT_READ, 6, 1, 50'000)};
+  FakeProcfs procfs(kDiskstats);
+  DiskLatencyCollector collector(DiskstatsCollectorConfig{}, procfs.dir(), &maps);
+  std::vector<prometheus::MetricFamily> out;
+  ASSERT_TRUE(collector.Collect(out).ok());
+  EXPECT_THAT(Count(out, "loop0", "read"), Optional(5u));
+
+  // loop0 detached; the default TTL (5 minutes) keeps it.
+  std::ofstream(procfs.dir() + "/diskstats", std::ios::trunc)
+      << " 259       0 nvme0n1 1 0 8 0 2 0 16 0 0 0 0 0 0 0 0 3 0\n"
+      << " 259       1 nvme0n1p1 1 0 8 0 2 0 16 0 0 0 0 0 0 0 0 0 0\n";
+  out.clear();
+  ASSERT_TRUE(collector.Collect(out).ok());
+  EXPECT_THAT(Count(out, "loop0", "read"), Optional(5u));
+  EXPECT_THAT(maps.forgotten, IsEmpty());
+
+  collector.SetRemovedDiskTtl(absl::ZeroDuration());
+  out.clear();
+  ASSERT_TRUE(collector.Collect(out).ok());
+  EXPECT_THAT(maps.forgotten, ElementsAre(Dev(7, 0)));
+  EXPECT_EQ(Count(out, "loop0", "read"), std::nullopt);
+  EXPECT_THAT(Count(out, "nvme0n1", "read"), Optional(1u));
 }
 
 TEST(DiskLatencyCollectorTest, ExportsTheKernelEventCounters) {

@@ -1,4 +1,5 @@
 #include "procfs/diskstats.h"
+#include "procfs/device_names.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -161,6 +162,39 @@ TEST(DiskstatsTest, DeviceNamesOfAnyBytesBecomeValidLabelValues) {
   ASSERT_THAT(r.errors, IsEmpty());
   ASSERT_EQ(r.disks.size(), 1u);
   EXPECT_EQ(r.disks[0].name, "s\\x01\\xff");
+}
+
+TEST(DeviceNamesTest, ADeviceGoneForTheTtlIsTakenOnceAndForgotten) {
+  const absl::Time t0 = absl::FromUnixSeconds(1000);
+  constexpr char kTwo[] = "7 0 loop0 1 2 3 4 5 6 7 8 9 10 11\n7 1 loop1 1 2 3 4 5 6 7 8 9 10 11\n";
+  constexpr char kOne[] = "7 0 loop0 1 2 3 4 5 6 7 8 9 10 11\n";
+  constexpr uint32_t kLoop1 = 7 << 20 | 1;
+  DeviceNames names;
+  names.Update(kTwo, t0);
+  names.Update(kOne, t0 + absl::Seconds(1));  // loop1 detached
+  EXPECT_EQ(names.Name(kLoop1), "loop1") << "kept while gone";
+  EXPECT_THAT(names.TakeGone(t0 + absl::Seconds(5), absl::Seconds(10)), IsEmpty());
+  names.Update("garbage\n", t0 + absl::Seconds(6));  // a broken read: no disk is gone for it
+  names.Update(kOne, t0 + absl::Seconds(7));
+  EXPECT_THAT(names.TakeGone(t0 + absl::Seconds(11), absl::Seconds(10)),
+              ElementsAre(std::pair<uint32_t, std::string>(kLoop1, "loop1")));
+  EXPECT_THAT(names.TakeGone(t0 + absl::Seconds(12), absl::Seconds(10)), IsEmpty()) << "once";
+  EXPECT_EQ(names.Name(kLoop1), "unknown:7:1");
+  EXPECT_EQ(names.Name(7 << 20), "loop0");
+}
+
+TEST(DeviceNamesTest, ADeviceThatComesBackIsNotGone) {
+  const absl::Time t0 = absl::FromUnixSeconds(1000);
+  constexpr char kTwo[] = "7 0 loop0 1 2 3 4 5 6 7 8 9 10 11\n7 1 loop1 1 2 3 4 5 6 7 8 9 10 11\n";
+  constexpr char kOne[] = "7 0 loop0 1 2 3 4 5 6 7 8 9 10 11\n";
+  DeviceNames names;
+  names.Update(kTwo, t0);
+  names.Update(kOne, t0 + absl::Seconds(1));
+  names.Update(kTwo, t0 + absl::Seconds(2));  // re-attached
+  EXPECT_THAT(names.TakeGone(t0 + absl::Seconds(100), absl::Seconds(10)), IsEmpty());
+  names.Update(kOne, t0 + absl::Seconds(101));  // gone again: the clock starts anew
+  EXPECT_THAT(names.TakeGone(t0 + absl::Seconds(105), absl::Seconds(10)), IsEmpty());
+  EXPECT_THAT(names.TakeGone(t0 + absl::Seconds(111), absl::Seconds(10)), testing::SizeIs(1));
 }
 
 TEST(DiskstatsTest, FieldsAppendedByFutureKernelsAreIgnored) {

@@ -549,6 +549,33 @@ TEST_F(NoPidLedgerTest, SeriesWithoutPidNeverDecreaseWhenProcessesLeave) {
   EXPECT_THAT(Bios(ledger_.ProcessSeries(), a), Optional(15u));
 }
 
+TEST_F(LedgerTest, ARemovedDevicesSeriesEndInBothViews) {
+  kernel_.Fsync(100, 1, 5, "java");
+  Round();
+  ledger_.ForgetDevices({"sdz"});  // another device: nothing changes
+  EXPECT_THAT(CompleteBios("java"), Optional(5u));
+  ledger_.ForgetDevices({"loop3"});
+  EXPECT_EQ(CompleteBios("java"), std::nullopt);
+  EXPECT_EQ(OwnBios(100, "java"), std::nullopt);
+  EXPECT_EQ(SeriesOfPid(100).first, 0);
+  // The process lives on and its entry is unchanged: nothing comes back.
+  Round();
+  EXPECT_EQ(CompleteBios("java"), std::nullopt);
+  EXPECT_EQ(OwnBios(100, "java"), std::nullopt);
+}
+
+TEST_F(NoPidLedgerTest, APerProcessViewWithoutDeviceKeepsItsSumsWhenADeviceGoes) {
+  ProcessLedger ledger({absl::Seconds(2), 1000, 500}, kCompleteLabels,
+                       LabelSet{.device = false, .pid = true, .comm = true});
+  kernel_.Fsync(100, 1, 10, "a");
+  ledger.Update(kernel_.Snapshot(), now_, [this](const ProcessId& id) { return kernel_.Check(id); },
+                DeviceName);
+  ledger.ForgetDevices({"loop3"});
+  EXPECT_EQ(Bios(ledger.complete(), Complete("a")), std::nullopt) << "the complete view has device";
+  EXPECT_THAT(Bios(ledger.ProcessSeries(), SeriesKey{"", "100", "a", "fsync", "flush"}), Optional(10u))
+      << "a sum over devices never goes down";
+}
+
 // Random lifecycles with renames: every bio is in the complete view exactly
 // once, and no series of either view ever goes down (pid reuse aside, which
 // ends a series).
