@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "config/yaml_fields.h"
 
@@ -32,12 +33,62 @@ constexpr AnnotationKeys kCrioKeys = {"io.kubernetes.pod.namespace", "io.kuberne
                                       "io.kubernetes.container.name",
                                       "io.kubernetes.cri-o.ContainerType"};
 
+// The value of 4 hex digits at text[at], or -1.
+int Hex4(std::string_view text, size_t at) {
+  if (at + 4 > text.size()) return -1;
+  int value = 0;
+  for (size_t i = at; i < at + 4; ++i) {
+    const char c = text[i];
+    int digit = c >= '0' && c <= '9'   ? c - '0'
+                : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                       : -1;
+    if (digit < 0) return -1;
+    value = value * 16 + digit;
+  }
+  return value;
+}
+
+// JSON writes a character beyond the 16-bit range as a UTF-16 surrogate pair
+// (\ud83d\ude00); YAML has \U for it and rejects surrogates, so yaml-cpp would
+// fail the whole file (an emoji anywhere in a container's env). Pairs become
+// \UXXXXXXXX, lone surrogates (invalid in JSON's own terms) U+FFFD. Only
+// escapes are touched: a backslash outside a string is not JSON.
+std::string SurrogatesToYaml(std::string_view json) {
+  std::string out;
+  out.reserve(json.size());
+  for (size_t i = 0; i < json.size(); ++i) {
+    if (json[i] != '\\' || i + 1 >= json.size()) {
+      out += json[i];
+      continue;
+    }
+    const int unit = json[i + 1] == 'u' ? Hex4(json, i + 2) : -1;
+    if (unit < 0xd800 || unit > 0xdfff) {  // another escape (or not a \u one)
+      out.append(json.substr(i, 2));
+      ++i;
+      continue;
+    }
+    const bool paired = unit <= 0xdbff && i + 11 < json.size() && json[i + 6] == '\\' &&
+                        json[i + 7] == 'u' && Hex4(json, i + 8) >= 0xdc00 &&
+                        Hex4(json, i + 8) <= 0xdfff;
+    if (paired) {
+      const int code = 0x10000 + ((unit - 0xd800) << 10) + (Hex4(json, i + 8) - 0xdc00);
+      out += absl::StrFormat("\\U%08X", code);
+      i += 11;
+    } else {
+      out += "\\uFFFD";
+      i += 5;
+    }
+  }
+  return out;
+}
+
 // JSON is YAML flow syntax, and yaml-cpp is already here for the config. The
 // config loader's FieldReader bounds yaml-cpp's known endless loops on
 // malformed input and turns its exceptions into a status.
 absl::StatusOr<PodLabels> ParseConfig(std::string_view json, const AnnotationKeys& keys) {
   yaml::FieldReader reader("config.json");
-  absl::StatusOr<yaml::Field> root = reader.Load(json);
+  absl::StatusOr<yaml::Field> root = reader.Load(SurrogatesToYaml(json));
   if (!root.ok()) return root.status();
   try {
     if (!root->value.IsMap()) return absl::InvalidArgumentError("config.json: not a JSON object");

@@ -87,6 +87,20 @@ TEST(RuntimeStateTest, JsonThatIsAwkwardYaml) {
   EXPECT_EQ(*labels, (PodLabels{"a/b", "caf\xc3\xa9", "c"}));
 }
 
+TEST(RuntimeStateTest, SurrogatePairsAnywhereAreCharacters) {
+  // Characters beyond U+FFFF are surrogate pairs in JSON, which YAML rejects:
+  // one in a container's env failed the whole file (a new user's trial).
+  auto labels = ParseContainerdConfig(ContainerdConfig(
+      R"("io.kubernetes.cri.container-name":"c\ud83d\ude00","io.kubernetes.cri.container-type":)"
+      R"("container","io.kubernetes.cri.sandbox-name":"web-0",)"
+      R"("io.kubernetes.cri.sandbox-namespace":"lone\ud83d-\\ud83d")",
+      "MOOD=\\ud83d \\\\ud83d \\uD83D\\uDE00"));
+  ASSERT_TRUE(labels.ok()) << labels.status();
+  EXPECT_EQ(labels->container, "c\xf0\x9f\x98\x80");
+  // A lone surrogate is U+FFFD; an escaped backslash before "ud83d" is text.
+  EXPECT_EQ(labels->namespace_name, "lone\xef\xbf\xbd-\\ud83d");
+}
+
 TEST(RuntimeStateTest, BigFile) {
   // A container with a large environment: ~2 MiB of config.json.
   std::string env(2 << 20, 'x');
