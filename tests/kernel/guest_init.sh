@@ -42,25 +42,27 @@ BUFFERED_BLOCKS=64  # 4 MiB of 64 KiB writes
 DATASYNCS=20
 METRICS=http://127.0.0.1:9436/metrics
 
-# run_workload DIR MODE COUNT: diskidle-iogen MODE on /DIR, held after its
-# set-up (--wait) until a baseline scrape is printed ("B" lines: the series of
-# its comm), so the host counts exactly what the workload did after "ready".
+# run_workload DIR MODE COUNT [NAME]: diskidle-iogen MODE on /DIR, held after
+# its set-up (--wait) until a baseline scrape is printed ("B" lines: the series
+# of its comm), so the host counts exactly what the workload did after "ready".
+# NAME (default MODE) names its file and its lines for the host.
 run_workload() {
+  name=${4:-$2}
   rm -f /tmp/go /tmp/iogen.out
   mkfifo /tmp/go
-  /work/diskidle-iogen --wait "$2" "/$1/$attach-$2" "$3" < /tmp/go > /tmp/iogen.out 2>&1 &
+  /work/diskidle-iogen --wait "$2" "/$1/$attach-$name" "$3" < /tmp/go > /tmp/iogen.out 2>&1 &
   gen=$!
   exec 3> /tmp/go  # returns once iogen has the fifo open as its stdin
   i=0
   while ! grep -q ready /tmp/iogen.out && kill -0 $gen 2>/dev/null && [ $i -lt 600 ]; do
     sleep 0.1; i=$((i + 1))
   done
-  wget -q -O - $METRICS | grep '^diskidle_.*comm="diskidle-iogen"' | sed "s/^/DISKIDLE [$attach] B $1 $2 /"
+  wget -q -O - $METRICS | grep '^diskidle_.*comm="diskidle-iogen"' | sed "s/^/DISKIDLE [$attach] B $1 $name /"
   echo go >&3
   exec 3>&-
   wait $gen
   status=$?
-  say "[$attach] workload $1 $2 $3 status=$status $(tr '\n' ' ' < /tmp/iogen.out)"
+  say "[$attach] workload $1 $name $3 status=$status $(tr '\n' ' ' < /tmp/iogen.out)"
 }
 
 run_attach() {
@@ -98,6 +100,23 @@ run_attach() {
   # Each fdatasync after an allocating pwrite forces an ext4 journal commit,
   # which the jbd2 thread writes: counted for the caller (issue 10).
   run_workload disk pwrite-fdatasync "$DATASYNCS"
+  if [ "$attach" = "$mode" ]; then
+    # The same beside an fsync storm on an unchanged file, which waits in
+    # fsync() nearly all the time: the commits stay the writer's (the storm's
+    # calls need no new journal transaction, bpf/owner_attribution.bpf.h).
+    # Under a name of its own, not in the workloads' series of diskidle-iogen.
+    cp /work/diskidle-iogen /tmp/fsync-storm
+    /tmp/fsync-storm fsync-for "/disk/$attach-unchanged" 600000 > /tmp/storm.out 2>&1 &
+    storm=$!
+    i=0
+    while ! grep -q ready /tmp/storm.out && kill -0 $storm 2>/dev/null && [ $i -lt 600 ]; do
+      sleep 0.1; i=$((i + 1))
+    done
+    run_workload disk pwrite-fdatasync "$DATASYNCS" storm-writer
+    kill -TERM $storm
+    wait $storm
+    say "[$attach] storm pid=$storm"
+  fi
   # Buffered writes with no fsync, then another process's sync(): the bios come
   # from a kernel flusher and count for the writer, syscall="writeback"
   # (writeback_dirty_folio is in vmlinux on every kernel here). busybox may run
