@@ -68,11 +68,13 @@ std::string SurrogatesToYaml(std::string_view json) {
       ++i;
       continue;
     }
-    const bool paired = unit <= 0xdbff && i + 11 < json.size() && json[i + 6] == '\\' &&
-                        json[i + 7] == 'u' && Hex4(json, i + 8) >= 0xdc00 &&
-                        Hex4(json, i + 8) <= 0xdfff;
-    if (paired) {
-      const int code = 0x10000 + ((unit - 0xd800) << 10) + (Hex4(json, i + 8) - 0xdc00);
+    // The low half, if a \u escape follows: 12 characters in all.
+    const int low = unit <= 0xdbff && i + 11 < json.size() && json[i + 6] == '\\' &&
+                            json[i + 7] == 'u'
+                        ? Hex4(json, i + 8)
+                        : -1;
+    if (low >= 0xdc00 && low <= 0xdfff) {
+      const int code = 0x10000 + ((unit - 0xd800) << 10) + (low - 0xdc00);
       out += absl::StrFormat("\\U%08X", code);
       i += 11;
     } else {

@@ -42,6 +42,15 @@ BUFFERED_BLOCKS=64  # 4 MiB of 64 KiB writes
 DATASYNCS=20
 METRICS=http://127.0.0.1:9436/metrics
 
+# wait_ready OUT PID: until diskidle-iogen (PID, printing to OUT) is set up
+# (it prints "ready"), exits, or 60 s have passed.
+wait_ready() {
+  i=0
+  while ! grep -q ready "$1" && kill -0 "$2" 2>/dev/null && [ $i -lt 600 ]; do
+    sleep 0.1; i=$((i + 1))
+  done
+}
+
 # run_workload DIR MODE COUNT [NAME]: diskidle-iogen MODE on /DIR, held after
 # its set-up (--wait) until a baseline scrape is printed ("B" lines: the series
 # of its comm), so the host counts exactly what the workload did after "ready".
@@ -53,10 +62,7 @@ run_workload() {
   /work/diskidle-iogen --wait "$2" "/$1/$attach-$name" "$3" < /tmp/go > /tmp/iogen.out 2>&1 &
   gen=$!
   exec 3> /tmp/go  # returns once iogen has the fifo open as its stdin
-  i=0
-  while ! grep -q ready /tmp/iogen.out && kill -0 $gen 2>/dev/null && [ $i -lt 600 ]; do
-    sleep 0.1; i=$((i + 1))
-  done
+  wait_ready /tmp/iogen.out $gen
   wget -q -O - $METRICS | grep '^diskidle_.*comm="diskidle-iogen"' | sed "s/^/DISKIDLE [$attach] B $1 $name /"
   echo go >&3
   exec 3>&-
@@ -108,10 +114,7 @@ run_attach() {
     cp /work/diskidle-iogen /tmp/fsync-storm
     /tmp/fsync-storm fsync-for "/disk/$attach-unchanged" 600000 > /tmp/storm.out 2>&1 &
     storm=$!
-    i=0
-    while ! grep -q ready /tmp/storm.out && kill -0 $storm 2>/dev/null && [ $i -lt 600 ]; do
-      sleep 0.1; i=$((i + 1))
-    done
+    wait_ready /tmp/storm.out $storm
     run_workload disk pwrite-fdatasync "$DATASYNCS" storm-writer
     kill -TERM $storm
     wait $storm

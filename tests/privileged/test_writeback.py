@@ -262,7 +262,6 @@ class Ext4(WritebackTest, unittest.TestCase):
                          | {f"{prefix}_btf" for prefix in HOOKS.values()},
                          "one series per loaded program, none for those not loaded")
 
-
     def test_an_fsync_storm_takes_no_commit_another_process_forces(self):
         """A process that fsync()s an unchanged file in a loop (the anomaly this
         exporter is for) waits in fsync() nearly all the time, so it is nearly
