@@ -9,6 +9,9 @@
 #   v_empty          nothing (the floor)
 #   v_task           bpf_get_current_task_btf()->pid only
 #   v_bio            the bio's fields only
+#   v_count          one add to a counter in the program's global data: the
+#                    least any program that counts something does
+#   v_count_percpu   one add to a per-CPU array slot (the cache's kind of map)
 #   v_key            per-CPU cached key: task, bio, slot, compares, two adds
 #   v_task_pt_regs   v_key + bpf_task_pt_regs(task)->orig_ax per bio
 #   v_probe_read     v_key + orig_ax at the cached address, bpf_probe_read_kernel()
@@ -21,7 +24,7 @@
 #   v_births         + the task-creation counter (v_stack minus the syscall)
 #
 # Usage: bench/cost_variants.sh [--rounds N (4)] [--secs S (3)] [--programs "v_empty v_stack ..."]
-#   --programs: which of them to attach (default: the first eight; v_empty
+#   --programs: which of them to attach (default: all but v_lookup, v_match, v_births; v_empty
 #   always first in the list, as the ratios' reference)
 #   Binaries come from $BUILD_DIR (default: <source>/build).
 # Exit status: 0 measured, 2 when a measurement could not be taken.
@@ -29,7 +32,7 @@ set -euo pipefail
 
 ROUNDS=4
 SECS=3
-PROGRAMS=(v_empty v_task v_bio v_key v_task_pt_regs v_probe_read v_rdonly_cast v_stack)
+PROGRAMS=(v_empty v_task v_bio v_count v_count_percpu v_key v_task_pt_regs v_probe_read v_rdonly_cast v_stack)
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --rounds) ROUNDS="$2"; shift 2 ;;
