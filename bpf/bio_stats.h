@@ -155,6 +155,17 @@ struct hot_line {
 	__u64 stack_births[DISKIDLE_STACK_BIRTH_SLOTS];
 };
 
+/*
+ * Cgroup ids of recent dirtiers (the program's global `dirtier_cgroups`),
+ * one slot per hash of the id, written when an inode's recorded dirtier
+ * changes. User space reads them every second and looks up the Kubernetes
+ * labels of each new id while its cgroup still exists: the writeback of a
+ * container's pages comes 30 s or more later, when a finished Job's cgroup is
+ * often gone already. A slot overwritten within the second by another id
+ * (1 in 256 per pair of cgroups) only loses that early look-up.
+ */
+#define DISKIDLE_DIRTIER_CGROUP_SLOTS 256
+
 /* While user space sets the program's global `cache_bypass` to 1, every CPU
  * moves its pending counts into bio_counts at its next bio and counts without
  * the cache: a snapshot then settles quickly. */

@@ -175,6 +175,18 @@ static __always_inline void inode_key_of(struct inode *inode, struct inode_key *
 	k->inode_addr = (u64)inode;
 }
 
+/* Where note_dirtier() leaves a dirtier's cgroup id for user space
+ * (bio_stats.h). Its own cache lines, apart from `hot`. */
+volatile __u64 dirtier_cgroups[DISKIDLE_DIRTIER_CGROUP_SLOTS] __attribute__((aligned(64)));
+
+static __always_inline void publish_dirtier_cgroup(u64 cgroup_id)
+{
+	u32 slot = (u32)((cgroup_id * 0x9E3779B97F4A7C15ULL) >> 56); /* 0..255 */
+
+	if (dirtier_cgroups[slot] != cgroup_id)
+		dirtier_cgroups[slot] = cgroup_id;
+}
+
 /*
  * A folio of `mapping` became dirty in the current task. The common case,
  * the same process dirtying page after page of one file, is one hash lookup
@@ -214,6 +226,7 @@ static __always_inline int note_dirtier(struct address_space *mapping)
 	capture_owner(&o, task);
 	o.syscall_nr = DISKIDLE_SYSCALL_WRITEBACK;
 	bpf_map_update_elem(&dirtiers, &k, &o, BPF_ANY);
+	publish_dirtier_cgroup(o.cgroup_id);
 	return 0;
 }
 

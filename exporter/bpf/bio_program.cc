@@ -5,6 +5,7 @@
 #include <bpf/libbpf.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <map>
@@ -244,6 +245,17 @@ absl::Status BioProgram::ReadDrops(BioSnapshot& snap) const {
   return absl::OkStatus();
 }
 
+void BioProgram::ReadDirtierCgroups(BioSnapshot& snap) const {
+  // .bss is mapped into our memory; each slot is one aligned word, read whole.
+  for (const volatile __u64& slot : skel_->bss->dirtier_cgroups) {
+    const uint64_t id = slot;
+    if (id != 0 && std::find(snap.dirtier_cgroups.begin(), snap.dirtier_cgroups.end(), id) ==
+                       snap.dirtier_cgroups.end()) {
+      snap.dirtier_cgroups.push_back(id);
+    }
+  }
+}
+
 void BioProgram::SetCacheBypass(bool bypass) {
   // .bss is mapped into our memory: a store the program sees on its next run.
   __atomic_store_n(&skel_->bss->hot.cache_bypass, bypass ? 1u : 0u, __ATOMIC_SEQ_CST);
@@ -320,6 +332,7 @@ absl::StatusOr<BioSnapshot> BioProgram::Snapshot() {
     snap.program_recursion_misses = info.recursion_misses;
   }
   snap.hook_programs = LoadedProgramStats(skel->obj, program_fd());
+  ReadDirtierCgroups(snap);
   return snap;
 }
 

@@ -60,6 +60,7 @@ class BioProgram : public BioMaps {
   std::vector<BioCount> ReadCountMap() const;
   absl::Status ReadDrops(BioSnapshot& snap) const;
   void ReadComms(BioSnapshot& snap) const;
+  void ReadDirtierCgroups(BioSnapshot& snap) const;
   absl::StatusOr<std::vector<bio_cache>> ReadCache() const;
   void SetCacheBypass(bool bypass);
   absl::Status ReadCounts(std::vector<BioCount>& out);

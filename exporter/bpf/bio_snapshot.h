@@ -54,6 +54,10 @@ struct BioSnapshot {
   // task hooks and the writeback and journal attribution hooks, which an
   // fsync()-bound workload runs more often than the bio program.
   std::vector<ProgramRunStats> hook_programs;
+  // Cgroup ids of recent dirtiers of page-cache pages (bio_stats.h,
+  // dirtier_cgroups): each once, no 0. Their pages are written back later,
+  // perhaps after the cgroup is gone; the collector looks their labels up now.
+  std::vector<uint64_t> dirtier_cgroups;
   // Not from the kernel: the collector fills it, when a view has a namespace,
   // pod or container label, with the labels of every cgroup id in `counts`.
   absl::flat_hash_map<uint64_t, CgroupLabels> cgroup_labels;

@@ -82,6 +82,16 @@ struct BioCollector::Impl {
   // first seen (while the id stays in the kernel maps), so a series never
   // moves even if the runtime's state changes or the cgroup is deleted.
   absl::flat_hash_map<uint64_t, CgroupLabels> cgroups;
+  // Labels of recent dirtiers' cgroups (BioSnapshot::dirtier_cgroups), looked
+  // up by housekeeping when an id first shows there, while the cgroup still
+  // exists: their writeback comes later, often after a finished Job's cgroup
+  // is deleted. Kept until the id has been out of the kernel's list for
+  // exited_process_ttl (it stays there until another id takes its slot).
+  struct DirtierCgroup {
+    CgroupLabels labels;
+    absl::Time last_listed;
+  };
+  absl::flat_hash_map<uint64_t, DirtierCgroup> dirtier_cgroups;
   // Entries in the kernel's bio_counts map at the last snapshot.
   size_t kernel_entries = 0;
   std::mutex mu;
@@ -101,6 +111,8 @@ struct BioCollector::Impl {
       if (labels.contains(id)) continue;
       if (auto known = cgroups.find(id); known != cgroups.end()) {
         labels.emplace(id, std::move(known->second));
+      } else if (auto dirtier = dirtier_cgroups.find(id); dirtier != dirtier_cgroups.end()) {
+        labels.emplace(id, dirtier->second.labels);
       } else if (!scrape) {
         labels.emplace(id, Sanitized(resolve_cgroup(id)));
       }
@@ -112,13 +124,33 @@ struct BioCollector::Impl {
     snapshot.cgroup_labels = std::move(labels);
   }
 
+  // Looks up the labels of dirtiers' cgroups new to the kernel's list (only
+  // in housekeeping: a scrape never waits on the file system) and forgets
+  // those long out of it.
+  void RememberDirtierCgroups(const std::vector<uint64_t>& listed, absl::Time now) {
+    for (uint64_t id : listed) {
+      auto [it, inserted] = dirtier_cgroups.try_emplace(id);
+      if (inserted) {
+        auto known = cgroups.find(id);
+        it->second.labels =
+            known != cgroups.end() ? known->second : Sanitized(resolve_cgroup(id));
+      }
+      it->second.last_listed = now;
+    }
+    for (auto it = dirtier_cgroups.begin(); it != dirtier_cgroups.end();) {
+      auto here = it++;  // flat_hash_map: erase does not move the others
+      if (now - here->second.last_listed > config.exited_process_ttl) dirtier_cgroups.erase(here);
+    }
+  }
+
   // Snapshot + lifecycle; caller holds mu.
   absl::StatusOr<BioSnapshot> Update(bool scrape) {
     auto snapshot = maps->Snapshot();
     if (!snapshot.ok()) return snapshot.status();
     kernel_entries = snapshot->counts.size();
-    if (resolve_cgroup) LabelCgroups(*snapshot, scrape);
     const absl::Time now = absl::Now();
+    if (resolve_cgroup && !scrape) RememberDirtierCgroups(snapshot->dirtier_cgroups, now);
+    if (resolve_cgroup) LabelCgroups(*snapshot, scrape);
     if (auto text = ReadFileToString(procfs + "/diskstats"); text.ok()) {
       device_names.Update(*text, now);
     }

@@ -297,6 +297,44 @@ class PodLabelsTest(unittest.TestCase):
         for gen in (web, report, host):
             self.assertEqual(gen.finish(), 0)
 
+    def test_writeback_after_the_jobs_cgroup_is_gone_keeps_its_labels(self):
+        # A Job dirties pages through the page cache and finishes; the runtime
+        # deletes its cgroup before the flusher writes the pages back (30 s
+        # later on a real node; here `sync` after the removal). The exporter
+        # must have looked the labels up while the pages were being dirtied,
+        # when no bio of the Job had come yet: seen through inotify, as in
+        # the test above.
+        tag = uuid.uuid4().hex[:8]
+        uid, cid = str(uuid.uuid4()), container_id()
+        cgroup = self.make_cgroup(f"kubepods/besteffort/pod{uid}/crio-{cid}")
+        state = self.write_state("crio", cid, f"jobs-{tag}", "export-28391-q7x", "exporter-job")
+        watch = OpenWatch(self, state)
+        dirty_mb = 8
+        # Written and synced beforehand, so that the Job's overwrite needs no
+        # read and no allocation: it sends no bio of its own, whose count would
+        # make the exporter look its cgroup up anyway.
+        path = self.fs.path("export")
+        with open(path, "wb") as f:
+            f.write(b"\0" * dirty_mb * 1024 * 1024)
+            os.fsync(f.fileno())
+        # The shell moves itself into the cgroup, then becomes dd: every page
+        # is dirtied inside it.
+        job = subprocess.Popen(["sh", "-c", 'echo $$ > "$1/cgroup.procs" && exec dd if=/dev/zero '
+                                f'of="$2" bs=1M count={dirty_mb} conv=notrunc status=none',
+                                "sh", cgroup, path])
+        self.assertEqual(job.wait(timeout=60), 0)
+        wait_for("the exporter to read the job's config.json", watch.opened)
+        self.remove_cgroup(cgroup)
+        subprocess.run(["sync"], check=True)  # another process; the flusher writes
+        labels = dict(device=self.fs.name, syscall="writeback", op="write", namespace=f"jobs-{tag}",
+                      pod="export-28391-q7x", container="exporter-job")
+        wait_for("the job's writeback under its pod labels", lambda: complete_counts(
+            self.exporter.scrape(), absent_ok=True, **labels).bytes >= dirty_mb * 1024 * 1024)
+        samples = self.exporter.scrape()
+        self.assertEqual(complete_counts(samples, **labels).bytes, dirty_mb * 1024 * 1024)
+        self.assertEqual(process_counts(samples, pid=job.pid, comm="dd", **labels).bytes,
+                         dirty_mb * 1024 * 1024)
+
 
 class PodLabelsStartUpTest(unittest.TestCase):
     def test_a_cgroup2_mount_that_is_not_one_is_one_fatal_line(self):

@@ -291,6 +291,65 @@ TEST_F(BioCollectorPodTest, PodLabelsComeFromTheResolverAtHousekeepingOnly) {
       << text;
 }
 
+// A Job dirties pages and finishes, its cgroup is deleted, and the flusher
+// writes the pages back 30 s later: the labels were looked up when the kernel
+// listed the dirtier's cgroup, while it still existed.
+TEST_F(BioCollectorPodTest, WritebackAfterTheCgroupIsGoneKeepsTheDirtiersLabels) {
+  BioSnapshot& s = maps_.snapshot;
+  BioCollectorConfig config;
+  config.labels = {"device", "namespace", "pod", "container", "syscall", "op"};
+  BioCollector collector(config, procfs_.string(), &maps_);
+  Attach(collector);
+
+  // A scrape looks nothing up, even for a listed dirtier.
+  s.dirtier_cgroups = {kWebCgroup};
+  Render(collector);
+  EXPECT_TRUE(resolver_.calls.empty());
+  ASSERT_TRUE(collector.Housekeep().ok());
+  EXPECT_EQ(resolver_.calls, std::vector<uint64_t>{kWebCgroup});
+  // Listed again: no second look-up.
+  ASSERT_TRUE(collector.Housekeep().ok());
+  EXPECT_EQ(resolver_.calls.size(), 1u);
+
+  // The cgroup is deleted, another dirtier took the slot, and the writeback
+  // arrives: a scrape shows it at once, with the labels, and nothing is
+  // looked up again.
+  resolver_.pods.erase(kWebCgroup);
+  s.dirtier_cgroups = {};
+  s.counts.push_back(In(kWebCgroup, Count(20, 1, kLoop3, DISKIDLE_SYSCALL_WRITEBACK,
+                                          DISKIDLE_OP_WRITE, 13, 8, 32768)));
+  s.comms[{20, 1}] = "report-job";
+  std::string text = Render(collector);
+  EXPECT_NE(text.find("diskidle_bio_size_bytes_count{container=\"nginx\",device=\"loop3\","
+                      "namespace=\"shop\",op=\"write\",pod=\"web-7d9f-x2x\","
+                      "syscall=\"writeback\"} 8\n"),
+            std::string::npos)
+      << text;
+  ASSERT_TRUE(collector.Housekeep().ok());
+  EXPECT_EQ(resolver_.calls.size(), 1u);
+}
+
+// Ids out of the kernel's list are forgotten after exited_process_ttl, so the
+// remembered labels stay as few as the recent dirtiers' cgroups.
+TEST_F(BioCollectorPodTest, ADirtiersCgroupIsForgottenAfterTheTtl) {
+  BioSnapshot& s = maps_.snapshot;
+  BioCollectorConfig config;
+  config.labels = {"device", "pod", "syscall", "op"};
+  config.exited_process_ttl = absl::ZeroDuration();
+  BioCollector collector(config, procfs_.string(), &maps_);
+  Attach(collector);
+  s.dirtier_cgroups = {kWebCgroup};
+  ASSERT_TRUE(collector.Housekeep().ok());
+  s.dirtier_cgroups = {};
+  ASSERT_TRUE(collector.Housekeep().ok());  // out of the list: past a zero TTL
+  resolver_.pods.erase(kWebCgroup);
+  s.counts.push_back(In(kWebCgroup, Count(20, 1, kLoop3, DISKIDLE_SYSCALL_WRITEBACK,
+                                          DISKIDLE_OP_WRITE, 13, 8, 32768)));
+  ASSERT_TRUE(collector.Housekeep().ok());
+  EXPECT_EQ(resolver_.calls, (std::vector<uint64_t>{kWebCgroup, kWebCgroup}));
+  EXPECT_EQ(Render(collector).find("pod=\"web"), std::string::npos);
+}
+
 TEST_F(BioCollectorPodTest, PerProcessViewKeyedByPodSumsItsProcesses) {
   BioSnapshot& s = maps_.snapshot;
   s.counts.push_back(In(kWebCgroup, Count(20, 1, kLoop3, 74, DISKIDLE_OP_FLUSH, 0, 7, 0)));
