@@ -2,7 +2,6 @@
 // collector, serves /metrics, and waits for signals.
 #include <malloc.h>
 #include <signal.h>
-#include <sys/stat.h>
 
 #include <cstdio>
 #include <map>
@@ -31,6 +30,7 @@
 #include "collectors/syscall_collector.h"
 #include "collectors/utilization_sampler.h"
 #include "config/config.h"
+#include "config/host_paths.h"
 #include "config/web_config.h"
 #include "http/exporter_routes.h"
 #include "http/server.h"
@@ -211,6 +211,9 @@ int Run(int argc, char** argv) {
       }
     }
   }
+  // The proc and sys roots and the kernel's BTF: --check_config checks them
+  // too, so a config it passes does not then fail here.
+  if (absl::Status s = CheckHostPaths(*config); !s.ok()) return Fatal(s.message());
   if (absl::GetFlag(FLAGS_check_config)) {
     printf("%s", DumpConfig(*config).c_str());
     return 0;
@@ -224,33 +227,6 @@ int Run(int argc, char** argv) {
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-
-  // A configured proc or sys root that is not there is a mistake in the
-  // config (--check_config, above, accepts it: the config may be checked on
-  // another machine than the one it is for).
-  struct Root {
-    const char* key;
-    const std::string& path;
-    const char* host;  // what must be mounted there
-  };
-  for (const Root& root : {Root{"paths.procfs", config->paths.procfs, "/proc"},
-                           Root{"paths.sysfs", config->paths.sysfs, "/sys"}}) {
-    struct stat st {};
-    if (stat(root.path.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
-      return Fatal(absl::StrCat(root.key, ": ", root.path, " is not a directory (in a container, "
-                                "mount the host's ", root.host, " there and point ", root.key,
-                                " at it)"));
-    }
-  }
-  // A directory that is not a procfs (an empty mount point, a wrong path)
-  // would start and then fail every scrape. Every procfs has a stat file.
-  // (diskstats is not asked for here: until it is read, /healthz says 503.)
-  if (struct stat st {}; stat(absl::StrCat(config->paths.procfs, "/stat").c_str(), &st) != 0 ||
-                         !S_ISREG(st.st_mode)) {
-    return Fatal(absl::StrCat("paths.procfs: ", config->paths.procfs, " has no stat file, so it "
-                              "is not a procfs (in a container, mount the host's /proc there and "
-                              "point paths.procfs at it)"));
-  }
 
   // Missing privileges fail at once, before the server starts listening.
   if (config->collectors.bio.enabled || config->collectors.syscalls.enabled) {
@@ -302,8 +278,6 @@ int Run(int argc, char** argv) {
   auto server = http::HttpServer::Start(std::move(server_options));
   if (!server.ok()) return Fatal(server.status().message());
   LogDebug(absl::StrCat("config: ", flags->config_file.empty() ? "built-in defaults" : flags->config_file));
-  LogInfo(absl::StrCat("listening on ", absl::StrJoin((*server)->addresses(), ", "), " (",
-                       config->web.telemetry_path, ")"));
 
   std::shared_ptr<SyscallCollector> syscalls;
   std::unique_ptr<PeriodicThread> syscall_housekeeping;
@@ -394,6 +368,11 @@ int Run(int argc, char** argv) {
                          absl::StrJoin(program->owner_hooks(), ", ")));
     housekeeping = StartHousekeeping(bio.get());
   }
+  // Logged only now, when nothing of the start-up can fail any more: the port
+  // was bound above (a busy port fails first), but a collector that failed to
+  // load would have made this line a lie.
+  LogInfo(absl::StrCat("listening on ", absl::StrJoin((*server)->addresses(), ", "), " (",
+                       config->web.telemetry_path, ")"));
 
   while (true) {
     int signal_number = 0;

@@ -16,6 +16,7 @@
 #include "bpf/loader_support.h"
 #include "bpf/map_helpers.h"
 #include "bpf/owner_hooks.h"
+#include "config/host_paths.h"
 
 namespace diskidle {
 namespace {
@@ -43,17 +44,7 @@ absl::StatusOr<std::unique_ptr<BioProgram>> BioProgram::Load(const BioProgramOpt
   }
   if (absl::Status s = CheckBpfPrivileges(); !s.ok()) return s;
   const std::string& btf_path = options.btf_path;
-  if (access(btf_path.c_str(), R_OK) != 0) {
-    // Under a configured paths.sysfs, the likelier mistake is the setting.
-    if (btf_path != "/sys/kernel/btf/vmlinux") {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "kernel BTF not found at ", btf_path, ": check paths.sysfs (it must be the host's "
-          "/sys; the kernel also needs CONFIG_DEBUG_INFO_BTF=y, Linux 5.15+)"));
-    }
-    return absl::FailedPreconditionError(absl::StrCat(
-        "kernel BTF not found at ", btf_path, ": diskidle needs a kernel built with "
-        "CONFIG_DEBUG_INFO_BTF=y (Linux 5.15+)"));
-  }
+  if (absl::Status s = CheckKernelBtf(btf_path); !s.ok()) return s;
 
   // tp_btf needs the tracepoint's BTF typedef; raw_tp only needs the tracepoint.
   bool btf_tracepoint = KernelBtfHasTracepoint(btf_path, "block_bio_queue");

@@ -1,8 +1,10 @@
 #include "kubernetes/pod_resolver.h"
 
+#include <string>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
 #include "kubernetes/cgroup_mount.h"
 #include "kubernetes/cgroup_path.h"
 #include "util/read_file.h"
@@ -10,8 +12,15 @@
 namespace diskidle {
 namespace {
 
-constexpr char kMountFix[] =
-    "mount it (mount -t cgroup2 none /sys/fs/cgroup/unified) or set the cgroup2 mount path";
+// The fix when `path` (a node's /sys/fs/cgroup, or a mount of it) is not
+// cgroup2. Hybrid nodes (cgroup v1 at /sys/fs/cgroup) have their cgroup2 tree
+// at /sys/fs/cgroup/unified; pure v1 nodes have none, so no pod labels
+// (docs/kubernetes.md, "Hybrid and cgroup v1 nodes").
+std::string MountFix(const std::string& path) {
+  return absl::StrCat("set kubernetes.cgroup2_mount to the cgroup2 mount (on hybrid nodes ",
+                      absl::StripSuffix(path, "/"), "/unified); on a cgroup v1 node, drop "
+                      "namespace, pod and container from collectors.bio.labels and process_labels");
+}
 
 // The cgroup2 mount to use and the hierarchy path at its mount point.
 absl::StatusOr<Cgroup2Mount> ChooseMount(const std::string& configured) {
@@ -24,7 +33,7 @@ absl::StatusOr<Cgroup2Mount> ChooseMount(const std::string& configured) {
     absl::StatusOr<Cgroup2Mount> mount = FindCgroup2Mount(*mountinfo);
     if (!mount.ok()) {
       return absl::FailedPreconditionError(
-          absl::StrCat("no cgroup2 mount in /proc/self/mountinfo: ", kMountFix));
+          absl::StrCat("no cgroup2 mount in /proc/self/mountinfo: ", MountFix("/sys/fs/cgroup")));
     }
     return mount;
   }
@@ -48,7 +57,7 @@ absl::StatusOr<std::unique_ptr<PodResolver>> PodResolver::Create(PodResolverOpti
   if (!lookup.ok()) {
     return absl::FailedPreconditionError(absl::StrCat("no cgroup2 mount at ", mount->mount_point,
                                                       " (", lookup.status().message(),
-                                                      "): ", kMountFix));
+                                                      "): ", MountFix(mount->mount_point)));
   }
   std::string root = mount->root == "/" ? std::string() : mount->root;
   return std::unique_ptr<PodResolver>(new PodResolver(

@@ -194,6 +194,28 @@ class StartStopTest(unittest.TestCase):
         result = self.run_exporter(f"--config={path}", "--check_config")
         self.assert_fatal_line(result, contains=("collectors.bio.max_processes",))
 
+    def test_check_config_refuses_the_paths_start_up_refuses(self):
+        # The same line as start-up (test_a_missing_proc_or_sys_root_names_the_setting),
+        # and no privileges needed to say so.
+        cases = (("paths:\n  procfs: /nonexistent\n",
+                  "paths.procfs: /nonexistent is not a directory (in a container, mount the "
+                  "host's /proc there and point paths.procfs at it)"),
+                 ("paths:\n  sysfs: /tmp\n",
+                  "kernel BTF not found at /tmp/kernel/btf/vmlinux: check paths.sysfs (it must "
+                  "be the host's /sys; the kernel also needs CONFIG_DEBUG_INFO_BTF=y, Linux "
+                  "5.15+)"))
+        for text, expected in cases:
+            path = self.write_config("paths.yaml", text)
+            for prefix in ((), ("setpriv", "--reuid=65534", "--regid=65534", "--clear-groups")):
+                with self.subTest(config=text, prefix=prefix):
+                    self.assert_fatal_line(self.run_exporter(f"--config={path}", "--check_config",
+                                                             prefix=prefix), expected)
+                    started = self.run_exporter(f"--config={path}",
+                                                f"--listen_address=127.0.0.1:{free_port()}",
+                                                prefix=prefix)
+                    self.assert_fatal_line(started, expected)
+                    self.assertNotIn("listening on", started.stderr)
+
     def test_version_exits_0_and_matches_build_info(self):
         result = self.run_exporter("--version")
         self.assertEqual(result.returncode, 0, result.stderr)
@@ -368,6 +390,21 @@ class StartStopTest(unittest.TestCase):
                     result, f"paths.{key}: /nonexistent/{key} is not a directory (in a "
                             f"container, mount the host's {host} there and point paths.{key} "
                             f"at it)")
+
+    def test_listening_is_logged_only_once_start_up_cannot_fail(self):
+        # The pod resolver fails after the port is bound: no "listening on" line.
+        _, result = self.bad_config("collectors:\n  bio:\n    labels: [device, pod]\n"
+                                    f"kubernetes:\n  cgroup2_mount: {self.dir}\n")
+        self.assert_fatal_line(result, contains=(
+            f"set kubernetes.cgroup2_mount to the cgroup2 mount (on hybrid nodes "
+            f"{self.dir}/unified)",))
+        self.assertNotIn("listening on", result.stderr)
+        # A good start logs it after the programs are attached.
+        exporter = Exporter(self)
+        self.stop_exporter(exporter)
+        log = exporter.read_log()
+        self.assertIn("listening on", log)
+        self.assertLess(log.index("BPF program attached"), log.index("listening on"), log)
 
     def test_a_proc_root_that_is_not_a_procfs_names_the_setting(self):
         # An empty mount point: a directory, but no procfs mounted on it.

@@ -20,7 +20,12 @@ TEST(PodResolverTest, NoCgroup2MountIsAOneLineErrorNamingTheFix) {
   ASSERT_FALSE(resolver.ok());
   std::string message(resolver.status().message());
   EXPECT_NE(message.find("/tmp is not a cgroup2 mount"), std::string::npos) << message;
-  EXPECT_NE(message.find("mount -t cgroup2"), std::string::npos) << message;
+  // The fix names the key, with the path hybrid nodes need, and what v1 nodes can do.
+  EXPECT_NE(message.find("set kubernetes.cgroup2_mount to the cgroup2 mount (on hybrid nodes "
+                         "/tmp/unified)"),
+            std::string::npos)
+      << message;
+  EXPECT_NE(message.find("drop namespace, pod and container"), std::string::npos) << message;
   EXPECT_EQ(message.find('\n'), std::string::npos);
 }
 
