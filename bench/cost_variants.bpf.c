@@ -184,7 +184,36 @@ static __always_inline void refill_stack_slot(struct stack_slot *s, u64 *ctx, u6
 	}
 }
 
-static __always_inline int hit_path_stack(u64 *ctx)
+/*
+ * v_stack_bss: v_stack with its slots in the program's global data, indexed by
+ * CPU (bpf_get_smp_processor_id(), inlined), instead of a per-CPU array: the
+ * slot's address is a constant plus an offset, with no load of the array's
+ * per-CPU pointer first (compare v_count with v_count_percpu). 128 bytes per
+ * slot, eight slots per CPU, CPUs 0..7 (others count nothing).
+ */
+#define BSS_SLOT_WORDS 16
+#define BSS_CPUS 8
+__u64 bss_stack_slots[BSS_CPUS * 8 * BSS_SLOT_WORDS] __attribute__((aligned(64)));
+
+_Static_assert(sizeof(struct stack_slot) <= BSS_SLOT_WORDS * 8, "stack_slot fits a bss slot");
+
+static __always_inline struct stack_slot *stack_slot_of(u32 index, bool bss)
+{
+	u32 cpu, word;
+
+	if (!bss)
+		return bpf_map_lookup_elem(&stack_slots, &index);
+	cpu = bpf_get_smp_processor_id();
+	if (cpu >= BSS_CPUS || index >= 8)
+		return 0;
+	word = (cpu * 8 + index) * BSS_SLOT_WORDS;
+	asm volatile("" : "+r"(word)); /* keeps the bounds the verifier needs */
+	if (word > (BSS_CPUS * 8 - 1) * BSS_SLOT_WORDS)
+		return 0;
+	return (struct stack_slot *)&bss_stack_slots[word];
+}
+
+static __always_inline int hit_path_stack(u64 *ctx, bool bss)
 {
 	struct bio *bio = (struct bio *)ctx[0];
 	struct block_device *bdev = bio->bi_bdev;
@@ -199,7 +228,7 @@ static __always_inline int hit_path_stack(u64 *ctx)
 
 	asm volatile("%[rel] -= %[base]" : [rel] "+r"(rel) : [base] "r"(&vhot));
 	index = ((u32)(rel >> 14) * 2654435761u ^ bd_dev) >> 7 & 7;
-	s = bpf_map_lookup_elem(&stack_slots, &index);
+	s = stack_slot_of(index, bss);
 	if (!s)
 		return 0;
 	if (rel - s->stack_lo < s->stack_span && s->bd_dev == bd_dev && s->op == op &&
@@ -304,7 +333,13 @@ int v_births(u64 *ctx)
 SEC("tp_btf/block_bio_queue")
 int v_stack(u64 *ctx)
 {
-	return hit_path_stack(ctx);
+	return hit_path_stack(ctx, false);
+}
+
+SEC("tp_btf/block_bio_queue")
+int v_stack_bss(u64 *ctx)
+{
+	return hit_path_stack(ctx, true);
 }
 
 SEC("tp_btf/task_newtask")

@@ -45,6 +45,12 @@ struct {
 	__type(value, struct bio_cache);
 } cache SEC(".maps");
 
+/* The slots of CPUs below DISKIDLE_BSS_CACHE_CPUS (bio_stats.h). */
+struct bio_cache cache_slots[DISKIDLE_BSS_CACHE_CPUS * DISKIDLE_CACHE_SLOTS]
+	__attribute__((aligned(64)));
+
+_Static_assert(sizeof(struct bio_cache) % 8 == 0, "eight slots fill whole cache lines");
+
 /*
  * Task creations by kernel stack, hashed (stack_birth_index()): a new task may
  * get the stack an exited thread had, and a cache slot filled for that thread
@@ -225,6 +231,24 @@ static __always_inline bool stack_not_reborn(const struct bio_cache *slot)
 	return index < DISKIDLE_STACK_BIRTH_SLOTS && hot.stack_births[index] == slot->births;
 }
 
+/* This CPU's cache slot `index` (bio_stats.h: .bss, or the per-CPU map on
+ * CPUs past DISKIDLE_BSS_CACHE_CPUS). */
+static __always_inline struct bio_cache *cache_slot(u32 index)
+{
+	u32 cpu = bpf_get_smp_processor_id();
+	u32 i;
+
+	if (cpu >= DISKIDLE_BSS_CACHE_CPUS)
+		return bpf_map_lookup_elem(&cache, &index);
+	i = cpu * DISKIDLE_CACHE_SLOTS + (index & (DISKIDLE_CACHE_SLOTS - 1));
+	/* Hidden from the compiler, so that it keeps the bounds check the
+	 * verifier needs for a variable offset into the array. */
+	asm volatile("" : "+r"(i));
+	if (i >= DISKIDLE_BSS_CACHE_CPUS * DISKIDLE_CACHE_SLOTS)
+		return 0;
+	return &cache_slots[i];
+}
+
 /*
  * Records the process name on every new key, not only the first: a process
  * that did I/O and then exec()ed (sh -c "sync", a JVM launcher script) shows
@@ -331,7 +355,7 @@ static __always_inline int count_bio(const void *tp_args, struct bio *bio, u32 o
 
 	/* By the thread's stack (16 KiB on x86_64 and arm64) and the device. */
 	index = ((u32)(here >> 14) * 2654435761u ^ bd_dev) >> 7 & (DISKIDLE_CACHE_SLOTS - 1);
-	slot = bpf_map_lookup_elem(&cache, &index);
+	slot = cache_slot(index);
 	if (!slot)
 		return 0;
 	if (!hot.cache_bypass && here - slot->stack_lo < slot->stack_span &&

@@ -107,6 +107,21 @@ struct process_info {
  */
 #define DISKIDLE_CACHE_SLOTS 8
 
+/*
+ * Where a CPU's slots are: CPUs below DISKIDLE_BSS_CACHE_CPUS in the
+ * program's global `cache_slots` (.bss, DISKIDLE_CACHE_SLOTS per CPU, by
+ * bpf_get_smp_processor_id()), the others in the per-CPU map `cache`. Both
+ * are this CPU's alone: a tracing program never runs twice at once on one CPU
+ * (the kernel skips a nested run as a recursion miss). The global array is
+ * the fast one: a slot's address is a constant plus an offset, while a
+ * per-CPU map's slot first needs its per-CPU pointer loaded from the map,
+ * and on a VM whose cache misses are dear (docs/benchmarks.md) that first
+ * load cost about as much as an empty program (bench/cost_variants.sh:
+ * v_stack_bss against v_stack). A slot is a multiple of 8 bytes, so each
+ * CPU's eight start on a cache line of their own.
+ */
+#define DISKIDLE_BSS_CACHE_CPUS 64
+
 struct bio_cache {
 	/* What a hit must match: */
 	/* The thread's kernel stack below its saved user registers, as

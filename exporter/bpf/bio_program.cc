@@ -189,7 +189,24 @@ absl::StatusOr<std::vector<bio_cache>> BioProgram::ReadCache() const {
   int fd = bpf_map__fd(skel_->maps.cache);
   PerCpuValues<bio_cache> values(num_cpus_);
   std::vector<bio_cache> slots;
-  slots.reserve(static_cast<size_t>(DISKIDLE_CACHE_SLOTS) * num_cpus_);
+  slots.reserve(static_cast<size_t>(DISKIDLE_CACHE_SLOTS) * num_cpus_ * 2);
+  // The slots of the first DISKIDLE_BSS_CACHE_CPUS CPUs are in .bss, which is
+  // mapped into our memory; the per-CPU map holds the others (and zeroes for
+  // these CPUs). A copy may be torn while the program writes the slot: the
+  // caller compares two reads (seq and counts) and retries until they agree.
+  // Copied word by word in address order, as the kernel copies a map value,
+  // so the protocol's reasoning (bio_stats.h) holds for both.
+  static_assert(sizeof(bio_cache) % sizeof(uint64_t) == 0);
+  const int bss_cpus = std::min(num_cpus_, DISKIDLE_BSS_CACHE_CPUS);
+  for (int i = 0; i < bss_cpus * DISKIDLE_CACHE_SLOTS; ++i) {
+    const volatile uint64_t* from =
+        reinterpret_cast<const volatile uint64_t*>(&skel_->bss->cache_slots[i]);
+    uint64_t words[sizeof(bio_cache) / sizeof(uint64_t)];
+    for (size_t w = 0; w < std::size(words); ++w) words[w] = from[w];
+    bio_cache copy;
+    memcpy(&copy, words, sizeof(copy));
+    slots.push_back(copy);
+  }
   for (uint32_t slot = 0; slot < DISKIDLE_CACHE_SLOTS; ++slot) {
     if (!values.Lookup(fd, &slot)) {
       return absl::InternalError(absl::StrCat("read BPF map cache: ", ErrnoText(errno)));
