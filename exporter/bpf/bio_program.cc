@@ -3,7 +3,6 @@
 #include <bpf/bpf.h>
 #include <bpf/btf.h>
 #include <bpf/libbpf.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>

@@ -3,7 +3,6 @@
 #include <bpf/bpf.h>
 #include <bpf/btf.h>
 #include <bpf/libbpf.h>
-#include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
@@ -13,6 +12,7 @@
 #include "bpf/loader_support.h"
 #include "bpf/map_helpers.h"
 #include "bpf/program_stats.h"
+#include "config/host_paths.h"
 #include "disk_latency.skel.h"
 
 namespace diskidle {
@@ -30,10 +30,7 @@ absl::StatusOr<std::unique_ptr<LatencyProgram>> LatencyProgram::Load(
     AttachMode attach, const std::string& btf_path) {
   QuietLibbpf();
   if (absl::Status s = CheckBpfPrivileges(); !s.ok()) return s;
-  if (access(btf_path.c_str(), R_OK) != 0) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("kernel BTF not found at ", btf_path, " (disk latency collector)"));
-  }
+  if (absl::Status s = CheckKernelBtf(btf_path); !s.ok()) return s;
   const std::vector<AttachMode> modes =
       AttachModesToTry(attach, KernelBtfHasTracepoint(btf_path, "block_rq_complete"));
 
