@@ -423,6 +423,27 @@ int v_count_percpu(u64 *ctx)
 	return 0;
 }
 
+/* v_count_kmalloc: v_count's add in a small plain array (not mmapable, so the
+ * kernel allocates it with kmalloc, in the direct map with its 2 MiB pages,
+ * instead of vmalloc's 4 KiB pages as for .bss). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 8);
+	__type(key, u32);
+	__type(value, struct count_slot);
+} count_array SEC(".maps");
+
+SEC("tp_btf/block_bio_queue")
+int v_count_kmalloc(u64 *ctx)
+{
+	u32 line = bpf_get_smp_processor_id() & 7;
+	struct count_slot *c = bpf_map_lookup_elem(&count_array, &line);
+
+	if (c)
+		c->n += 1;
+	return 0;
+}
+
 SEC("tp_btf/block_bio_queue")
 int v_key(u64 *ctx)
 {
@@ -445,4 +466,34 @@ SEC("tp_btf/block_bio_queue")
 int v_rdonly_cast(u64 *ctx)
 {
 	return hit_path(ctx, 3, READ_RDONLY_CAST);
+}
+
+/*
+ * v_page_a, v_page_b, v_page_c: one add each, to a cache line of their own in
+ * `pages` (program global data: vmalloc'ed 4 KiB pages): a and b in the same
+ * 4 KiB page, c in another. Attached together, the one that comes after
+ * another of the same page shows what a new line of an already-touched page
+ * costs; c after a or b what a new page costs (docs/benchmarks.md).
+ */
+__u64 pages[16 * 512] __attribute__((aligned(4096)));
+
+SEC("tp_btf/block_bio_queue")
+int v_page_a(u64 *ctx)
+{
+	pages[4 * 512 + (bpf_get_smp_processor_id() & 7) * 8] += 1;
+	return 0;
+}
+
+SEC("tp_btf/block_bio_queue")
+int v_page_b(u64 *ctx)
+{
+	pages[4 * 512 + 256 + (bpf_get_smp_processor_id() & 7) * 8] += 1;
+	return 0;
+}
+
+SEC("tp_btf/block_bio_queue")
+int v_page_c(u64 *ctx)
+{
+	pages[12 * 512 + (bpf_get_smp_processor_id() & 7) * 8] += 1;
+	return 0;
 }

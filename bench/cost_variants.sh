@@ -12,6 +12,10 @@
 #   v_count          one add to a counter in the program's global data: the
 #                    least any program that counts something does
 #   v_count_percpu   one add to a per-CPU array slot (the cache's kind of map)
+#   v_count_kmalloc  one add to a small plain array (kmalloc'ed, not vmalloc'ed)
+#   v_page_a/b/c     one add each to a line of their own: a and b in one 4 KiB
+#                    page of global data, c in another (what a new line of a
+#                    touched page costs, and what a new page costs)
 #   v_key            per-CPU cached key: task, bio, slot, compares, two adds
 #   v_task_pt_regs   v_key + bpf_task_pt_regs(task)->orig_ax per bio
 #   v_probe_read     v_key + orig_ax at the cached address, bpf_probe_read_kernel()
@@ -19,12 +23,14 @@
 #   v_stack          v_rdonly_cast with the thread told by its kernel stack and a
 #                    fork generation instead of bpf_get_current_task_btf() (what
 #                    the exporter does)
+#   v_stack_bss      v_stack with its slots in global data by CPU number
 #   v_lookup         v_stack's slot lookup and two adds, no compare
 #   v_match          + the stack range, device, op and bucket compares
 #   v_births         + the task-creation counter (v_stack minus the syscall)
 #
 # Usage: bench/cost_variants.sh [--rounds N (4)] [--secs S (3)] [--programs "v_empty v_stack ..."]
-#   --programs: which of them to attach (default: all but v_lookup, v_match, v_births; v_empty
+#   --programs: which of them to attach (default: all but v_lookup, v_match, v_births,
+#   v_stack_bss, v_count_kmalloc and v_page_*; v_empty
 #   always first in the list, as the ratios' reference)
 #   Binaries come from $BUILD_DIR (default: <source>/build).
 # Exit status: 0 measured, 2 when a measurement could not be taken.

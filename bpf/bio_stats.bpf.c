@@ -45,12 +45,6 @@ struct {
 	__type(value, struct bio_cache);
 } cache SEC(".maps");
 
-/* The slots of CPUs below DISKIDLE_BSS_CACHE_CPUS (bio_stats.h). */
-struct bio_cache cache_slots[DISKIDLE_BSS_CACHE_CPUS * DISKIDLE_CACHE_SLOTS]
-	__attribute__((aligned(64)));
-
-_Static_assert(sizeof(struct bio_cache) % 8 == 0, "eight slots fill whole cache lines");
-
 /*
  * Task creations by kernel stack, hashed (stack_birth_index()): a new task may
  * get the stack an exited thread had, and a cache slot filled for that thread
@@ -64,6 +58,15 @@ _Static_assert(sizeof(struct bio_cache) % 8 == 0, "eight slots fill whole cache 
  * (docs/benchmarks.md).
  */
 volatile struct hot_line hot __attribute__((aligned(64)));
+
+/* The slots of CPUs below DISKIDLE_BSS_CACHE_CPUS (bio_stats.h). Declared
+ * right after `hot`, which clang then puts first in .bss, so that a hit on
+ * CPUs 0-2 reads one 4 KiB page of global data, not two (about 2 ns per bio
+ * measured alone on a 2-vCPU VM; docs/benchmarks.md). */
+struct bio_cache cache_slots[DISKIDLE_BSS_CACHE_CPUS * DISKIDLE_CACHE_SLOTS]
+	__attribute__((aligned(64)));
+
+_Static_assert(sizeof(struct bio_cache) % 8 == 0, "eight slots fill whole cache lines");
 
 /* Kernel stacks are at least 16 KiB (THREAD_SIZE on x86_64 and arm64) and
  * never overlap, so the bits above the 14th tell them apart. */
@@ -305,10 +308,10 @@ static __always_inline u32 req_swap(void)
 /* The bits of bi_opf that classify_op() looks at besides the size, and
  * REQ_SWAP: a swap-out bio is never a hit for a slot of the same thread's
  * other bios, nor the other way round, at no cost to the compare. */
-static __always_inline u32 op_bits(u32 opf)
+static __always_inline u32 op_mask(void)
 {
-	return opf & (REQ_OP_MASK |
-		      1U << bpf_core_enum_value(enum req_flag_bits, __REQ_PREFLUSH) | req_swap());
+	return REQ_OP_MASK | 1U << bpf_core_enum_value(enum req_flag_bits, __REQ_PREFLUSH) |
+	       req_swap();
 }
 
 /*
@@ -336,37 +339,24 @@ static __always_inline void bucket_range(u8 bucket, u32 *min, u32 *span)
 }
 
 /*
- * Counts one bio of the current task to `bdev` (device number `bd_dev`).
- * `tp_args`: the program's context (stack_position()). `fast`: read the
- * syscall number on a hit through bpf_rdonly_cast() (6.2+).
+ * A bio that found no slot of its key (count_bio()): counts it in bio_counts
+ * and caches its key in `slot`. A function of its own, called rather than
+ * inlined, so that the hit path keeps its few values in registers: inlined,
+ * the compiler spilled them to the stack and cleared this key there before
+ * the hit check, on every bio. `opf_bytes`: bi_opf << 32 | bi_iter.bi_size.
  */
-static __always_inline int count_bio(const void *tp_args, struct bio *bio, u32 opf, u32 bytes,
-				     struct block_device *bdev, u32 bd_dev, bool fast)
+static __noinline int count_bio_miss(const void *tp_args, struct bio_cache *slot, struct bio *bio,
+				     struct block_device *bdev, u64 opf_bytes)
 {
 	u64 here = stack_position(tp_args);
+	u32 opf = opf_bytes >> 32, bytes = (u32)opf_bytes;
+	u32 bd_dev = BPF_CORE_READ(bdev, bd_dev);
 	struct task_struct *task, *leader;
-	struct bio_cache *slot;
 	struct bio_key key = {};
-	u32 index;
 	u8 op, bucket;
 	int added;
 	bool slot_taken = false; /* still holds counts the map had no room for */
 	bool kernel_thread;
-
-	/* By the thread's stack (16 KiB on x86_64 and arm64) and the device. */
-	index = ((u32)(here >> 14) * 2654435761u ^ bd_dev) >> 7 & (DISKIDLE_CACHE_SLOTS - 1);
-	slot = cache_slot(index);
-	if (!slot)
-		return 0;
-	if (!hot.cache_bypass && here - slot->stack_lo < slot->stack_span &&
-	    slot->bd_dev == bd_dev && slot->opf_bits == op_bits(opf) &&
-	    bytes - slot->bytes_min <= slot->bytes_span && stack_not_reborn(slot) &&
-	    (!slot->regs || slot->syscall_nr == saved_syscall(slot->regs, fast))) {
-		/* hot path: the same key again on this CPU */
-		slot->pending_bios += 1;
-		slot->pending_bytes += bytes;
-		return 0;
-	}
 
 	op = classify_op(opf, bytes);
 	bucket = size_bucket(bytes);
@@ -432,10 +422,11 @@ static __always_inline int count_bio(const void *tp_args, struct bio *bio, u32 o
 		slot->key = key;
 		remember_stack(slot, here, task, regs);
 		slot->bd_dev = bd_dev;
-		slot->opf_bits = op_bits(opf);
+		slot->opf_mask = op_mask();
+		slot->opf_bits = opf & slot->opf_mask;
 		bucket_range(bucket, &slot->bytes_min, &slot->bytes_span);
 		/* io workers make no syscall, and a swap-out's key does not depend
-		 * on it (only swap-outs hit its slot: op_bits): nothing to read on
+		 * on it (only swap-outs hit its slot: op_mask()): nothing to read on
 		 * a hit. */
 		if ((task->flags & PF_IO_WORKER) || key.syscall_nr == DISKIDLE_SYSCALL_SWAP) {
 			slot->regs = 0;
@@ -445,6 +436,35 @@ static __always_inline int count_bio(const void *tp_args, struct bio *bio, u32 o
 		}
 	}
 	return 0;
+}
+
+/*
+ * Counts one bio of the current task to `bdev` (device number `bd_dev`).
+ * `tp_args`: the program's context (stack_position()). `fast`: read the
+ * syscall number on a hit through bpf_rdonly_cast() (6.2+).
+ */
+static __always_inline int count_bio(const void *tp_args, struct bio *bio, u32 opf, u32 bytes,
+				     struct block_device *bdev, u32 bd_dev, bool fast)
+{
+	u64 here = stack_position(tp_args);
+	struct bio_cache *slot;
+	u32 index;
+
+	/* By the thread's stack (16 KiB on x86_64 and arm64) and the device. */
+	index = ((u32)(here >> 14) * 2654435761u ^ bd_dev) >> 7 & (DISKIDLE_CACHE_SLOTS - 1);
+	slot = cache_slot(index);
+	if (!slot)
+		return 0;
+	if (!hot.cache_bypass && here - slot->stack_lo < slot->stack_span &&
+	    slot->bd_dev == bd_dev && (opf & slot->opf_mask) == slot->opf_bits &&
+	    bytes - slot->bytes_min <= slot->bytes_span && stack_not_reborn(slot) &&
+	    (!slot->regs || slot->syscall_nr == saved_syscall(slot->regs, fast))) {
+		/* hot path: the same key again on this CPU */
+		slot->pending_bios += 1;
+		slot->pending_bytes += bytes;
+		return 0;
+	}
+	return count_bio_miss(tp_args, slot, bio, bdev, (u64)opf << 32 | bytes);
 }
 
 /* BTF-typed tracepoint: direct, verifier-checked reads of the bio (5.5+).

@@ -135,14 +135,17 @@ struct bio_cache {
 	 * was filled. */
 	__u64 births;
 	__u32 birth_index;
-	__u32 pad;
+	/* The bits of bi_opf a hit compares (op_bits() in bio_stats.bpf.c): the
+	 * CO-RE enum values in it are constants only once loaded, so the
+	 * program would otherwise compute the mask on every bio. */
+	__u32 opf_mask;
 	/* Kernel address of the thread's saved user registers (bpf_task_pt_regs()
 	 * at the miss), where a hit reads the current syscall number; 0 for an
 	 * io worker, which has no syscall to read. */
 	__u64 regs;
 	__s32 syscall_nr; /* the syscall number read there at the miss */
-	/* bi_opf & (op bits | REQ_PREFLUSH): all that classify_op() reads but the
-	 * size, so the op need not be computed again on a hit. */
+	/* bi_opf & opf_mask: all that classify_op() reads but the size, so the
+	 * op need not be computed again on a hit. */
 	__u32 opf_bits;
 	/* The key's size bucket as a range of bytes: a hit is
 	 * bytes - bytes_min <= bytes_span (unsigned), no log2 on the hot path. */
