@@ -77,6 +77,7 @@ stop_holder() {
 }
 trap cleanup EXIT
 trap 'exit 2' INT TERM
+refuse_other_bio_programs
 
 # ---------------------------------------------------------------- fixture
 truncate -s 256M "$WORK/disk.img"

@@ -150,6 +150,7 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 2' INT TERM
+refuse_other_bio_programs
 
 # ---------------------------------------------------------------- fixture
 truncate -s 256M "$SHM/read.img"
@@ -238,51 +239,21 @@ window() {
   awk -v n="$((c1 - c0))" -v ns="$((t1 - t0))" 'BEGIN { printf "%.0f", n / (ns / 1e9) }'
 }
 
-# Both programs attached, the workload running:
-# "ours_ns empty_ns events all_ns", where all_ns is the run time of every
-# program the exporter holds (the journal and writeback hooks too) per event of
-# its block_bio_queue program. One bpftool listing per sample, so every program
-# is read at the same moment.
-measure_cost() {
-  local ids s0 s1
-  ids="$(prog_ids_of "$EXPORTER_PID" | tr '\n' ' ')"
+# Over one window of --secs (after --settle-s), from one bpftool listing at
+# each end, so that every program is read at the same moment:
+# "ns_1 [ns_2 ...] events all_ns": the ns per run of each program in
+# <report ids>, the runs of the first, and the run time of every program in
+# <all ids> per run of the first.
+stats_window() {
+  local s0 s1
   sleep "$SETTLE_S"  # the exporter's maps hold the keys
   s0="$(bpftool -j prog show)"
   sleep "$SECS"
   s1="$(bpftool -j prog show)"
-  python3 - "$OURS_ID" "$EMPTY_ID" "$ids" "$s0" "$s1" <<'PY'
+  python3 - "$1" "$2" "$s0" "$s1" <<'PY'
 import json, sys
-ours, empty, ids = int(sys.argv[1]), int(sys.argv[2]), {int(i) for i in sys.argv[3].split()}
-def stats(listing):
-    return {p["id"]: (p.get("run_time_ns", 0), p.get("run_cnt", 0)) for p in json.loads(listing)}
-before, after = stats(sys.argv[4]), stats(sys.argv[5])
-def delta(i):
-    if i not in before or i not in after:
-        sys.exit(f"program {i} not listed by bpftool")
-    return after[i][0] - before[i][0], after[i][1] - before[i][1]
-(ot, oc), (et, ec) = delta(ours), delta(empty)
-if oc <= 0 or ec <= 0:
-    sys.exit("no run_cnt delta (bpf_stats off?)")
-all_time = sum(delta(i)[0] for i in ids)
-print(f"{ot / oc:.1f} {et / ec:.1f} {oc} {all_time / oc:.1f}")
-PY
-}
-
-# One program attached alone, the workload running: "ns events all_ns" of the
-# exporter's block_bio_queue program (all_ns: every program it holds, per bio)
-# or of the empty one or v_count (all_ns = ns), from the kernel's statistics
-# over a window.
-measure_alone() {
-  local id ids s0 s1
-  if [[ $1 == ours ]]; then id="$OURS_ID"; ids="$(prog_ids_of "$EXPORTER_PID" | tr '\n' ' ')"
-  else id="$EMPTY_ID"; ids="$EMPTY_ID"; fi
-  sleep "$SETTLE_S"
-  s0="$(bpftool -j prog show)"
-  sleep "$SECS"
-  s1="$(bpftool -j prog show)"
-  python3 - "$id" "$ids" "$s0" "$s1" <<'PY'
-import json, sys
-prog, ids = int(sys.argv[1]), {int(i) for i in sys.argv[2].split()}
+report = [int(i) for i in sys.argv[1].split()]
+ids = {int(i) for i in sys.argv[2].split()}
 def stats(listing):
     return {p["id"]: (p.get("run_time_ns", 0), p.get("run_cnt", 0)) for p in json.loads(listing)}
 before, after = stats(sys.argv[3]), stats(sys.argv[4])
@@ -290,11 +261,32 @@ def delta(i):
     if i not in before or i not in after:
         sys.exit(f"program {i} not listed by bpftool")
     return after[i][0] - before[i][0], after[i][1] - before[i][1]
-t, c = delta(prog)
-if c <= 0:
+runs = [delta(i) for i in report]
+if any(c <= 0 for _, c in runs):
     sys.exit("no run_cnt delta (bpf_stats off?)")
-print(f"{t / c:.1f} {c} {sum(delta(i)[0] for i in ids) / c:.1f}")
+events = runs[0][1]
+print(" ".join(f"{t / c:.1f}" for t, c in runs), events,
+      f"{sum(delta(i)[0] for i in ids) / events:.1f}")
 PY
+}
+
+# Both programs attached, the workload running: "ours_ns empty_ns events
+# all_ns", where all_ns is the run time of every program the exporter holds
+# (the journal and writeback hooks too) per event of its block_bio_queue
+# program.
+measure_cost() {
+  stats_window "$OURS_ID $EMPTY_ID" "$(prog_ids_of "$EXPORTER_PID" | tr '\n' ' ')"
+}
+
+# One program attached alone, the workload running: "ns events all_ns" of the
+# exporter's block_bio_queue program (all_ns: every program it holds, per bio)
+# or of the empty one or v_count (all_ns = ns).
+measure_alone() {
+  if [[ $1 == ours ]]; then
+    stats_window "$OURS_ID" "$(prog_ids_of "$EXPORTER_PID" | tr '\n' ' ')"
+  else
+    stats_window "$EMPTY_ID" "$EMPTY_ID"
+  fi
 }
 
 # ---------------------------------------------------------------- rounds

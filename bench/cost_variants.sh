@@ -77,6 +77,7 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 2' INT TERM
+refuse_other_bio_programs
 
 truncate -s 256M "$SHM/read.img"
 LOOP="$(losetup --find --show "$SHM/read.img")"

@@ -63,3 +63,20 @@ prog_stats() {
 free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }
+
+# bio_queue_programs: "id name" of every loaded BPF program whose name says it
+# runs on block_bio_queue, one per line. A bench started beside one measures
+# it too: the first program on a tracepoint pays for what the ones after it
+# find done (docs/benchmarks.md).
+bio_queue_programs() {
+  bpftool -j prog show |
+    python3 -c 'import json, sys; [print(p["id"], p["name"]) for p in json.load(sys.stdin) if "bio_queue" in p.get("name", "")]'
+}
+
+# refuse_other_bio_programs: stops the bench (its die) when any is loaded.
+refuse_other_bio_programs() {
+  local others
+  others="$(bio_queue_programs | tr '\n' ' ')"
+  [[ -z "$others" ]] ||
+    die "BPF programs on block_bio_queue are loaded already (id name: ${others% }), and every number would include what they cost; stop what holds them (bpftool prog show names its pids) and run again"
+}

@@ -135,7 +135,7 @@ struct bio_cache {
 	 * was filled. */
 	__u64 births;
 	__u32 birth_index;
-	/* The bits of bi_opf a hit compares (op_bits() in bio_stats.bpf.c): the
+	/* The bits of bi_opf a hit compares (op_mask() in bio_stats.bpf.c): the
 	 * CO-RE enum values in it are constants only once loaded, so the
 	 * program would otherwise compute the mask on every bio. */
 	__u32 opf_mask;
